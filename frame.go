@@ -1,0 +1,290 @@
+package mesh
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"unicode/utf8"
+)
+
+// Frame types a client sends.
+const (
+	FrameHello = "hello"
+	FrameJoin  = "join"
+	FrameLeave = "leave"
+	FrameSay   = "say"
+	FramePing  = "ping"
+)
+
+// Frame types a node sends.
+const (
+	FrameWelcome  = "welcome"
+	FrameJoined   = "joined"
+	FrameLeft     = "left"
+	FrameMessage  = "message"
+	FrameAck      = "ack"
+	FramePresence = "presence"
+	FrameError    = "error"
+	FramePong     = "pong"
+)
+
+// Hello is the first frame on a WebSocket: it authenticates the connection
+// and may resume rooms from the last seq the client saw in each.
+type Hello struct {
+	Type   string            `json:"type"`
+	Token  string            `json:"token"`
+	Resume map[RoomID]uint64 `json:"resume,omitempty"`
+}
+
+// Join subscribes the connection to a room and makes its participant a member.
+type Join struct {
+	Type string `json:"type"`
+	Room RoomID `json:"room"`
+	Ref  string `json:"ref,omitempty"`
+}
+
+// Leave unsubscribes the connection and ends the participant's membership.
+type Leave struct {
+	Type string `json:"type"`
+	Room RoomID `json:"room"`
+	Ref  string `json:"ref,omitempty"`
+}
+
+// Say posts a chat message to a joined room.
+type Say struct {
+	Type string        `json:"type"`
+	Room RoomID        `json:"room"`
+	Text string        `json:"text"`
+	To   ParticipantID `json:"to,omitempty"`
+	Ref  string        `json:"ref,omitempty"`
+}
+
+// Ping asks for a pong.
+type Ping struct {
+	Type string `json:"type"`
+	Ref  string `json:"ref,omitempty"`
+}
+
+// Welcome answers hello.
+type Welcome struct {
+	Type   string      `json:"type"`
+	You    Participant `json:"you"`
+	Node   NodeInfo    `json:"node"`
+	Limits WireLimits  `json:"limits"`
+}
+
+// NodeInfo is the public identity of a node.
+type NodeInfo struct {
+	ID        string `json:"id"`
+	Name      string `json:"name"`
+	PublicKey string `json:"publicKey"`
+	Version   string `json:"version,omitempty"`
+}
+
+// WireLimits tells a client the limits it will be held to.
+type WireLimits struct {
+	MaxFrameBytes int     `json:"maxFrameBytes"`
+	MaxTextBytes  int     `json:"maxTextBytes"`
+	Rate          float64 `json:"rate"`
+	Burst         int     `json:"burst"`
+}
+
+// Joined answers join (and each room of hello.resume). History holds the
+// latest messages for a join; for a resume it is empty and the missed
+// messages follow as message frames.
+type Joined struct {
+	Type    string            `json:"type"`
+	Room    RoomID            `json:"room"`
+	Ref     string            `json:"ref,omitempty"`
+	Members []Member          `json:"members"`
+	State   json.RawMessage   `json:"state,omitempty"`
+	History []json.RawMessage `json:"history"`
+	Head    uint64            `json:"head"`
+}
+
+// Left answers leave.
+type Left struct {
+	Type string `json:"type"`
+	Room RoomID `json:"room"`
+	Ref  string `json:"ref,omitempty"`
+}
+
+// Ack tells the sending connection its message is on disk.
+type Ack struct {
+	Type string `json:"type"`
+	Ref  string `json:"ref,omitempty"`
+	ID   string `json:"id"`
+	Seq  uint64 `json:"seq"`
+}
+
+// Presence events.
+const (
+	PresenceJoin   = "join"
+	PresenceLeave  = "leave"
+	PresenceUpdate = "update"
+)
+
+// PresenceFrame tells members that someone came, went or changed.
+type PresenceFrame struct {
+	Type        string      `json:"type"`
+	Room        RoomID      `json:"room"`
+	Event       string      `json:"event"`
+	Participant Participant `json:"participant"`
+}
+
+// ErrorFrame refuses a client frame. Ref echoes the frame's ref when it had one.
+type ErrorFrame struct {
+	Type    string `json:"type"`
+	Ref     string `json:"ref,omitempty"`
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// Pong answers ping.
+type Pong struct {
+	Type string `json:"type"`
+	Ref  string `json:"ref,omitempty"`
+}
+
+// DecodeClientFrame parses one client frame strictly: valid UTF-8, a JSON
+// object with a known type, known fields only, right types, required fields
+// present. It returns one of *Hello, *Join, *Leave, *Say, *Ping, and the
+// frame's ref (best effort, also on error). Errors are *Error with EInvalid.
+func DecodeClientFrame(data []byte) (frame any, ref string, err error) {
+	if !utf8.Valid(data) {
+		return nil, "", Errorf(EInvalid, "Frame is not valid UTF-8.")
+	}
+	var head struct {
+		Type *string `json:"type"`
+		Ref  any     `json:"ref"`
+	}
+	if err := json.Unmarshal(data, &head); err != nil {
+		return nil, "", invalidJSON(err)
+	}
+	if r, ok := head.Ref.(string); ok {
+		ref = r
+	}
+	if head.Type == nil {
+		return nil, ref, Errorf(EInvalid, `Frame has no "type" field.`)
+	}
+	switch *head.Type {
+	case FrameHello:
+		f := new(Hello)
+		err = decodeStrict(data, f)
+		if err == nil && f.Token == "" {
+			err = Errorf(EInvalid, `hello needs a "token".`)
+		}
+		for room := range f.Resume {
+			if err == nil && !room.Valid() {
+				err = Errorf(EInvalid, "hello.resume names an invalid room id %q.", room)
+			}
+		}
+		frame = f
+	case FrameJoin:
+		f := new(Join)
+		err = decodeStrict(data, f)
+		if err == nil {
+			err = needRoom("join", f.Room)
+		}
+		frame = f
+	case FrameLeave:
+		f := new(Leave)
+		err = decodeStrict(data, f)
+		if err == nil {
+			err = needRoom("leave", f.Room)
+		}
+		frame = f
+	case FrameSay:
+		f := new(Say)
+		err = decodeStrict(data, f)
+		if err == nil {
+			err = needRoom("say", f.Room)
+		}
+		if err == nil && f.Text == "" {
+			err = Errorf(EInvalid, `say needs a non-empty "text".`)
+		}
+		frame = f
+	case FramePing:
+		f := new(Ping)
+		err = decodeStrict(data, f)
+		frame = f
+	default:
+		return nil, ref, Errorf(EInvalid, "Unknown frame type %q.", *head.Type)
+	}
+	if err != nil {
+		return nil, ref, err
+	}
+	return frame, ref, nil
+}
+
+func needRoom(frame string, room RoomID) error {
+	if room == "" {
+		return Errorf(EInvalid, `%s needs a "room".`, frame)
+	}
+	if !room.Valid() && !bytes.ContainsRune([]byte(room), '@') {
+		return Errorf(EInvalid, "%s names an invalid room id %q.", frame, room)
+	}
+	return nil
+}
+
+// decodeStrict decodes one JSON value into v, refusing unknown fields and
+// trailing data.
+func decodeStrict(data []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return invalidJSON(err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return Errorf(EInvalid, "Unexpected data after the JSON object.")
+	}
+	return nil
+}
+
+// DecodeStrict is decodeStrict for REST bodies.
+func DecodeStrict(data []byte, v any) error {
+	if !utf8.Valid(data) {
+		return Errorf(EInvalid, "Body is not valid UTF-8.")
+	}
+	return decodeStrict(data, v)
+}
+
+func invalidJSON(err error) *Error {
+	var typeErr *json.UnmarshalTypeError
+	var syntaxErr *json.SyntaxError
+	switch {
+	case errors.As(err, &typeErr):
+		field := typeErr.Field
+		if field == "" {
+			return Errorf(EInvalid, "Expected a JSON object, got %s.", typeErr.Value)
+		}
+		return Errorf(EInvalid, "Field %q must be %s, got %s.", field, jsonKind(typeErr.Type.Kind().String()), typeErr.Value)
+	case errors.As(err, &syntaxErr):
+		return Errorf(EInvalid, "Malformed JSON at byte %d: %v.", syntaxErr.Offset, syntaxErr)
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return Errorf(EInvalid, "Malformed JSON: unexpected end of input.")
+	}
+	// json reports unknown fields as `json: unknown field "x"`; there is no
+	// typed error for it, so the text is passed on as the message.
+	return Errorf(EInvalid, "Invalid JSON: %s.", trimJSONPrefix(err.Error()))
+}
+
+func trimJSONPrefix(s string) string {
+	return string(bytes.TrimPrefix([]byte(s), []byte("json: ")))
+}
+
+func jsonKind(goKind string) string {
+	switch goKind {
+	case "string":
+		return "a string"
+	case "map", "struct":
+		return "an object"
+	case "slice", "array":
+		return "an array"
+	case "bool":
+		return "a boolean"
+	}
+	return fmt.Sprintf("a number (%s)", goKind)
+}
