@@ -1,10 +1,13 @@
 module github.com/the-mesh/mesh
 
-go 1.26
+go 1.26.0
+
+require (
+	github.com/gobwas/ws v1.4.0
+	golang.org/x/time v0.16.0
+)
 
 require (
 	github.com/gobwas/httphead v0.1.0 // indirect
 	github.com/gobwas/pool v0.2.1 // indirect
-	github.com/gobwas/ws v1.4.0 // indirect
-	golang.org/x/time v0.16.0 // indirect
 )

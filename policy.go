@@ -1,5 +1,7 @@
 package mesh
 
+import "fmt"
+
 // Capability is one thing a participant may do in a room.
 type Capability string
 
@@ -92,4 +94,92 @@ func DefaultPolicy() Policy {
 		Scan: map[Trust]string{TrustOwner: "off", TrustLocal: "flag",
 			TrustFederated: "block", TrustUntrusted: "block"},
 	}
+}
+
+// ParsePolicy decodes a policy document over the defaults: omitted keys
+// keep their default, unknown keys and values are refused with an EInvalid
+// error that names the path of the fault.
+func ParsePolicy(data []byte) (Policy, error) {
+	p := DefaultPolicy()
+	if len(data) == 0 || string(data) == "null" {
+		return p, nil
+	}
+	if err := DecodeStrict(data, &p); err != nil {
+		return Policy{}, Errorf(EInvalid, "policy: %s", ErrorMessage(err))
+	}
+	return p, p.Validate()
+}
+
+// Validate checks every value of the policy and names the first bad one by
+// its path, e.g. policy.capabilities.local[1].
+func (p *Policy) Validate() error {
+	bad := func(path, format string, args ...any) error {
+		return Errorf(EInvalid, "policy.%s: %s", path, fmt.Sprintf(format, args...))
+	}
+	if p.Visibility != "private" && p.Visibility != "federated" {
+		return bad("visibility", `must be "private" or "federated", got %q.`, p.Visibility)
+	}
+	for t, caps := range p.Capabilities {
+		if !t.Valid() {
+			return bad("capabilities", "unknown trust level %q.", t)
+		}
+		if err := validCaps("capabilities."+string(t), caps); err != nil {
+			return err
+		}
+	}
+	for who, caps := range p.Grants {
+		if err := validCaps("grants."+string(who), caps); err != nil {
+			return err
+		}
+	}
+	for who, caps := range p.Revokes {
+		if err := validCaps("revokes."+string(who), caps); err != nil {
+			return err
+		}
+	}
+	if err := validTrusts("execute.from", p.Execute.From); err != nil {
+		return err
+	}
+	if err := validTrusts("data.ingress", p.Data.Ingress); err != nil {
+		return err
+	}
+	if p.Limits.MessagesPerMinute < 0 || p.Limits.Burst < 0 || p.Limits.MaxMessageBytes < 0 {
+		return bad("limits", "limits cannot be negative.")
+	}
+	if p.Format.Kind != "text" && p.Format.Kind != "json" {
+		return bad("format.kind", `must be "text" or "json", got %q.`, p.Format.Kind)
+	}
+	if p.Agents.Reply != "any" && p.Agents.Reply != "mention-only" {
+		return bad("agents.reply", `must be "any" or "mention-only", got %q.`, p.Agents.Reply)
+	}
+	if p.Data.Egress != "deny" && p.Data.Egress != "allow" {
+		return bad("data.egress", `must be "deny" or "allow", got %q.`, p.Data.Egress)
+	}
+	for t, mode := range p.Scan {
+		if !t.Valid() {
+			return bad("scan", "unknown trust level %q.", t)
+		}
+		if mode != "off" && mode != "flag" && mode != "block" {
+			return bad("scan."+string(t), `must be "off", "flag" or "block", got %q.`, mode)
+		}
+	}
+	return nil
+}
+
+func validCaps(path string, caps []Capability) error {
+	for i, c := range caps {
+		if !c.Valid() {
+			return Errorf(EInvalid, "policy.%s[%d]: unknown capability %q.", path, i, c)
+		}
+	}
+	return nil
+}
+
+func validTrusts(path string, ts []Trust) error {
+	for i, t := range ts {
+		if !t.Valid() {
+			return Errorf(EInvalid, "policy.%s[%d]: unknown trust level %q.", path, i, t)
+		}
+	}
+	return nil
 }

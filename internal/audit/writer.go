@@ -1,0 +1,95 @@
+package audit
+
+import (
+	"fmt"
+	"os"
+	"time"
+)
+
+// run is the writer goroutine, owned by Open and Close. Each turn it takes
+// everything recorded so far, writes it with one write and one fsync (group
+// commit), and wakes Sync callers. It returns after Close once buf is empty.
+func (l *Log) run() {
+	defer close(l.done)
+	var spare []byte
+	var lastHead time.Time
+	var headN uint64
+	for {
+		l.mu.Lock()
+		for len(l.buf) == 0 && !l.closing {
+			l.wake.Wait()
+		}
+		if len(l.buf) == 0 {
+			l.closed = true
+			l.space.Broadcast()
+			n, hash, failed := l.synced, l.prev, l.err != nil
+			l.mu.Unlock()
+			if !failed && n != headN {
+				l.writeHeadLogged(n, hash)
+			}
+			return
+		}
+		batch, n, hash := l.buf, l.n, l.prev
+		l.buf = spare[:0]
+		failed := l.err != nil
+		l.space.Broadcast()
+		l.mu.Unlock()
+
+		var err error
+		if !failed {
+			err = l.write(batch)
+		}
+
+		if err != nil {
+			l.logger.Error("audit log: write failed; later records are not written", "err", err)
+		}
+		l.mu.Lock()
+		if err != nil {
+			l.err = err
+		}
+		if failed || err != nil {
+			l.lost += n - l.synced
+		}
+		l.synced = n // lost lines count as done too, so Sync returns l.err
+		close(l.syncCh)
+		l.syncCh = make(chan struct{})
+		l.mu.Unlock()
+
+		spare = batch
+		if cap(spare) > 1<<20 {
+			spare = nil // give back the memory of a burst
+		}
+		if now := l.now(); err == nil && !failed && now.Sub(lastHead) >= headEvery {
+			l.writeHeadLogged(n, hash)
+			lastHead, headN = now, n
+		}
+	}
+}
+
+// write appends batch to the file and fsyncs it.
+func (l *Log) write(batch []byte) error {
+	if _, err := l.f.Write(batch); err != nil {
+		return fmt.Errorf("write audit log: %w", err)
+	}
+	start := time.Now()
+	if err := l.f.Sync(); err != nil {
+		return fmt.Errorf("fsync audit log: %w", err)
+	}
+	if l.onFsync != nil {
+		l.onFsync(time.Since(start))
+	}
+	return nil
+}
+
+// syncDir fsyncs a directory so a created or renamed entry is durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}

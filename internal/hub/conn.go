@@ -1,0 +1,184 @@
+package hub
+
+import (
+	"net"
+	"sync"
+	"time"
+
+	"github.com/gobwas/ws"
+)
+
+// Limits bound one connection's send queue.
+type Limits struct {
+	MaxFrames    int           // queued frames before the consumer counts as slow
+	MaxBytes     int           // queued bytes before the consumer counts as slow
+	WriteTimeout time.Duration // a write that takes longer closes the connection
+}
+
+// DefaultLimits are the send queue limits of a node.
+var DefaultLimits = Limits{MaxFrames: 4096, MaxBytes: 4 << 20, WriteTimeout: 10 * time.Second}
+
+// Counters are the hub's metrics hooks; any field may be nil.
+type Counters struct {
+	FramesOut     func(n int) // frames written to sockets
+	SlowConsumers func()      // connections closed for a full queue
+}
+
+// Conn is the outbound side of one WebSocket connection. Send is safe for
+// concurrent use and never blocks.
+type Conn struct {
+	nc       net.Conn
+	limits   Limits
+	counters *Counters
+
+	mu      sync.Mutex // guards the fields below
+	queue   [][]byte
+	spare   [][]byte // the writer's last batch, reused as the next queue
+	bytes   int
+	writing bool   // a writer goroutine is running
+	closed  bool   // no more frames are accepted
+	drain   bool   // closed by Close: write what is queued before the socket closes
+	reason  string // why the connection was closed
+	wg      sync.WaitGroup
+	drained sync.Cond // signalled when the writer takes a batch or the conn closes
+}
+
+// NewConn wraps nc, which the caller keeps reading from.
+func NewConn(nc net.Conn, limits Limits, counters *Counters) *Conn {
+	if counters == nil {
+		counters = &Counters{}
+	}
+	c := &Conn{nc: nc, limits: limits, counters: counters}
+	c.drained.L = &c.mu
+	return c
+}
+
+// WaitRoom blocks until at least n more frames fit in the queue, and
+// reports false if the connection closed first. It lets a producer that
+// may wait (a catch-up from storage) follow the consumer's pace.
+func (c *Conn) WaitRoom(n int) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for !c.closed && len(c.queue)+n > c.limits.MaxFrames {
+		c.drained.Wait()
+	}
+	return !c.closed
+}
+
+// Send queues a complete frame. It returns false if the connection is
+// closed, or if the queue is full, in which case it closes the connection
+// as a slow consumer. The frame's bytes must not change afterwards.
+func (c *Conn) Send(frame []byte) bool {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return false
+	}
+	if len(c.queue) >= c.limits.MaxFrames || c.bytes+len(frame) > c.limits.MaxBytes {
+		c.closeLocked("slow consumer: send queue full")
+		c.mu.Unlock()
+		if c.counters.SlowConsumers != nil {
+			c.counters.SlowConsumers()
+		}
+		return false
+	}
+	c.queue = append(c.queue, frame)
+	c.bytes += len(frame)
+	if !c.writing {
+		c.writing = true
+		c.wg.Add(1)
+		go c.write()
+	}
+	c.mu.Unlock()
+	return true
+}
+
+// write drains the queue, one writev per batch, and exits when it is empty.
+func (c *Conn) write() {
+	defer c.wg.Done()
+	for {
+		c.mu.Lock()
+		if len(c.queue) == 0 || c.closed && !c.drain {
+			c.writing = false
+			c.spare = c.spare[:0]
+			c.mu.Unlock()
+			return
+		}
+		batch := c.queue
+		c.queue, c.spare = c.spare[:0], nil
+		c.bytes = 0
+		c.drained.Broadcast()
+		c.mu.Unlock()
+
+		n := len(batch)
+		bufs := net.Buffers(batch)
+		c.nc.SetWriteDeadline(time.Now().Add(c.limits.WriteTimeout))
+		_, err := bufs.WriteTo(c.nc)
+		clear(batch) // drop references to shared frames
+		if c.counters.FramesOut != nil {
+			c.counters.FramesOut(n)
+		}
+
+		c.mu.Lock()
+		c.spare = batch[:0]
+		if err != nil {
+			c.closeLocked("write failed: " + err.Error())
+			c.drain = false
+		}
+		c.mu.Unlock()
+	}
+}
+
+// Close queues a close frame with code and reason, lets the writer finish
+// what is queued (bounded by the write timeout), then closes the socket.
+// It waits for the writer goroutine and is safe to call more than once.
+func (c *Conn) Close(code ws.StatusCode, reason string) {
+	c.mu.Lock()
+	if !c.closed {
+		c.queue = append(c.queue, CloseFrame(code, reason))
+		if !c.writing {
+			c.writing = true
+			c.wg.Add(1)
+			go c.write()
+		}
+		c.closed, c.drain = true, true
+		c.reason = reason
+		c.drained.Broadcast()
+	}
+	c.mu.Unlock()
+	c.wg.Wait()
+	c.nc.Close()
+}
+
+// Abort closes the connection at once as a slow consumer, dropping what is
+// queued. It does not wait and may be called under a Room's lock.
+func (c *Conn) Abort(reason string) {
+	c.mu.Lock()
+	c.closeLocked(reason)
+	c.mu.Unlock()
+	if c.counters.SlowConsumers != nil {
+		c.counters.SlowConsumers()
+	}
+}
+
+// closeLocked marks the connection closed and unblocks its reader and
+// writer by closing the socket. c.mu must be held.
+func (c *Conn) closeLocked(reason string) {
+	if c.closed {
+		return
+	}
+	c.closed = true
+	c.reason = reason
+	c.drained.Broadcast()
+	c.nc.Close()
+}
+
+// Reason returns why the connection was closed, or "" while it is open.
+func (c *Conn) Reason() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.reason
+}
+
+// Wait blocks until no writer goroutine runs.
+func (c *Conn) Wait() { c.wg.Wait() }

@@ -1,0 +1,252 @@
+package hub
+
+import (
+	"sync"
+
+	"github.com/the-mesh/mesh"
+)
+
+// Hub holds the rooms that have live subscribers or recent traffic.
+type Hub struct {
+	recentCap int
+
+	mu    sync.Mutex // guards rooms
+	rooms map[mesh.RoomID]*Room
+}
+
+// New returns a hub whose rooms keep the last recentCap messages in memory
+// (at least mesh.DefaultHistory).
+func New(recentCap int) *Hub {
+	return &Hub{recentCap: max(recentCap, mesh.DefaultHistory), rooms: map[mesh.RoomID]*Room{}}
+}
+
+// Loader returns a room's head and its latest entries (oldest first, at
+// most the hub's recent capacity), for a room's first use.
+type Loader func(id mesh.RoomID, n int) (head uint64, recent []mesh.Entry, err error)
+
+// Room returns the room, loading it on first use.
+func (h *Hub) Room(id mesh.RoomID, load Loader) (*Room, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if r := h.rooms[id]; r != nil {
+		return r, nil
+	}
+	head, recent, err := load(id, h.recentCap)
+	if err != nil {
+		return nil, err
+	}
+	r := &Room{ID: id, head: head, recent: make([]recentEntry, 0, h.recentCap),
+		subs: map[*Conn]*sub{}, online: map[mesh.ParticipantID]int{}}
+	for _, e := range recent {
+		r.pushLocked(e.Seq, len(e.Line), MessageFrame(e.Line))
+	}
+	h.rooms[id] = r
+	return r, nil
+}
+
+// Len returns the number of rooms in memory.
+func (h *Hub) Len() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.rooms)
+}
+
+// Room is one room's live state: subscribers, who is online, the latest
+// messages. All methods are safe for concurrent use.
+type Room struct {
+	ID mesh.RoomID
+
+	mu     sync.Mutex // guards the fields below; taken before any Conn.mu
+	head   uint64
+	recent []recentEntry // ring of the latest messages
+	start  int           // index of the oldest entry in recent
+	subs   map[*Conn]*sub
+	online map[mesh.ParticipantID]int // subscribed connections per participant
+}
+
+type recentEntry struct {
+	seq   uint64
+	frame []byte // MessageFrame of the entry
+	line  []byte // the envelope, inside frame
+}
+
+type sub struct {
+	p       mesh.Participant
+	syncing bool     // catching up from storage: live frames wait in pending
+	pending [][]byte // live frames that arrived while syncing
+}
+
+func (r *Room) pushLocked(seq uint64, lineLen int, frame []byte) {
+	end := len(frame) - len(messageSuffix)
+	e := recentEntry{seq: seq, frame: frame, line: frame[end-lineLen : end]}
+	if len(r.recent) < cap(r.recent) {
+		r.recent = append(r.recent, e)
+	} else {
+		r.recent[r.start] = e
+		r.start = (r.start + 1) % len(r.recent)
+	}
+	r.head = seq
+}
+
+// recentLocked returns the i-th oldest recent entry.
+func (r *Room) recentLocked(i int) recentEntry {
+	return r.recent[(r.start+i)%len(r.recent)]
+}
+
+// Publish records a durable entry as the room's latest and queues its
+// frame on every subscriber but origin, which gets ack instead (origin and
+// ack may be nil). It returns how many subscribers the frame was queued on.
+// Entries must be published in seq order.
+func (r *Room) Publish(e mesh.Entry, origin *Conn, ack []byte) int {
+	frame := MessageFrame(e.Line)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.pushLocked(e.Seq, len(e.Line), frame)
+	if origin != nil && ack != nil {
+		origin.Send(ack)
+	}
+	n := 0
+	for c, s := range r.subs {
+		if c == origin {
+			continue
+		}
+		if r.deliverLocked(c, s, frame) {
+			n++
+		}
+	}
+	return n
+}
+
+// deliverLocked queues frame on c, or holds it while c is catching up.
+func (r *Room) deliverLocked(c *Conn, s *sub, frame []byte) bool {
+	if !s.syncing {
+		return c.Send(frame)
+	}
+	if len(s.pending) >= c.limits.MaxFrames {
+		c.Abort("slow consumer: fell behind while catching up")
+		return false
+	}
+	s.pending = append(s.pending, frame)
+	return true
+}
+
+// Broadcast queues frame on every subscriber but except.
+func (r *Room) Broadcast(frame []byte, except *Conn) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.broadcastLocked(frame, except)
+}
+
+func (r *Room) broadcastLocked(frame []byte, except *Conn) {
+	for c, s := range r.subs {
+		if c != except {
+			r.deliverLocked(c, s, frame)
+		}
+	}
+}
+
+// A Subscription tells the caller what Subscribe could not do under the
+// room's lock: when Sync is set, the messages in (From, To] must be read
+// from storage, queued on the connection, and then EndSync called.
+type Subscription struct {
+	Sync     bool
+	From, To uint64
+}
+
+// JoinedFunc builds the joined frame for a new subscriber from the room's
+// latest messages (empty on resume), head and online participants. It runs
+// under the room's lock and must not call back into the room.
+type JoinedFunc func(history [][]byte, head uint64, online map[mesh.ParticipantID]int) ([]byte, error)
+
+// Subscribe adds c as a subscriber for participant p and queues, in order:
+// the joined frame, then (on resume) every message after `after` that the
+// room holds in memory. Live messages follow with no gap and no repeat.
+// presence is the frame sent to the others when p comes online; it may be nil.
+func (r *Room) Subscribe(c *Conn, p mesh.Participant, resume bool, after uint64, joined JoinedFunc, presence []byte) (Subscription, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, dup := r.subs[c]; !dup {
+		r.online[p.ID]++
+	}
+	var history [][]byte
+	if !resume {
+		for i := max(0, len(r.recent)-mesh.DefaultHistory); i < len(r.recent); i++ {
+			history = append(history, r.recentLocked(i).line)
+		}
+	}
+	frame, err := joined(history, r.head, r.online)
+	if err != nil {
+		r.online[p.ID]--
+		return Subscription{}, err
+	}
+	s := &sub{p: p}
+	r.subs[c] = s
+	c.Send(frame)
+	if r.online[p.ID] == 1 && presence != nil {
+		r.broadcastLocked(presence, c)
+	}
+	if !resume || after >= r.head {
+		return Subscription{}, nil
+	}
+	if len(r.recent) == 0 || after+1 < r.recentLocked(0).seq {
+		// Older than memory: everything up to head is on disk; live
+		// frames wait in pending until EndSync.
+		s.syncing = true
+		return Subscription{Sync: true, From: after, To: r.head}, nil
+	}
+	for i := range len(r.recent) {
+		if e := r.recentLocked(i); e.seq > after {
+			c.Send(e.frame)
+		}
+	}
+	return Subscription{}, nil
+}
+
+// EndSync ends a catch-up started by Subscribe, once the caller has queued
+// the messages up to Subscription.To: the live frames held meanwhile follow.
+func (r *Room) EndSync(c *Conn) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s := r.subs[c]
+	if s == nil || !s.syncing {
+		return
+	}
+	for _, f := range s.pending {
+		c.Send(f)
+	}
+	s.syncing, s.pending = false, nil
+}
+
+// Unsubscribe removes c. If it was p's last connection in the room,
+// presence (which may be nil) is sent to the others. It reports whether c
+// was subscribed.
+func (r *Room) Unsubscribe(c *Conn, presence []byte) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s, ok := r.subs[c]
+	if !ok {
+		return false
+	}
+	delete(r.subs, c)
+	if r.online[s.p.ID]--; r.online[s.p.ID] <= 0 {
+		delete(r.online, s.p.ID)
+		if presence != nil {
+			r.broadcastLocked(presence, nil)
+		}
+	}
+	return true
+}
+
+// Online reports whether participant id has a connection in the room.
+func (r *Room) Online(id mesh.ParticipantID) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.online[id] > 0
+}
+
+// Head returns the last published seq.
+func (r *Room) Head() uint64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.head
+}

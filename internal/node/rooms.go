@@ -1,0 +1,246 @@
+package node
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/the-mesh/mesh"
+	"github.com/the-mesh/mesh/internal/audit"
+)
+
+type room struct {
+	mesh.Room
+	members map[mesh.ParticipantID]bool
+}
+
+// roomEvent is one line of rooms.jsonl.
+type roomEvent struct {
+	Op          string             `json:"op"` // create, policy, join, leave
+	Room        *mesh.Room         `json:"room,omitempty"`
+	ID          mesh.RoomID        `json:"id,omitempty"`
+	Participant mesh.ParticipantID `json:"participant,omitempty"`
+	Policy      *mesh.Policy       `json:"policy,omitempty"`
+	Revision    uint64             `json:"revision,omitempty"`
+	TS          time.Time          `json:"ts"`
+}
+
+func (n *Node) replayRoom(line []byte) error {
+	var ev roomEvent
+	if err := json.Unmarshal(line, &ev); err != nil {
+		return fmt.Errorf("rooms.jsonl: %w", err)
+	}
+	if ev.Op == "create" {
+		if ev.Room == nil {
+			return fmt.Errorf("rooms.jsonl: create without room")
+		}
+		n.rooms[ev.Room.ID] = &room{Room: *ev.Room, members: map[mesh.ParticipantID]bool{}}
+		return nil
+	}
+	r := n.rooms[ev.ID]
+	if r == nil {
+		return fmt.Errorf("rooms.jsonl: %s for unknown room %q", ev.Op, ev.ID)
+	}
+	switch ev.Op {
+	case "policy":
+		r.Policy, r.Revision = *ev.Policy, ev.Revision
+	case "join":
+		r.members[ev.Participant] = true
+	case "leave":
+		delete(r.members, ev.Participant)
+	default:
+		return fmt.Errorf("rooms.jsonl: unknown op %q", ev.Op)
+	}
+	return nil
+}
+
+func (n *Node) room(id mesh.RoomID) *room {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	return n.rooms[id]
+}
+
+// NewRoom is a request to create a room.
+type NewRoom struct {
+	Name   string          `json:"name"`
+	Topic  string          `json:"topic,omitempty"`
+	Policy json.RawMessage `json:"policy,omitempty"`
+}
+
+// CreateRoom creates a room owned by actor, who becomes its first member.
+// Errors: EInvalid (name, topic, policy), EConflict (id taken), EForbidden
+// (untrusted participants cannot create rooms).
+func (n *Node) CreateRoom(actor mesh.Participant, req NewRoom) (mesh.Room, error) {
+	r, err := n.createRoomChecked(actor, req)
+	n.Audit.Record(outcome(audit.Record{Actor: actor.ID, Action: "create-room", Room: r.ID,
+		Detail: map[string]any{"name": req.Name}}, err))
+	return r, err
+}
+
+func (n *Node) createRoomChecked(actor mesh.Participant, req NewRoom) (mesh.Room, error) {
+	if actor.Trust.Rank() < mesh.TrustLocal.Rank() {
+		return mesh.Room{}, mesh.Errorf(mesh.EForbidden, "Participants with trust %q cannot create rooms.", actor.Trust)
+	}
+	if err := validateName("name", req.Name); err != nil {
+		return mesh.Room{}, err
+	}
+	if len(req.Topic) > mesh.MaxTopicBytes {
+		return mesh.Room{}, mesh.Errorf(mesh.EInvalid, "topic is %d bytes; the limit is %d.", len(req.Topic), mesh.MaxTopicBytes)
+	}
+	policy, err := mesh.ParsePolicy(req.Policy)
+	if err != nil {
+		return mesh.Room{}, err
+	}
+	return n.createRoom(actor.ID, req.Name, req.Topic, policy)
+}
+
+func (n *Node) createRoom(creator mesh.ParticipantID, name, topic string, policy mesh.Policy) (mesh.Room, error) {
+	id := mesh.RoomIDFromName(name)
+	if !id.Valid() {
+		return mesh.Room{}, mesh.Errorf(mesh.EInvalid, "name %q has no letters or digits to make a room id from.", name)
+	}
+	r := mesh.Room{ID: id, Name: strings.TrimSpace(name), Topic: topic, Creator: creator, Policy: policy,
+		Created: n.now().UTC(), Revision: 1}
+	// The lock is held across the append so that two creates of one id
+	// cannot both succeed; room creation is rare.
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.rooms[id] != nil {
+		return mesh.Room{}, mesh.Errorf(mesh.EConflict, "A room with id %q already exists.", id)
+	}
+	if err := n.places.Append(roomEvent{Op: "create", Room: &r, TS: r.Created}); err != nil {
+		return mesh.Room{}, fmt.Errorf("create room %s: %w", id, err)
+	}
+	if err := n.places.Append(roomEvent{Op: "join", ID: id, Participant: creator, TS: r.Created}); err != nil {
+		return mesh.Room{}, fmt.Errorf("create room %s: %w", id, err)
+	}
+	n.rooms[id] = &room{Room: r, members: map[mesh.ParticipantID]bool{creator: true}}
+	return r, nil
+}
+
+// Rooms lists every room, ordered by id.
+func (n *Node) Rooms() []mesh.Room {
+	n.mu.RLock()
+	out := make([]mesh.Room, 0, len(n.rooms))
+	for _, r := range n.rooms {
+		out = append(out, r.Room)
+	}
+	n.mu.RUnlock()
+	slices.SortFunc(out, func(a, b mesh.Room) int { return strings.Compare(string(a.ID), string(b.ID)) })
+	return out
+}
+
+// Room returns a room. Errors: ENotFound.
+func (n *Node) Room(id mesh.RoomID) (mesh.Room, error) {
+	if r := n.room(id); r != nil {
+		n.mu.RLock()
+		defer n.mu.RUnlock()
+		return r.Room, nil
+	}
+	return mesh.Room{}, notFound(id)
+}
+
+func notFound(id mesh.RoomID) error {
+	return mesh.Errorf(mesh.ENotFound, "Room %q does not exist.", id)
+}
+
+// IsMember reports whether p is a member of room id.
+func (n *Node) IsMember(id mesh.RoomID, p mesh.ParticipantID) bool {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	r := n.rooms[id]
+	return r != nil && r.members[p]
+}
+
+// Members lists a room's members; online reports who has a connection in
+// it. It takes only the node's lock, so it may run under a hub room lock.
+func (n *Node) Members(id mesh.RoomID, online func(mesh.ParticipantID) bool) ([]mesh.Member, error) {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	r := n.rooms[id]
+	if r == nil {
+		return nil, notFound(id)
+	}
+	out := make([]mesh.Member, 0, len(r.members))
+	for pid := range r.members {
+		if p := n.participants[pid]; p != nil && !p.revoked {
+			out = append(out, mesh.Member{Participant: p.Participant, Online: online(pid)})
+		}
+	}
+	slices.SortFunc(out, func(a, b mesh.Member) int { return strings.Compare(string(a.ID), string(b.ID)) })
+	return out, nil
+}
+
+// AddMember makes actor a member of room id (a no-op if it is one).
+// Errors: ENotFound.
+func (n *Node) AddMember(actor mesh.Participant, id mesh.RoomID, remote string) error {
+	err := n.setMember(actor.ID, id, true)
+	n.Audit.Record(outcome(audit.Record{Actor: actor.ID, Action: "join", Room: id, Remote: remote}, err))
+	return err
+}
+
+// RemoveMember ends actor's membership of room id. Errors: ENotFound.
+func (n *Node) RemoveMember(actor mesh.Participant, id mesh.RoomID, remote string) error {
+	err := n.setMember(actor.ID, id, false)
+	n.Audit.Record(outcome(audit.Record{Actor: actor.ID, Action: "leave", Room: id, Remote: remote}, err))
+	return err
+}
+
+func (n *Node) setMember(pid mesh.ParticipantID, id mesh.RoomID, member bool) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	r := n.rooms[id]
+	if r == nil {
+		return notFound(id)
+	}
+	if r.members[pid] == member {
+		return nil
+	}
+	op := "leave"
+	if member {
+		op = "join"
+	}
+	if err := n.places.Append(roomEvent{Op: op, ID: id, Participant: pid, TS: n.now().UTC()}); err != nil {
+		return fmt.Errorf("%s room %s: %w", op, id, err)
+	}
+	if member {
+		r.members[pid] = true
+	} else {
+		delete(r.members, pid)
+	}
+	return nil
+}
+
+// SetPolicy replaces a room's policy. Its creator and the owner may.
+// Errors: ENotFound, EForbidden, EInvalid.
+func (n *Node) SetPolicy(actor mesh.Participant, id mesh.RoomID, doc []byte) (mesh.Room, error) {
+	before, _ := n.Room(id)
+	r, err := n.setPolicy(actor, id, doc)
+	n.Audit.Record(outcome(audit.Record{Actor: actor.ID, Action: "set-policy", Room: id,
+		Detail: map[string]any{"before": before.Policy, "after": r.Policy}}, err))
+	return r, err
+}
+
+func (n *Node) setPolicy(actor mesh.Participant, id mesh.RoomID, doc []byte) (mesh.Room, error) {
+	p, err := mesh.ParsePolicy(doc)
+	if err != nil {
+		return mesh.Room{}, err
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	r := n.rooms[id]
+	if r == nil {
+		return mesh.Room{}, notFound(id)
+	}
+	if actor.ID != r.Creator && actor.Trust != mesh.TrustOwner {
+		return mesh.Room{}, mesh.Errorf(mesh.EForbidden, "Only the room's creator or the owner may change its policy.")
+	}
+	ev := roomEvent{Op: "policy", ID: id, Policy: &p, Revision: r.Revision + 1, TS: n.now().UTC()}
+	if err := n.places.Append(ev); err != nil {
+		return mesh.Room{}, fmt.Errorf("set policy of room %s: %w", id, err)
+	}
+	r.Policy, r.Revision = p, ev.Revision
+	return r.Room, nil
+}

@@ -1,0 +1,328 @@
+package web
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/the-mesh/mesh"
+	"github.com/the-mesh/mesh/internal/node"
+)
+
+func (s *Server) routes() {
+	m := s.mux
+	m.HandleFunc("GET /healthz", s.health)
+	m.HandleFunc("GET /metrics", s.metrics)
+	m.HandleFunc("GET /api/v1/ws", s.serveWS)
+	m.HandleFunc("GET /api/v1/node", s.nodeInfo)
+	m.HandleFunc("POST /api/v1/participants", s.register)
+	m.HandleFunc("GET /api/v1/participants/me", s.authed(s.me))
+	m.HandleFunc("DELETE /api/v1/participants/{id}", s.authed(s.revoke))
+	m.HandleFunc("POST /api/v1/invites", s.authed(s.invite))
+	m.HandleFunc("GET /api/v1/rooms", s.authed(s.listRooms))
+	m.HandleFunc("POST /api/v1/rooms", s.authed(s.createRoom))
+	m.HandleFunc("GET /api/v1/rooms/{id}", s.authed(s.getRoom))
+	m.HandleFunc("PUT /api/v1/rooms/{id}/policy", s.authed(s.setPolicy))
+	m.HandleFunc("GET /api/v1/rooms/{id}/members", s.authed(s.members))
+	m.HandleFunc("POST /api/v1/rooms/{id}/join", s.authed(s.join))
+	m.HandleFunc("POST /api/v1/rooms/{id}/leave", s.authed(s.leave))
+	m.HandleFunc("GET /api/v1/rooms/{id}/messages", s.authed(s.listMessages))
+	m.HandleFunc("POST /api/v1/rooms/{id}/messages", s.authed(s.postMessage))
+	m.HandleFunc("GET /api/v1/audit", s.authed(s.readAudit))
+	m.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, mesh.Errorf(mesh.ENotFound, "No endpoint %s %s.", r.Method, r.URL.Path))
+	})
+	m.HandleFunc("GET /{$}", s.home)
+}
+
+type handler func(w http.ResponseWriter, r *http.Request, p mesh.Participant)
+
+// authed authenticates the bearer token before calling h.
+func (s *Server) authed(h handler) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		p, err := s.node.Authenticate(bearer(r))
+		if err != nil {
+			s.refuse(w, r, "", "auth", err)
+			return
+		}
+		h(w, r, p)
+	}
+}
+
+func bearer(r *http.Request) string {
+	h := r.Header.Get("Authorization")
+	if tok, ok := strings.CutPrefix(h, "Bearer "); ok {
+		return strings.TrimSpace(tok)
+	}
+	return ""
+}
+
+// refuse answers with err, counts it and, for failures before an action
+// is known to the node (auth, body), audits it.
+func (s *Server) refuse(w http.ResponseWriter, r *http.Request, actor mesh.ParticipantID, action string, err error) {
+	s.node.Stats().Refused.Inc()
+	s.audit(actor, action, "", remoteIP(r), err)
+	writeError(w, err)
+}
+
+// readBody decodes a JSON body strictly, refusing bodies over the frame limit.
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request, v any) error {
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, int64(s.cfg.MaxFrameBytes)))
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		return mesh.Errorf(mesh.ETooLarge, "Body is over the limit of %d bytes.", s.cfg.MaxFrameBytes)
+	} else if err != nil {
+		return mesh.Errorf(mesh.EInvalid, "Could not read the body: %v.", err)
+	}
+	if len(b) == 0 {
+		return mesh.Errorf(mesh.EInvalid, "A JSON body is required.")
+	}
+	return mesh.DecodeStrict(b, v)
+}
+
+func (s *Server) health(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]any{"ok": true, "node": s.node.Info().ID})
+}
+
+func (s *Server) metrics(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+	s.node.Stats().Registry.WriteTo(w)
+}
+
+func (s *Server) nodeInfo(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]any{"node": s.node.Info()})
+}
+
+func (s *Server) register(w http.ResponseWriter, r *http.Request) {
+	var actor *mesh.Participant
+	if tok := bearer(r); tok != "" {
+		p, err := s.node.Authenticate(tok)
+		if err != nil {
+			s.refuse(w, r, "", "register", err)
+			return
+		}
+		actor = &p
+	}
+	var req node.Registration
+	if err := s.readBody(w, r, &req); err != nil {
+		s.refuse(w, r, "", "register", err)
+		return
+	}
+	p, tok, err := s.node.Register(actor, isLoopback(r), remoteIP(r), req)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, map[string]any{"participant": p, "token": tok})
+}
+
+func (s *Server) me(w http.ResponseWriter, r *http.Request, p mesh.Participant) {
+	writeJSON(w, http.StatusOK, map[string]any{"participant": p})
+}
+
+func (s *Server) revoke(w http.ResponseWriter, r *http.Request, p mesh.Participant) {
+	id := mesh.ParticipantID(r.PathValue("id"))
+	if err := s.node.Revoke(p, id); err != nil {
+		writeError(w, err)
+		return
+	}
+	s.disconnect(id, "token revoked")
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) invite(w http.ResponseWriter, r *http.Request, p mesh.Participant) {
+	tok, exp, err := s.node.CreateInvite(p)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, map[string]any{"invite": tok, "expires": exp.Format(time.RFC3339)})
+}
+
+func (s *Server) listRooms(w http.ResponseWriter, r *http.Request, p mesh.Participant) {
+	writeJSON(w, http.StatusOK, map[string]any{"rooms": s.node.Rooms()})
+}
+
+func (s *Server) createRoom(w http.ResponseWriter, r *http.Request, p mesh.Participant) {
+	var req node.NewRoom
+	if err := s.readBody(w, r, &req); err != nil {
+		s.refuse(w, r, p.ID, "create-room", err)
+		return
+	}
+	room, err := s.node.CreateRoom(p, req)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, map[string]any{"room": room})
+}
+
+func (s *Server) getRoom(w http.ResponseWriter, r *http.Request, p mesh.Participant) {
+	room, err := s.node.Room(mesh.RoomID(r.PathValue("id")))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"room": room})
+}
+
+func (s *Server) setPolicy(w http.ResponseWriter, r *http.Request, p mesh.Participant) {
+	var doc json.RawMessage
+	if err := s.readBody(w, r, &doc); err != nil {
+		s.refuse(w, r, p.ID, "set-policy", err)
+		return
+	}
+	room, err := s.node.SetPolicy(p, mesh.RoomID(r.PathValue("id")), doc)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"room": room})
+}
+
+func (s *Server) members(w http.ResponseWriter, r *http.Request, p mesh.Participant) {
+	id := mesh.RoomID(r.PathValue("id"))
+	online := func(mesh.ParticipantID) bool { return false }
+	if hr, err := s.node.HubRoom(id); err == nil {
+		online = hr.Online
+	}
+	ms, err := s.node.Members(id, online)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"members": ms})
+}
+
+func (s *Server) join(w http.ResponseWriter, r *http.Request, p mesh.Participant) {
+	id := mesh.RoomID(r.PathValue("id"))
+	if err := s.node.AddMember(p, id, remoteIP(r)); err != nil {
+		writeError(w, err)
+		return
+	}
+	room, _ := s.node.Room(id)
+	writeJSON(w, http.StatusOK, map[string]any{"room": room})
+}
+
+func (s *Server) leave(w http.ResponseWriter, r *http.Request, p mesh.Participant) {
+	if err := s.node.RemoveMember(p, mesh.RoomID(r.PathValue("id")), remoteIP(r)); err != nil {
+		writeError(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) listMessages(w http.ResponseWriter, r *http.Request, p mesh.Participant) {
+	q := r.URL.Query()
+	after, err := queryUint(q.Get("after"), 0)
+	if err != nil {
+		writeError(w, mesh.Errorf(mesh.EInvalid, "after must be a non-negative integer, got %q.", q.Get("after")))
+		return
+	}
+	limit, err := queryUint(q.Get("limit"), mesh.DefaultPageLimit)
+	if err != nil {
+		writeError(w, mesh.Errorf(mesh.EInvalid, "limit must be a positive integer, got %q.", q.Get("limit")))
+		return
+	}
+	msgs, err := s.node.Messages(p, mesh.RoomID(r.PathValue("id")), after, int(min(limit, 1<<20)))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"messages": msgs})
+}
+
+func (s *Server) postMessage(w http.ResponseWriter, r *http.Request, p mesh.Participant) {
+	var req struct {
+		Text string             `json:"text"`
+		To   mesh.ParticipantID `json:"to,omitempty"`
+		Ref  string             `json:"ref,omitempty"`
+	}
+	id := mesh.RoomID(r.PathValue("id"))
+	if err := s.readBody(w, r, &req); err != nil {
+		s.refuse(w, r, p.ID, "say", err)
+		return
+	}
+	type result struct {
+		m   mesh.Message
+		err error
+	}
+	ch := make(chan result, 1)
+	s.node.Say(p, node.Post{Room: id, Text: req.Text, To: req.To, Ref: req.Ref}, nil, func(m mesh.Message, err error) {
+		ch <- result{m, err}
+	})
+	res := <-ch
+	if res.err != nil {
+		writeError(w, res.err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, map[string]any{"message": res.m})
+}
+
+func (s *Server) readAudit(w http.ResponseWriter, r *http.Request, p mesh.Participant) {
+	if p.Trust != mesh.TrustOwner {
+		writeError(w, mesh.Errorf(mesh.EForbidden, "Only the owner may read the audit log."))
+		return
+	}
+	q := r.URL.Query()
+	after, err1 := queryUint(q.Get("after"), 0)
+	limit, err2 := queryUint(q.Get("limit"), 100)
+	if err1 != nil || err2 != nil {
+		writeError(w, mesh.Errorf(mesh.EInvalid, "after and limit must be non-negative integers."))
+		return
+	}
+	lines, err := s.node.Audit.Read(after, int(min(limit, 1000)))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"entries": lines})
+}
+
+func queryUint(v string, def uint64) (uint64, error) {
+	if v == "" {
+		return def, nil
+	}
+	return strconv.ParseUint(v, 10, 64)
+}
+
+// writeJSON writes v with a status.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v) // the status is sent; a failed write has no one to tell
+}
+
+// writeError writes {"error": {code, message}} with the code's HTTP status.
+func writeError(w http.ResponseWriter, err error) {
+	code := mesh.ErrorCode(err)
+	writeJSON(w, httpStatus(code), map[string]any{"error": mesh.Error{Code: code, Message: mesh.ErrorMessage(err)}})
+}
+
+func httpStatus(code string) int {
+	switch code {
+	case mesh.EUnauthorized:
+		return http.StatusUnauthorized
+	case mesh.EForbidden:
+		return http.StatusForbidden
+	case mesh.ENotFound:
+		return http.StatusNotFound
+	case mesh.EInvalid:
+		return http.StatusBadRequest
+	case mesh.ETooLarge:
+		return http.StatusRequestEntityTooLarge
+	case mesh.ERateLimited:
+		return http.StatusTooManyRequests
+	case mesh.EBlocked:
+		return http.StatusUnprocessableEntity
+	case mesh.EConflict:
+		return http.StatusConflict
+	case mesh.EUnavailable:
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
+}

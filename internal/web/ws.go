@@ -1,0 +1,355 @@
+package web
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"net"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/gobwas/ws"
+	"golang.org/x/time/rate"
+
+	"github.com/the-mesh/mesh"
+	"github.com/the-mesh/mesh/internal/audit"
+	"github.com/the-mesh/mesh/internal/hub"
+	"github.com/the-mesh/mesh/internal/node"
+)
+
+// session is one WebSocket connection: its reader runs in the HTTP
+// handler's goroutine; its writer is the hub.Conn's.
+type session struct {
+	srv     *Server
+	nc      net.Conn
+	out     *hub.Conn
+	in      frameReader
+	remote  string
+	limiter *rate.Limiter // nil when the rate limit is off
+	refused int           // consecutive rate-limited frames
+
+	p     *mesh.Participant // set by hello
+	rooms map[mesh.RoomID]*hub.Room
+}
+
+func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
+	ip := remoteIP(r)
+	if !s.acquireIP(ip) {
+		err := mesh.Errorf(mesh.ERateLimited, "Too many connections from %s (the limit is %d).", ip, s.cfg.MaxConnsPerIP)
+		s.refuse(w, r, "", "connect", err)
+		return
+	}
+	defer s.releaseIP(ip)
+	nc, rw, _, err := ws.UpgradeHTTP(r, w)
+	if err != nil {
+		return // gobwas has answered with the HTTP error
+	}
+	// Keep net/http's 4 KiB read buffer only if it holds early bytes.
+	br := rw.Reader
+	if br.Buffered() == 0 {
+		br = bufio.NewReaderSize(nc, 1024)
+	}
+	sess := &session{srv: s, nc: nc, remote: ip, rooms: map[mesh.RoomID]*hub.Room{},
+		out: hub.NewConn(nc, s.cfg.SendQueue, &s.node.Stats().HubCounters)}
+	sess.in = frameReader{br: br, max: s.cfg.MaxFrameBytes, control: sess.control}
+	if s.cfg.Rate > 0 {
+		sess.limiter = rate.NewLimiter(rate.Limit(s.cfg.Rate), max(s.cfg.Burst, 1))
+	}
+	if !s.track(sess) {
+		sess.out.Send(errorFrame("", mesh.Errorf(mesh.EUnavailable, "The node is shutting down.")))
+		sess.out.Close(ws.StatusGoingAway, "node shutting down")
+		return
+	}
+	defer s.untrack(sess)
+	s.node.Stats().Connections.Inc()
+	sess.run()
+}
+
+func (s *Server) track(sess *session) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ctx.Err() != nil {
+		return false
+	}
+	s.sessions[sess] = struct{}{}
+	s.wg.Add(1)
+	return true
+}
+
+func (s *Server) untrack(sess *session) {
+	s.mu.Lock()
+	delete(s.sessions, sess)
+	s.mu.Unlock()
+	s.wg.Done()
+}
+
+// run reads frames until the connection ends, then leaves every room.
+func (sess *session) run() {
+	code, reason := ws.StatusNormalClosure, ""
+	defer func() {
+		sess.leaveAll()
+		sess.out.Close(code, reason)
+	}()
+	for {
+		deadline := sess.srv.cfg.IdleTimeout
+		if sess.p == nil {
+			deadline = sess.srv.cfg.HelloTimeout
+		}
+		sess.nc.SetReadDeadline(time.Now().Add(deadline))
+		data, err := sess.in.next()
+		var ce *closeError
+		var me *mesh.Error
+		switch {
+		case errors.As(err, &ce):
+			code, reason = ce.code, ce.reason
+			sess.srv.audit(sess.actor(), "frame", "", sess.remote, mesh.Errorf(mesh.EInvalid, "%s", ce.reason))
+			return
+		case errors.As(err, &me):
+			sess.refuse("", "frame", "", err)
+			continue
+		case err != nil:
+			if sess.srv.ctx.Err() != nil {
+				code, reason = ws.StatusGoingAway, "node shutting down"
+			}
+			return
+		}
+		if c, r := sess.handle(data); c != 0 {
+			code, reason = c, r
+			return
+		}
+	}
+}
+
+// handle decodes and dispatches one frame. A non-zero code ends the session.
+func (sess *session) handle(data []byte) (ws.StatusCode, string) {
+	frame, ref, err := mesh.DecodeClientFrame(data)
+	if sess.limiter != nil && !sess.limiter.Allow() {
+		sess.refused++
+		sess.refuse(ref, "frame", "", mesh.Errorf(mesh.ERateLimited,
+			"Rate limit: %g frames per second, bursts of %d. Slow down.", sess.srv.cfg.Rate, sess.srv.cfg.Burst))
+		if sess.refused > 3*max(sess.srv.cfg.Burst, 10) {
+			return ws.StatusPolicyViolation, "rate limit exceeded repeatedly"
+		}
+		return 0, ""
+	}
+	sess.refused = 0
+	if err != nil {
+		sess.refuse(ref, "frame", "", err)
+		return 0, ""
+	}
+	if sess.p == nil {
+		h, ok := frame.(*mesh.Hello)
+		if !ok {
+			sess.refuse(ref, "auth", "", mesh.Errorf(mesh.EUnauthorized, "The first frame must be hello with a token."))
+			return ws.StatusPolicyViolation, "hello required"
+		}
+		return sess.hello(h)
+	}
+	switch f := frame.(type) {
+	case *mesh.Hello:
+		sess.refuse(ref, "auth", "", mesh.Errorf(mesh.EInvalid, "hello was already sent on this connection."))
+	case *mesh.Join:
+		sess.join(f.Room, f.Ref, false, 0)
+	case *mesh.Leave:
+		sess.leave(f)
+	case *mesh.Say:
+		sess.say(f)
+	case *mesh.Ping:
+		sess.send(mesh.Pong{Type: mesh.FramePong, Ref: f.Ref})
+	}
+	return 0, ""
+}
+
+func (sess *session) hello(h *mesh.Hello) (ws.StatusCode, string) {
+	p, err := sess.srv.node.Authenticate(h.Token)
+	if err != nil {
+		sess.refuse("", "auth", "", err)
+		return ws.StatusPolicyViolation, "unauthorized"
+	}
+	sess.srv.mu.Lock() // disconnect reads p from other goroutines
+	sess.p = &p
+	sess.srv.mu.Unlock()
+	sess.srv.audit(p.ID, "connect", "", sess.remote, nil)
+	cfg := sess.srv.cfg
+	sess.send(mesh.Welcome{Type: mesh.FrameWelcome, You: p, Node: sess.srv.node.Info(), Limits: mesh.WireLimits{
+		MaxFrameBytes: cfg.MaxFrameBytes, MaxTextBytes: sess.srv.node.MaxTextBytes(), Rate: cfg.Rate, Burst: cfg.Burst}})
+	rooms := make([]mesh.RoomID, 0, len(h.Resume))
+	for id := range h.Resume {
+		rooms = append(rooms, id)
+	}
+	slices.Sort(rooms)
+	for _, id := range rooms {
+		sess.join(id, "", true, h.Resume[id])
+	}
+	return 0, ""
+}
+
+// join makes the participant a member, subscribes the connection and
+// sends joined; on resume, the messages after `after` follow it.
+func (sess *session) join(id mesh.RoomID, ref string, resume bool, after uint64) {
+	n := sess.srv.node
+	if _, ok := sess.rooms[id]; ok {
+		sess.refuse(ref, "join", id, mesh.Errorf(mesh.EConflict, "This connection has already joined room %q.", id))
+		return
+	}
+	r, err := n.HubRoom(id)
+	if err == nil {
+		err = n.AddMember(*sess.p, id, sess.remote)
+	}
+	if err != nil {
+		sess.refuse(ref, "join", id, err)
+		return
+	}
+	joined := func(history [][]byte, head uint64, online map[mesh.ParticipantID]int) ([]byte, error) {
+		members, err := n.Members(id, func(p mesh.ParticipantID) bool { return online[p] > 0 })
+		if err != nil {
+			return nil, err
+		}
+		raw := make([]json.RawMessage, len(history))
+		for i, h := range history {
+			raw[i] = h
+		}
+		return hub.Frame(mesh.Joined{Type: mesh.FrameJoined, Room: id, Ref: ref, Members: members, History: raw, Head: head})
+	}
+	presence, _ := hub.Frame(mesh.PresenceFrame{Type: mesh.FramePresence, Room: id, Event: mesh.PresenceJoin, Participant: *sess.p})
+	sub, err := r.Subscribe(sess.out, *sess.p, resume, after, joined, presence)
+	if err != nil {
+		sess.refuse(ref, "join", id, err)
+		return
+	}
+	sess.rooms[id] = r
+	if sub.Sync {
+		sess.catchUp(r, sub)
+	}
+}
+
+// catchUp queues stored messages in (sub.From, sub.To] at the pace the
+// client reads them, then lets the live ones through.
+func (sess *session) catchUp(r *hub.Room, sub hub.Subscription) {
+	const page = 256
+	for after := sub.From; after < sub.To; {
+		if !sess.out.WaitRoom(page) {
+			return
+		}
+		entries, err := sess.srv.node.ReadLog(r.ID, after, int(min(page, sub.To-after)))
+		if err != nil || len(entries) == 0 {
+			sess.srv.log.Error("resume: read room log", "room", r.ID, "after", after, "err", err)
+			sess.out.Abort("resume failed: could not read the room's log")
+			return
+		}
+		for _, e := range entries {
+			sess.out.Send(hub.MessageFrame(e.Line))
+			after = e.Seq
+		}
+	}
+	r.EndSync(sess.out)
+}
+
+func (sess *session) leave(f *mesh.Leave) {
+	r, ok := sess.rooms[f.Room]
+	if !ok {
+		sess.refuse(f.Ref, "leave", f.Room, mesh.Errorf(mesh.ENotFound, "This connection has not joined room %q.", f.Room))
+		return
+	}
+	delete(sess.rooms, f.Room)
+	r.Unsubscribe(sess.out, sess.presence(f.Room, mesh.PresenceLeave))
+	if err := sess.srv.node.RemoveMember(*sess.p, f.Room, sess.remote); err != nil {
+		sess.refuse(f.Ref, "leave", f.Room, err)
+		return
+	}
+	sess.send(mesh.Left{Type: mesh.FrameLeft, Room: f.Room, Ref: f.Ref})
+}
+
+// leaveAll unsubscribes from every room without ending membership.
+func (sess *session) leaveAll() {
+	for id, r := range sess.rooms {
+		r.Unsubscribe(sess.out, sess.presence(id, mesh.PresenceLeave))
+	}
+	clear(sess.rooms)
+}
+
+func (sess *session) say(f *mesh.Say) {
+	if _, ok := sess.rooms[f.Room]; !ok {
+		sess.refuse(f.Ref, "say", f.Room, mesh.Errorf(mesh.EForbidden, "Join room %q on this connection before saying anything in it.", f.Room))
+		return
+	}
+	out := sess.out
+	sess.srv.node.Say(*sess.p, node.Post{Room: f.Room, Text: f.Text, To: f.To, Ref: f.Ref}, out, func(_ mesh.Message, err error) {
+		if err != nil {
+			out.Send(errorFrame(f.Ref, err)) // the node has audited and counted it
+		}
+	})
+}
+
+func (sess *session) presence(id mesh.RoomID, event string) []byte {
+	f, _ := hub.Frame(mesh.PresenceFrame{Type: mesh.FramePresence, Room: id, Event: event, Participant: *sess.p})
+	return f
+}
+
+// control answers WebSocket pings.
+func (sess *session) control(op ws.OpCode, payload []byte) {
+	if op == ws.OpPing {
+		sess.out.Send(controlFrame(ws.OpPong, payload))
+	}
+}
+
+func (sess *session) send(v any) {
+	f, err := hub.Frame(v)
+	if err != nil {
+		sess.srv.log.Error("encode frame", "err", err)
+		return
+	}
+	sess.out.Send(f)
+}
+
+// refuse sends an error frame, audits and counts the refusal.
+func (sess *session) refuse(ref, action string, room mesh.RoomID, err error) {
+	sess.srv.node.Stats().Refused.Inc()
+	sess.srv.audit(sess.actor(), action, room, sess.remote, err)
+	sess.out.Send(errorFrame(ref, err))
+}
+
+func (sess *session) actor() mesh.ParticipantID {
+	if sess.p == nil {
+		return ""
+	}
+	return sess.p.ID
+}
+
+func (s *Server) audit(actor mesh.ParticipantID, action string, room mesh.RoomID, remote string, err error) {
+	rec := audit.Record{Actor: actor, Action: action, Room: room, Remote: remote, Outcome: audit.OK}
+	if err != nil {
+		rec.Outcome, rec.Code, rec.Detail = audit.Refused, mesh.ErrorCode(err), mesh.ErrorMessage(err)
+	}
+	s.node.Audit.Record(rec)
+}
+
+// disconnect closes every connection of a participant.
+func (s *Server) disconnect(id mesh.ParticipantID, reason string) {
+	s.mu.Lock()
+	var victims []*session
+	for sess := range s.sessions {
+		if sess.p != nil && sess.p.ID == id {
+			victims = append(victims, sess)
+		}
+	}
+	s.mu.Unlock()
+	for _, sess := range victims {
+		sess.out.Send(errorFrame("", mesh.Errorf(mesh.EUnauthorized, "Your token was revoked.")))
+		sess.out.Close(ws.StatusPolicyViolation, reason)
+	}
+}
+
+func errorFrame(ref string, err error) []byte {
+	f, _ := hub.Frame(mesh.ErrorFrame{Type: mesh.FrameError, Ref: ref, Code: mesh.ErrorCode(err), Message: mesh.ErrorMessage(err)})
+	return f
+}
+
+func pingFrame() []byte { return controlFrame(ws.OpPing, nil) }
+
+func controlFrame(op ws.OpCode, payload []byte) []byte {
+	f := ws.NewFrame(op, true, slices.Clone(payload))
+	b, _ := ws.CompileFrame(f)
+	return b
+}
