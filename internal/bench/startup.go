@@ -45,7 +45,7 @@ func RunStartup(ctx context.Context, cfg StartupConfig) (*Report, error) {
 		dir = d
 	}
 	shape := startupShape{cfg.Messages, cfg.Rooms, cfg.Size}
-	gen, cached, err := prepareStartupDir(ctx, dir, shape, cfg.logf)
+	gen, cached, err := prepareStartupDir(ctx, cfg.Bin, cfg.NodeArgs, dir, shape, cfg.logf)
 	if err != nil {
 		return nil, err
 	}
@@ -76,7 +76,7 @@ func RunStartup(ctx context.Context, cfg StartupConfig) (*Report, error) {
 	if cached {
 		r.Note("data directory %s reused from an earlier run", dir)
 	} else {
-		r.Add("generate_s", "generate", "s", secs(gen))
+		r.Add("generate_s", "generate and register rooms", "s", secs(gen))
 	}
 	r.Add("runs", "starts", "", cfg.Runs)
 	r.Add("ready_ms", "time to ready (median)", "ms", ms(median(full.ready)))
@@ -94,7 +94,7 @@ func RunStartup(ctx context.Context, cfg StartupConfig) (*Report, error) {
 
 // prepareStartupDir fills dir with the messages shape asks for, unless its
 // marker says it already holds them.
-func prepareStartupDir(ctx context.Context, dir string, shape startupShape, logf func(string, ...any)) (took time.Duration, cached bool, err error) {
+func prepareStartupDir(ctx context.Context, bin string, nodeArgs []string, dir string, shape startupShape, logf func(string, ...any)) (took time.Duration, cached bool, err error) {
 	marker := filepath.Join(dir, startupMarker)
 	if b, err := os.ReadFile(marker); err == nil {
 		var have startupShape
@@ -117,6 +117,12 @@ func prepareStartupDir(ctx context.Context, dir string, shape startupShape, logf
 	logf("generating %d messages in %d rooms under %s", shape.Messages, shape.Rooms, dir)
 	start := time.Now()
 	if err := GenerateMessages(ctx, dir, shape.Messages, shape.Rooms, shape.Size); err != nil {
+		return 0, false, err
+	}
+	// The node serves only the rooms in its registry, so create them
+	// (their ids are the names slugified, as the logs are named).
+	logf("registering the %d rooms with a node", shape.Rooms)
+	if err := registerRooms(ctx, bin, nodeArgs, dir, shape.Rooms); err != nil {
 		return 0, false, err
 	}
 	took = time.Since(start)
@@ -177,6 +183,34 @@ func GenerateMessages(ctx context.Context, dir string, n, rooms, size int) error
 	mu.Lock()
 	defer mu.Unlock()
 	return errors.Join(ctx.Err(), firstErr, err)
+}
+
+// registerRooms starts a node on dir and creates rooms bench-startup-0 ...
+// in its registry.
+func registerRooms(ctx context.Context, bin string, nodeArgs []string, dir string, rooms int) (err error) {
+	n, err := StartNode(ctx, NodeOptions{Bin: bin, Dir: dir, Extra: nodeArgs, ReadyTimeout: 10 * time.Minute})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if e := n.Stop(); err == nil {
+			err = e
+		}
+	}()
+	token, err := n.API.Register(ctx, "bench-startup")
+	if err != nil {
+		return fmt.Errorf("register: %w", err)
+	}
+	ids, err := createRooms(ctx, n.API, []string{token}, "bench-startup", rooms, 16)
+	if err != nil {
+		return err
+	}
+	for i, id := range ids {
+		if want := "bench-startup-" + strconv.Itoa(i); id != want {
+			return fmt.Errorf("room %q got id %q, want %q", want, id, want)
+		}
+	}
+	return nil
 }
 
 // startStats are the measurements of one set of starts.

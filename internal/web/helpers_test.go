@@ -1,6 +1,9 @@
 package web_test
 
 import (
+	"io"
+	"net/http"
+
 	"github.com/gobwas/ws/wsutil"
 
 	"github.com/the-mesh/mesh/internal/meshtest"
@@ -15,4 +18,14 @@ type (
 
 func writeText(c *meshtest.Client, s string) error {
 	return wsutil.WriteClientText(c.Conn, []byte(s))
+}
+
+func httpGet(url string) (string, error) {
+	resp, err := http.Get(url)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return string(b), err
 }

@@ -1,0 +1,41 @@
+# The Mesh. `make run` starts a node; `make test` runs every test.
+GO      ?= go
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X main.version=$(VERSION)
+ARGS    ?=
+
+.PHONY: build run test test-go test-race fuzz bench vet clean
+
+build: bin/mesh
+
+bin/mesh: $(shell find . -name '*.go' -not -path './node_modules/*') go.mod go.sum
+	$(GO) build -ldflags "$(LDFLAGS)" -o bin/mesh ./cmd/mesh
+
+# Start a node on 127.0.0.1:3000 with data in ./mesh-data (ARGS adds flags).
+run: build
+	./bin/mesh up $(ARGS)
+
+test: vet test-go
+
+vet:
+	$(GO) vet ./...
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
+
+test-go:
+	$(GO) test -race -count=1 ./...
+
+# Each fuzz target for a short while; FUZZTIME=5m for a long run.
+FUZZTIME ?= 20000x
+fuzz:
+	$(GO) test -run XXX -fuzz FuzzDecodeClientFrame -fuzztime $(FUZZTIME) .
+	$(GO) test -run XXX -fuzz FuzzFrameReader -fuzztime $(FUZZTIME) ./internal/web
+	$(GO) test -run XXX -fuzz FuzzScanLog -fuzztime $(FUZZTIME) ./internal/store/jsonl
+	$(GO) test -run XXX -fuzz FuzzLineSeq -fuzztime $(FUZZTIME) ./internal/store/jsonl
+	$(GO) test -run XXX -fuzz FuzzVerify -fuzztime $(FUZZTIME) ./internal/audit
+
+# Go micro-benchmarks; `bin/mesh bench` drives a real node.
+bench:
+	$(GO) test -run XXX -bench . -benchmem ./...
+
+clean:
+	rm -rf bin
