@@ -21,10 +21,11 @@ SIGINT or SIGTERM shuts it down cleanly: no new connections, clients told, stora
 
 // upConfig is everything `mesh up` reads from its flags.
 type upConfig struct {
-	addr     string
-	node     node.Config
-	web      web.Config
-	logLevel string
+	addr      string
+	node      node.Config
+	web       web.Config
+	logLevel  string
+	debugAddr string
 }
 
 func parseUp(args []string, stderr io.Writer) (upConfig, error) {
@@ -39,7 +40,9 @@ func parseUp(args []string, stderr io.Writer) (upConfig, error) {
 	fs.IntVar(&cfg.web.Burst, "burst", cfg.web.Burst, "token bucket size for --rate")
 	fs.IntVar(&cfg.web.MaxConnsPerIP, "max-conns-per-ip", cfg.web.MaxConnsPerIP, "WebSocket connections per client address (0 turns it off)")
 	fs.IntVar(&cfg.web.SendQueue.MaxFrames, "send-queue", cfg.web.SendQueue.MaxFrames, "frames queued per connection before it is dropped as a slow consumer")
+	fs.DurationVar(&cfg.web.SendQueue.WriteDelay, "write-delay", cfg.web.SendQueue.WriteDelay, "least time between two writes to one connection; frames queued meanwhile share a system call (0 writes at once)")
 	fs.StringVar(&cfg.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fs.StringVar(&cfg.debugAddr, "debug-addr", "", "serve Go's /debug/pprof on this `host:port` (off when empty; keep it on loopback)")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
@@ -83,6 +86,16 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		srv.Shutdown(context.Background())
 		n.Close()
 		return fmt.Errorf("listen on %s: %w", cfg.addr, err)
+	}
+	if cfg.debugAddr != "" {
+		stopDebug, err := serveDebug(cfg.debugAddr, logger)
+		if err != nil {
+			ln.Close()
+			srv.Shutdown(context.Background())
+			n.Close()
+			return err
+		}
+		defer stopDebug()
 	}
 	url := "http://" + ln.Addr().String()
 	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}

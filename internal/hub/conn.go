@@ -13,10 +13,15 @@ type Limits struct {
 	MaxFrames    int           // queued frames before the consumer counts as slow
 	MaxBytes     int           // queued bytes before the consumer counts as slow
 	WriteTimeout time.Duration // a write that takes longer closes the connection
+	// WriteDelay coalesces writes, as Nagle's algorithm does: a write
+	// comes at least WriteDelay after the previous one, and frames queued
+	// meanwhile share its system call. A quiet connection writes at once.
+	// Zero writes every batch at once.
+	WriteDelay time.Duration
 }
 
 // DefaultLimits are the send queue limits of a node.
-var DefaultLimits = Limits{MaxFrames: 4096, MaxBytes: 4 << 20, WriteTimeout: 10 * time.Second}
+var DefaultLimits = Limits{MaxFrames: 4096, MaxBytes: 4 << 20, WriteTimeout: 10 * time.Second, WriteDelay: 10 * time.Millisecond}
 
 // Counters are the hub's metrics hooks; any field may be nil.
 type Counters struct {
@@ -41,6 +46,10 @@ type Conn struct {
 	reason  string // why the connection was closed
 	wg      sync.WaitGroup
 	drained sync.Cond // signalled when the writer takes a batch or the conn closes
+
+	// Owned by the writer goroutine (one at a time, ordered by mu).
+	lastWrite time.Time
+	deadline  time.Time // the write deadline set on nc
 }
 
 // NewConn wraps nc, which the caller keeps reading from.
@@ -97,6 +106,9 @@ func (c *Conn) Send(frame []byte) bool {
 func (c *Conn) write() {
 	defer c.wg.Done()
 	for {
+		if wait := time.Until(c.lastWrite.Add(c.limits.WriteDelay)); wait > 0 {
+			time.Sleep(wait)
+		}
 		c.mu.Lock()
 		if len(c.queue) == 0 || c.closed && !c.drain {
 			c.writing = false
@@ -112,8 +124,15 @@ func (c *Conn) write() {
 
 		n := len(batch)
 		bufs := net.Buffers(batch)
-		c.nc.SetWriteDeadline(time.Now().Add(c.limits.WriteTimeout))
+		// Moving the deadline costs a timer update; keep at least half
+		// the timeout ahead instead of moving it on every write.
+		now := time.Now()
+		if c.deadline.Sub(now) < c.limits.WriteTimeout/2 {
+			c.deadline = now.Add(c.limits.WriteTimeout)
+			c.nc.SetWriteDeadline(c.deadline)
+		}
 		_, err := bufs.WriteTo(c.nc)
+		c.lastWrite = now
 		clear(batch) // drop references to shared frames
 		if c.counters.FramesOut != nil {
 			c.counters.FramesOut(n)

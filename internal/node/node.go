@@ -66,7 +66,8 @@ type Node struct {
 	rooms        map[mesh.RoomID]*room
 	invites      map[[32]byte]*invite
 	owner        mesh.ParticipantID
-	ownerToken   string // only when created by this process or read from owner.token
+	createMu     sync.Mutex // serializes room creation
+	ownerToken   string     // only when created by this process or read from owner.token
 }
 
 // Open opens (or creates) the node in cfg.DataDir.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/the-mesh/mesh"
@@ -12,8 +13,12 @@ import (
 )
 
 type room struct {
+	// writeMu serializes this room's journal writes, so the file's order
+	// is the order changes apply in; it is held across the fsync, and
+	// Node.mu is not, so other rooms and readers go on meanwhile.
+	writeMu sync.Mutex
 	mesh.Room
-	members map[mesh.ParticipantID]bool
+	members map[mesh.ParticipantID]bool // guarded by Node.mu
 }
 
 // roomEvent is one line of rooms.jsonl.
@@ -103,11 +108,11 @@ func (n *Node) createRoom(creator mesh.ParticipantID, name, topic string, policy
 	}
 	r := mesh.Room{ID: id, Name: strings.TrimSpace(name), Topic: topic, Creator: creator, Policy: policy,
 		Created: n.now().UTC(), Revision: 1}
-	// The lock is held across the append so that two creates of one id
-	// cannot both succeed; room creation is rare.
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if n.rooms[id] != nil {
+	// createMu makes check-then-create atomic without holding mu across
+	// the fsyncs.
+	n.createMu.Lock()
+	defer n.createMu.Unlock()
+	if n.room(id) != nil {
 		return mesh.Room{}, mesh.Errorf(mesh.EConflict, "A room with id %q already exists.", id)
 	}
 	if err := n.places.Append(roomEvent{Op: "create", Room: &r, TS: r.Created}); err != nil {
@@ -116,7 +121,9 @@ func (n *Node) createRoom(creator mesh.ParticipantID, name, topic string, policy
 	if err := n.places.Append(roomEvent{Op: "join", ID: id, Participant: creator, TS: r.Created}); err != nil {
 		return mesh.Room{}, fmt.Errorf("create room %s: %w", id, err)
 	}
+	n.mu.Lock()
 	n.rooms[id] = &room{Room: r, members: map[mesh.ParticipantID]bool{creator: true}}
+	n.mu.Unlock()
 	return r, nil
 }
 
@@ -189,13 +196,13 @@ func (n *Node) RemoveMember(actor mesh.Participant, id mesh.RoomID, remote strin
 }
 
 func (n *Node) setMember(pid mesh.ParticipantID, id mesh.RoomID, member bool) error {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	r := n.rooms[id]
+	r := n.room(id)
 	if r == nil {
 		return notFound(id)
 	}
-	if r.members[pid] == member {
+	r.writeMu.Lock()
+	defer r.writeMu.Unlock()
+	if n.IsMember(id, pid) == member {
 		return nil
 	}
 	op := "leave"
@@ -205,6 +212,8 @@ func (n *Node) setMember(pid mesh.ParticipantID, id mesh.RoomID, member bool) er
 	if err := n.places.Append(roomEvent{Op: op, ID: id, Participant: pid, TS: n.now().UTC()}); err != nil {
 		return fmt.Errorf("%s room %s: %w", op, id, err)
 	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
 	if member {
 		r.members[pid] = true
 	} else {
@@ -228,12 +237,12 @@ func (n *Node) setPolicy(actor mesh.Participant, id mesh.RoomID, doc []byte) (me
 	if err != nil {
 		return mesh.Room{}, err
 	}
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	r := n.rooms[id]
+	r := n.room(id)
 	if r == nil {
 		return mesh.Room{}, notFound(id)
 	}
+	r.writeMu.Lock()
+	defer r.writeMu.Unlock()
 	if actor.ID != r.Creator && actor.Trust != mesh.TrustOwner {
 		return mesh.Room{}, mesh.Errorf(mesh.EForbidden, "Only the room's creator or the owner may change its policy.")
 	}
@@ -241,6 +250,8 @@ func (n *Node) setPolicy(actor mesh.Participant, id mesh.RoomID, doc []byte) (me
 	if err := n.places.Append(ev); err != nil {
 		return mesh.Room{}, fmt.Errorf("set policy of room %s: %w", id, err)
 	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
 	r.Policy, r.Revision = p, ev.Revision
 	return r.Room, nil
 }
