@@ -4,8 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
+	"reflect"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -163,8 +164,10 @@ func DecodeClientFrame(data []byte) (frame any, ref string, err error) {
 	if err := json.Unmarshal(data, &head); err != nil {
 		return nil, "", invalidJSON(err)
 	}
-	if r, ok := head.Ref.(string); ok {
+	if r, ok := head.Ref.(string); ok && len(r) <= MaxRefBytes {
 		ref = r
+	} else if ok {
+		return nil, "", Errorf(EInvalid, "ref is %d bytes; the limit is %d.", len(r), MaxRefBytes)
 	}
 	if head.Type == nil {
 		return nil, ref, Errorf(EInvalid, `Frame has no "type" field.`)
@@ -223,15 +226,21 @@ func needRoom(frame string, room RoomID) error {
 	if room == "" {
 		return Errorf(EInvalid, `%s needs a "room".`, frame)
 	}
-	if !room.Valid() && !bytes.ContainsRune([]byte(room), '@') {
-		return Errorf(EInvalid, "%s names an invalid room id %q.", frame, room)
+	if !room.Valid() {
+		return Errorf(EInvalid, "%s names an invalid room id %q: lowercase letters, digits and dashes, up to 64.", frame, room)
 	}
 	return nil
 }
 
-// decodeStrict decodes one JSON value into v, refusing unknown fields and
-// trailing data.
+// MaxRefBytes bounds a client's correlation ref.
+const MaxRefBytes = 128
+
+// decodeStrict decodes one JSON value into v, refusing unknown fields
+// (compared with their exact case), fields given twice, and trailing data.
 func decodeStrict(data []byte, v any) error {
+	if err := checkKeys(data, reflect.TypeOf(v)); err != nil {
+		return err
+	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
@@ -260,31 +269,31 @@ func invalidJSON(err error) *Error {
 		if field == "" {
 			return Errorf(EInvalid, "Expected a JSON object, got %s.", typeErr.Value)
 		}
-		return Errorf(EInvalid, "Field %q must be %s, got %s.", field, jsonKind(typeErr.Type.Kind().String()), typeErr.Value)
+		return Errorf(EInvalid, "Field %q must be %s, got %s.", field, jsonKind(typeErr.Type), typeErr.Value)
 	case errors.As(err, &syntaxErr):
 		return Errorf(EInvalid, "Malformed JSON at byte %d: %v.", syntaxErr.Offset, syntaxErr)
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 		return Errorf(EInvalid, "Malformed JSON: unexpected end of input.")
 	}
-	// json reports unknown fields as `json: unknown field "x"`; there is no
-	// typed error for it, so the text is passed on as the message.
-	return Errorf(EInvalid, "Invalid JSON: %s.", trimJSONPrefix(err.Error()))
+	// checkKeys has refused unknown fields already; what is left has no
+	// typed error, so its text is passed on.
+	return Errorf(EInvalid, "Invalid JSON: %s.", strings.TrimPrefix(err.Error(), "json: "))
 }
 
-func trimJSONPrefix(s string) string {
-	return string(bytes.TrimPrefix([]byte(s), []byte("json: ")))
-}
-
-func jsonKind(goKind string) string {
-	switch goKind {
-	case "string":
+func jsonKind(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.String:
 		return "a string"
-	case "map", "struct":
+	case reflect.Map, reflect.Struct:
 		return "an object"
-	case "slice", "array":
+	case reflect.Slice, reflect.Array:
 		return "an array"
-	case "bool":
+	case reflect.Bool:
 		return "a boolean"
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "a non-negative integer"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return "an integer"
 	}
-	return fmt.Sprintf("a number (%s)", goKind)
+	return "a number"
 }

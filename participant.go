@@ -60,6 +60,12 @@ type Participant struct {
 	Created time.Time     `json:"created"`
 }
 
+// Public returns p as other participants see it: without its webhook URL.
+func (p Participant) Public() Participant {
+	p.Webhook = ""
+	return p
+}
+
 // Sender is how a message names its author.
 type Sender struct {
 	ID   ParticipantID `json:"id"`

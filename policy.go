@@ -1,6 +1,10 @@
 package mesh
 
-import "fmt"
+import (
+	"fmt"
+	"maps"
+	"slices"
+)
 
 // Capability is one thing a participant may do in a room.
 type Capability string
@@ -107,7 +111,40 @@ func ParsePolicy(data []byte) (Policy, error) {
 	if err := DecodeStrict(data, &p); err != nil {
 		return Policy{}, Errorf(EInvalid, "policy: %s", ErrorMessage(err))
 	}
-	return p, p.Validate()
+	p.fillNulls()
+	if err := p.Validate(); err != nil {
+		return Policy{}, err
+	}
+	return p, nil
+}
+
+// fillNulls gives keys written as null their defaults, as if omitted; an
+// empty list or object stays empty.
+func (p *Policy) fillNulls() {
+	def := DefaultPolicy()
+	if p.Capabilities == nil {
+		p.Capabilities = def.Capabilities
+	}
+	for t, caps := range p.Capabilities {
+		if caps == nil {
+			p.Capabilities[t] = def.Capabilities[t]
+		}
+	}
+	if p.Grants == nil {
+		p.Grants = def.Grants
+	}
+	if p.Revokes == nil {
+		p.Revokes = def.Revokes
+	}
+	if p.Execute.From == nil {
+		p.Execute.From = def.Execute.From
+	}
+	if p.Data.Ingress == nil {
+		p.Data.Ingress = def.Data.Ingress
+	}
+	if p.Scan == nil {
+		p.Scan = def.Scan
+	}
 }
 
 // Validate checks every value of the policy and names the first bad one by
@@ -119,21 +156,21 @@ func (p *Policy) Validate() error {
 	if p.Visibility != "private" && p.Visibility != "federated" {
 		return bad("visibility", `must be "private" or "federated", got %q.`, p.Visibility)
 	}
-	for t, caps := range p.Capabilities {
+	for _, t := range slices.Sorted(maps.Keys(p.Capabilities)) {
 		if !t.Valid() {
-			return bad("capabilities", "unknown trust level %q.", t)
+			return bad("capabilities."+string(t), "unknown trust level %q.", t)
 		}
-		if err := validCaps("capabilities."+string(t), caps); err != nil {
+		if err := validCaps("capabilities."+string(t), p.Capabilities[t]); err != nil {
 			return err
 		}
 	}
-	for who, caps := range p.Grants {
-		if err := validCaps("grants."+string(who), caps); err != nil {
+	for _, who := range slices.Sorted(maps.Keys(p.Grants)) {
+		if err := validCaps("grants."+string(who), p.Grants[who]); err != nil {
 			return err
 		}
 	}
-	for who, caps := range p.Revokes {
-		if err := validCaps("revokes."+string(who), caps); err != nil {
+	for _, who := range slices.Sorted(maps.Keys(p.Revokes)) {
+		if err := validCaps("revokes."+string(who), p.Revokes[who]); err != nil {
 			return err
 		}
 	}
@@ -155,9 +192,10 @@ func (p *Policy) Validate() error {
 	if p.Data.Egress != "deny" && p.Data.Egress != "allow" {
 		return bad("data.egress", `must be "deny" or "allow", got %q.`, p.Data.Egress)
 	}
-	for t, mode := range p.Scan {
+	for _, t := range slices.Sorted(maps.Keys(p.Scan)) {
+		mode := p.Scan[t]
 		if !t.Valid() {
-			return bad("scan", "unknown trust level %q.", t)
+			return bad("scan."+string(t), "unknown trust level %q.", t)
 		}
 		if mode != "off" && mode != "flag" && mode != "block" {
 			return bad("scan."+string(t), `must be "off", "flag" or "block", got %q.`, mode)

@@ -62,17 +62,22 @@ func NewConn(nc net.Conn, limits Limits, counters *Counters) *Conn {
 	return c
 }
 
-// WaitRoom blocks until at least n more frames fit in the queue, and
-// reports false if the connection closed first. It lets a producer that
-// may wait (a catch-up from storage) follow the consumer's pace.
+// WaitRoom blocks until at least n more frames and half the byte limit
+// fit in the queue, and reports false if the connection closed first. It
+// lets a producer that may wait (a catch-up from storage) follow the
+// consumer's pace. n must be at most MaxFrames.
 func (c *Conn) WaitRoom(n int) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for !c.closed && len(c.queue)+n > c.limits.MaxFrames {
+	for !c.closed && (len(c.queue)+n > c.limits.MaxFrames || c.bytes > c.limits.MaxBytes/2) {
 		c.drained.Wait()
 	}
 	return !c.closed
 }
+
+// PageSize is how many frames a catch-up should queue between WaitRoom
+// calls: a quarter of the queue, at most 256.
+func (c *Conn) PageSize() int { return max(1, min(256, c.limits.MaxFrames/4)) }
 
 // Send queues a complete frame. It returns false if the connection is
 // closed, or if the queue is full, in which case it closes the connection

@@ -188,9 +188,9 @@ func (r *Room) Subscribe(c *Conn, p mesh.Participant, resume bool, after uint64,
 	if !resume || after >= r.head {
 		return Subscription{}, nil
 	}
-	if len(r.recent) == 0 || after+1 < r.recentLocked(0).seq {
-		// Older than memory: everything up to head is on disk; live
-		// frames wait in pending until EndSync.
+	if len(r.recent) == 0 || after+1 < r.recentLocked(0).seq || r.head-after > uint64(c.PageSize()) {
+		// Older than memory, or more than one page: everything up to
+		// head is on disk; live frames wait in pending until EndSync.
 		s.syncing = true
 		return Subscription{Sync: true, From: after, To: r.head}, nil
 	}
@@ -235,6 +235,37 @@ func (r *Room) Unsubscribe(c *Conn, presence []byte) bool {
 		}
 	}
 	return true
+}
+
+// UnsubscribeParticipant removes every connection of participant id and
+// queues left on each; presence (may be nil) goes to the others. It
+// returns how many connections were removed.
+func (r *Room) UnsubscribeParticipant(id mesh.ParticipantID, left, presence []byte) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for c, s := range r.subs {
+		if s.p.ID == id {
+			delete(r.subs, c)
+			c.Send(left)
+			n++
+		}
+	}
+	if n > 0 {
+		delete(r.online, id)
+		if presence != nil {
+			r.broadcastLocked(presence, nil)
+		}
+	}
+	return n
+}
+
+// Subscribed reports whether c is subscribed to the room.
+func (r *Room) Subscribed(c *Conn) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	_, ok := r.subs[c]
+	return ok
 }
 
 // Online reports whether participant id has a connection in the room.

@@ -75,26 +75,50 @@ func (n *Node) createInvite(actor mesh.Participant) (string, time.Time, error) {
 	return tok, exp, nil
 }
 
-// useInvite spends an invite and returns who made it.
-func (n *Node) useInvite(tok string) (mesh.ParticipantID, error) {
+// checkInvite reports whether an invite could be spent now, without
+// spending it, and returns who made it. Errors: EUnauthorized.
+func (n *Node) checkInvite(tok string) (mesh.ParticipantID, error) {
 	h := sha256.Sum256([]byte(tok))
-	n.mu.Lock()
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	return n.inviteUsableLocked(h)
+}
+
+// inviteUsableLocked returns who made the invite with hash h, or why it
+// cannot be spent. n.mu must be held.
+func (n *Node) inviteUsableLocked(h [32]byte) (mesh.ParticipantID, error) {
 	inv := n.invites[h]
 	switch {
 	case inv == nil:
-		n.mu.Unlock()
 		return "", mesh.Errorf(mesh.EUnauthorized, "The invite is not valid.")
 	case inv.used:
-		n.mu.Unlock()
 		return "", mesh.Errorf(mesh.EUnauthorized, "The invite was already used.")
 	case n.now().After(inv.expires):
-		n.mu.Unlock()
 		return "", mesh.Errorf(mesh.EUnauthorized, "The invite expired on %s.", inv.expires.Format(time.RFC3339))
 	}
-	inv.used = true // claimed under the lock, so two registrations cannot share it
+	return inv.by, nil
+}
+
+// useInvite spends an invite and returns who made it. The invite is
+// claimed under the node lock, so two registrations cannot share it; if
+// its "use" line cannot be written the claim is given back.
+// Errors: EUnauthorized, and storage errors.
+func (n *Node) useInvite(tok string) (mesh.ParticipantID, error) {
+	h := sha256.Sum256([]byte(tok))
+	n.mu.Lock()
+	by, err := n.inviteUsableLocked(h)
+	if err != nil {
+		n.mu.Unlock()
+		return "", err
+	}
+	inv := n.invites[h]
+	inv.used = true
 	n.mu.Unlock()
 	if err := n.invs.Append(inviteEvent{Op: "use", Hash: hex.EncodeToString(h[:]), TS: n.now().UTC()}); err != nil {
+		n.mu.Lock()
+		inv.used = false
+		n.mu.Unlock()
 		return "", fmt.Errorf("use invite: %w", err)
 	}
-	return inv.by, nil
+	return by, nil
 }

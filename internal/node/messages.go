@@ -13,16 +13,23 @@ import (
 type Post struct {
 	Room mesh.RoomID
 	Text string
-	To   mesh.ParticipantID
-	Ref  string
+	To   mesh.ParticipantID // optional addressee: an unrevoked member of Room
+	// Ref is the client's correlation id, echoed in the ack to origin
+	// only. It is never stored: the envelope's ref names the command a
+	// result answers, which is another thing.
+	Ref string
 }
+
+// MaxRefBytes is the longest Post.Ref the node accepts.
+const MaxRefBytes = 128
 
 // Say stores a chat message from actor and delivers it to the room's
 // subscribers once it is on disk. origin, if not nil, is the sending
 // connection: it gets an ack frame instead of a copy. done, if not nil, is
 // called exactly once with the stored message or the refusal; it must not
-// block. Refusals: ENotFound (room, addressee), EForbidden (not a member),
-// ETooLarge (text), EInvalid (empty text), EUnavailable (storage).
+// block. Refusals: ENotFound (room), EForbidden (not a member), ETooLarge
+// (text), EInvalid (empty text, a ref over MaxRefBytes, an addressee that
+// does not exist, was revoked or is not a member), EUnavailable (storage).
 func (n *Node) Say(actor mesh.Participant, post Post, origin *hub.Conn, done func(mesh.Message, error)) {
 	refuse := func(err error) {
 		n.stats.Refused.Inc()
@@ -43,7 +50,7 @@ func (n *Node) Say(actor mesh.Participant, post Post, origin *hub.Conn, done fun
 	}
 	m := mesh.Message{
 		ID: newID("m_"), Room: post.Room, Kind: mesh.MessageChat, From: actor.Sender(),
-		Trust: actor.Trust, TS: n.now().UTC(), Body: mesh.Body{Text: post.Text}, To: post.To, Ref: post.Ref,
+		Trust: actor.Trust, TS: n.now().UTC(), Body: mesh.Body{Text: post.Text}, To: post.To,
 	}
 	encode := func(seq uint64) ([]byte, error) {
 		m.Seq = seq
@@ -81,6 +88,9 @@ func (n *Node) checkPost(actor mesh.Participant, post Post) error {
 	if len(post.Text) > n.cfg.MaxTextBytes {
 		return mesh.Errorf(mesh.ETooLarge, "text is %d bytes; the limit is %d.", len(post.Text), n.cfg.MaxTextBytes)
 	}
+	if len(post.Ref) > MaxRefBytes {
+		return mesh.Errorf(mesh.EInvalid, "ref is %d bytes; the limit is %d.", len(post.Ref), MaxRefBytes)
+	}
 	n.mu.RLock()
 	defer n.mu.RUnlock()
 	r := n.rooms[post.Room]
@@ -90,8 +100,16 @@ func (n *Node) checkPost(actor mesh.Participant, post Post) error {
 	if !r.members[actor.ID] {
 		return mesh.Errorf(mesh.EForbidden, "You are not a member of room %q: join it first.", post.Room)
 	}
-	if post.To != "" && n.participants[post.To] == nil {
-		return mesh.Errorf(mesh.ENotFound, "Addressee %q does not exist.", post.To)
+	if post.To == "" {
+		return nil
+	}
+	switch to := n.participants[post.To]; {
+	case to == nil:
+		return mesh.Errorf(mesh.EInvalid, "Addressee %q does not exist.", post.To)
+	case to.revoked:
+		return mesh.Errorf(mesh.EInvalid, "Addressee %s was revoked.", post.To)
+	case !r.members[post.To]:
+		return mesh.Errorf(mesh.EInvalid, "Addressee %s is not a member of room %s.", post.To, post.Room)
 	}
 	return nil
 }

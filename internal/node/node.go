@@ -58,6 +58,13 @@ type Node struct {
 	places *jsonl.Journal // rooms.jsonl
 	invs   *jsonl.Journal // invites.jsonl
 
+	// createMu serializes room creation. treeMu serializes registrations
+	// and revocations, so a revocation's cascade sees every child of the
+	// participants it revokes. Both are taken before mu and are held
+	// across journal writes.
+	createMu sync.Mutex
+	treeMu   sync.Mutex
+
 	// mu guards the maps below. It is taken after any hub lock and is never
 	// held while calling into the hub, the store or the audit log.
 	mu           sync.RWMutex
@@ -66,8 +73,7 @@ type Node struct {
 	rooms        map[mesh.RoomID]*room
 	invites      map[[32]byte]*invite
 	owner        mesh.ParticipantID
-	createMu     sync.Mutex // serializes room creation
-	ownerToken   string     // only when created by this process or read from owner.token
+	ownerToken   string // only when created by this process or read from owner.token
 }
 
 // Open opens (or creates) the node in cfg.DataDir.

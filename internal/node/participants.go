@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -107,7 +108,13 @@ type registration = Registration
 // request came from this machine. Rules: without an actor, loopback
 // registers at trust local, any other address needs a valid invite; with
 // an actor, the new participant's parent is the actor (or, for the owner,
-// any parent it names) and its trust never exceeds its parent's.
+// any unrevoked parent it names) and its trust never exceeds its parent's.
+// An invite is spent only once every other check has passed, so a refused
+// request leaves it usable; of concurrent registrations with one invite,
+// exactly one succeeds. Errors: EInvalid (fields), EUnauthorized (no way
+// in, a bad or spent invite, a revoked actor), EForbidden (trust above the
+// ceiling, a revoked parent, another parent named by a non-owner),
+// ENotFound (parent).
 func (n *Node) Register(actor *mesh.Participant, loopback bool, remote string, r Registration) (mesh.Participant, string, error) {
 	p, tok, err := n.register(actor, loopback, r)
 	rec := audit.Record{Action: "register", Outcome: audit.OK, Remote: remote}
@@ -124,6 +131,8 @@ func (n *Node) Register(actor *mesh.Participant, loopback bool, remote string, r
 }
 
 func (n *Node) register(actor *mesh.Participant, loopback bool, r Registration) (mesh.Participant, string, error) {
+	// Every check that can refuse comes before the invite is spent, so a
+	// bad request never burns one.
 	if err := validateRegistration(&r); err != nil {
 		return mesh.Participant{}, "", err
 	}
@@ -143,7 +152,7 @@ func (n *Node) register(actor *mesh.Participant, loopback bool, r Registration) 
 			parent, ceiling = pp.ID, pp.Trust
 		}
 	case r.Invite != "":
-		inviter, err := n.useInvite(r.Invite)
+		inviter, err := n.checkInvite(r.Invite)
 		if err != nil {
 			return mesh.Participant{}, "", err
 		}
@@ -165,6 +174,24 @@ func (n *Node) register(actor *mesh.Participant, loopback bool, r Registration) 
 	if trust.Rank() > ceiling.Rank() {
 		return mesh.Participant{}, "", mesh.Errorf(mesh.EForbidden, "Trust %q is above the parent's trust %q.", trust, ceiling)
 	}
+
+	// treeMu keeps a revocation from missing a child registered while its
+	// cascade runs: the parent is checked and the child written under it.
+	n.treeMu.Lock()
+	defer n.treeMu.Unlock()
+	if parent != "" && n.Revoked(parent) {
+		if actor != nil && parent == actor.ID {
+			return mesh.Participant{}, "", mesh.Errorf(mesh.EUnauthorized, "The token is not valid: it is unknown or was revoked.")
+		}
+		return mesh.Participant{}, "", mesh.Errorf(mesh.EForbidden, "Parent %q was revoked.", parent)
+	}
+	if actor == nil && r.Invite != "" {
+		// useInvite claims the invite under the node lock, so of two
+		// registrations with one invite exactly one gets past here.
+		if _, err := n.useInvite(r.Invite); err != nil {
+			return mesh.Participant{}, "", err
+		}
+	}
 	return n.createParticipant(r, trust, parent)
 }
 
@@ -181,23 +208,47 @@ func validateRegistration(r *Registration) error {
 	if r.Trust != "" && !r.Trust.Valid() {
 		return mesh.Errorf(mesh.EInvalid, "trust must be one of owner, local, federated, untrusted; got %q.", r.Trust)
 	}
-	if r.Webhook != "" {
-		u, err := url.Parse(r.Webhook)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return mesh.Errorf(mesh.EInvalid, "webhook must be an absolute http or https URL, got %q.", r.Webhook)
-		}
+	return validateWebhook(r.Webhook)
+}
+
+// MaxWebhookBytes is the longest webhook URL a participant may register.
+const MaxWebhookBytes = 2048
+
+// validateWebhook checks an optional webhook URL: absolute http or https,
+// at most MaxWebhookBytes, and with no user:password@ part (a credential
+// in a URL ends up in logs and lists).
+func validateWebhook(s string) error {
+	if s == "" {
+		return nil
+	}
+	if len(s) > MaxWebhookBytes {
+		return mesh.Errorf(mesh.EInvalid, "webhook is %d bytes; the limit is %d.", len(s), MaxWebhookBytes)
+	}
+	u, err := url.Parse(s)
+	if err == nil && u.User != nil {
+		// Checked first, and the URL is not echoed: it holds a credential.
+		return mesh.Errorf(mesh.EInvalid, "webhook must not carry credentials (user:password@).")
+	}
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return mesh.Errorf(mesh.EInvalid, "webhook must be an absolute http or https URL, got %q.", s)
 	}
 	return nil
 }
 
 // validateName checks a display name: 1 to 64 bytes of printable text.
 func validateName(field, s string) error {
-	s2 := strings.TrimSpace(s)
-	if s2 == "" {
+	if strings.TrimSpace(s) == "" {
 		return mesh.Errorf(mesh.EInvalid, "%s is required.", field)
 	}
-	if len(s) > mesh.MaxNameBytes {
-		return mesh.Errorf(mesh.EInvalid, "%s is %d bytes; the limit is %d.", field, len(s), mesh.MaxNameBytes)
+	return validateLine(field, s, mesh.MaxNameBytes)
+}
+
+// validateLine checks one line of text of at most max bytes: valid UTF-8
+// with no control or invisible characters (so no newlines either). An
+// empty s passes.
+func validateLine(field, s string, max int) error {
+	if len(s) > max {
+		return mesh.Errorf(mesh.EInvalid, "%s is %d bytes; the limit is %d.", field, len(s), max)
 	}
 	if !utf8.ValidString(s) {
 		return mesh.Errorf(mesh.EInvalid, "%s is not valid UTF-8.", field)
@@ -230,35 +281,94 @@ func (n *Node) createParticipant(r Registration, trust mesh.Trust, parent mesh.P
 	return p, tok, nil
 }
 
-// Revoke invalidates a participant's token. The participant itself, its
-// parent and the owner may revoke. The caller closes its connections.
+// Revoke is RevokeTree without the list of revoked ids.
 func (n *Node) Revoke(actor mesh.Participant, id mesh.ParticipantID) error {
-	err := n.revoke(actor, id)
-	n.Audit.Record(outcome(audit.Record{Actor: actor.ID, Action: "revoke", Detail: map[string]any{"id": id}}, err))
+	_, err := n.RevokeTree(actor, id)
 	return err
 }
 
-func (n *Node) revoke(actor mesh.Participant, id mesh.ParticipantID) error {
+// RevokeTree invalidates the token of participant id and of every
+// descendant it has (the participants registered with its token, theirs,
+// and so on), and returns the ids it revoked, parents before children (id
+// first unless it was revoked before); ids already revoked are skipped. The participant itself, its parent and the owner
+// may revoke; the owner cannot be revoked. Each revoked id gets a "revoke"
+// line in participants.jsonl and an audit record. The caller closes the
+// revoked participants' connections; if a write fails part way, the ids
+// revoked so far are returned with the error.
+// Errors: ENotFound, EForbidden, and storage errors.
+func (n *Node) RevokeTree(actor mesh.Participant, id mesh.ParticipantID) ([]mesh.ParticipantID, error) {
+	revoked, err := n.revokeTree(actor, id)
+	for _, pid := range revoked {
+		n.Audit.Record(audit.Record{Actor: actor.ID, Action: "revoke", Outcome: audit.OK,
+			Detail: map[string]any{"id": pid, "root": id}})
+	}
+	if err != nil {
+		n.Audit.Record(outcome(audit.Record{Actor: actor.ID, Action: "revoke",
+			Detail: map[string]any{"id": id, "error": mesh.ErrorMessage(err)}}, err))
+	}
+	return revoked, err
+}
+
+func (n *Node) revokeTree(actor mesh.Participant, id mesh.ParticipantID) ([]mesh.ParticipantID, error) {
 	p, ok := n.Participant(id)
 	if !ok {
-		return mesh.Errorf(mesh.ENotFound, "Participant %q does not exist.", id)
+		return nil, mesh.Errorf(mesh.ENotFound, "Participant %q does not exist.", id)
 	}
 	if actor.ID != id && actor.ID != p.Parent && actor.Trust != mesh.TrustOwner {
-		return mesh.Errorf(mesh.EForbidden, "Only the participant, its parent or the owner may revoke it.")
+		return nil, mesh.Errorf(mesh.EForbidden, "Only the participant, its parent or the owner may revoke it.")
 	}
 	if id == n.owner {
-		return mesh.Errorf(mesh.EForbidden, "The owner cannot be revoked.")
+		return nil, mesh.Errorf(mesh.EForbidden, "The owner cannot be revoked.")
 	}
-	if err := n.people.Append(participantEvent{Op: "revoke", ID: id, TS: n.now().UTC()}); err != nil {
-		return fmt.Errorf("revoke %s: %w", id, err)
+	// treeMu holds registrations off while the tree is walked and revoked,
+	// so no child can be added under a parent that is being revoked.
+	n.treeMu.Lock()
+	defer n.treeMu.Unlock()
+	var revoked []mesh.ParticipantID
+	for _, pid := range n.subtree(id) {
+		if err := n.people.Append(participantEvent{Op: "revoke", ID: pid, TS: n.now().UTC()}); err != nil {
+			return revoked, fmt.Errorf("revoke %s: %w", pid, err)
+		}
+		n.mu.Lock()
+		if pp := n.participants[pid]; pp != nil {
+			pp.revoked = true
+			delete(n.tokens, pp.tokenHash)
+		}
+		n.mu.Unlock()
+		revoked = append(revoked, pid)
 	}
-	n.mu.Lock()
-	if pp := n.participants[id]; pp != nil {
-		pp.revoked = true
-		delete(n.tokens, pp.tokenHash)
+	return revoked, nil
+}
+
+// subtree returns id and its descendants that are not revoked yet, parents
+// before children. It walks through revoked participants, so a child left
+// unrevoked by an older node is still found. The owner is never listed.
+func (n *Node) subtree(id mesh.ParticipantID) []mesh.ParticipantID {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	children := map[mesh.ParticipantID][]mesh.ParticipantID{}
+	for pid, p := range n.participants {
+		if p.Parent != "" {
+			children[p.Parent] = append(children[p.Parent], pid)
+		}
 	}
-	n.mu.Unlock()
-	return nil
+	var out []mesh.ParticipantID
+	seen := map[mesh.ParticipantID]bool{id: true}
+	for queue := []mesh.ParticipantID{id}; len(queue) > 0; queue = queue[1:] {
+		pid := queue[0]
+		if p := n.participants[pid]; p != nil && !p.revoked && pid != n.owner {
+			out = append(out, pid)
+		}
+		kids := children[pid]
+		slices.Sort(kids) // a stable order for the journal and the audit log
+		for _, c := range kids {
+			if !seen[c] {
+				seen[c] = true
+				queue = append(queue, c)
+			}
+		}
+	}
+	return out
 }
 
 // Revoked reports whether a participant's token was revoked.

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -75,8 +76,11 @@ type NewRoom struct {
 }
 
 // CreateRoom creates a room owned by actor, who becomes its first member.
-// Errors: EInvalid (name, topic, policy), EConflict (id taken), EForbidden
-// (untrusted participants cannot create rooms).
+// The room's id is made from its name (mesh.RoomIDFromName); a name with no
+// ASCII letters or digits, such as "設計", gets a generated id, "room-"
+// plus 8 random base32 characters (a-z, 2-7). Only participants with trust owner or local may
+// create rooms. Errors: EInvalid (name, topic, policy), EConflict (id
+// taken), EForbidden (trust federated or untrusted).
 func (n *Node) CreateRoom(actor mesh.Participant, req NewRoom) (mesh.Room, error) {
 	r, err := n.createRoomChecked(actor, req)
 	n.Audit.Record(outcome(audit.Record{Actor: actor.ID, Action: "create-room", Room: r.ID,
@@ -91,8 +95,8 @@ func (n *Node) createRoomChecked(actor mesh.Participant, req NewRoom) (mesh.Room
 	if err := validateName("name", req.Name); err != nil {
 		return mesh.Room{}, err
 	}
-	if len(req.Topic) > mesh.MaxTopicBytes {
-		return mesh.Room{}, mesh.Errorf(mesh.EInvalid, "topic is %d bytes; the limit is %d.", len(req.Topic), mesh.MaxTopicBytes)
+	if err := validateLine("topic", req.Topic, mesh.MaxTopicBytes); err != nil {
+		return mesh.Room{}, err
 	}
 	policy, err := mesh.ParsePolicy(req.Policy)
 	if err != nil {
@@ -102,19 +106,28 @@ func (n *Node) createRoomChecked(actor mesh.Participant, req NewRoom) (mesh.Room
 }
 
 func (n *Node) createRoom(creator mesh.ParticipantID, name, topic string, policy mesh.Policy) (mesh.Room, error) {
-	id := mesh.RoomIDFromName(name)
-	if !id.Valid() {
-		return mesh.Room{}, mesh.Errorf(mesh.EInvalid, "name %q has no letters or digits to make a room id from.", name)
-	}
-	r := mesh.Room{ID: id, Name: strings.TrimSpace(name), Topic: topic, Creator: creator, Policy: policy,
-		Created: n.now().UTC(), Revision: 1}
 	// createMu makes check-then-create atomic without holding mu across
 	// the fsyncs.
 	n.createMu.Lock()
 	defer n.createMu.Unlock()
+	id := mesh.RoomIDFromName(name)
+	if id == "" {
+		// Nothing ASCII to make an id from (e.g. "設計"): generate one.
+		// 40 random bits make a clash rare; retry a few times anyway.
+		for range 8 {
+			if id = newRoomID(); n.room(id) == nil {
+				break
+			}
+		}
+	}
+	if !id.Valid() {
+		return mesh.Room{}, mesh.Errorf(mesh.EInvalid, "name %q cannot be made into a room id.", name)
+	}
 	if n.room(id) != nil {
 		return mesh.Room{}, mesh.Errorf(mesh.EConflict, "A room with id %q already exists.", id)
 	}
+	r := mesh.Room{ID: id, Name: strings.TrimSpace(name), Topic: topic, Creator: creator, Policy: policy,
+		Created: n.now().UTC(), Revision: 1}
 	if err := n.places.Append(roomEvent{Op: "create", Room: &r, TS: r.Created}); err != nil {
 		return mesh.Room{}, fmt.Errorf("create room %s: %w", id, err)
 	}
@@ -162,7 +175,8 @@ func (n *Node) IsMember(id mesh.RoomID, p mesh.ParticipantID) bool {
 }
 
 // Members lists a room's members; online reports who has a connection in
-// it. It takes only the node's lock, so it may run under a hub room lock.
+// it. Revoked participants are left out and webhooks are cleared. It takes
+// only the node's lock, so it may run under a hub room lock.
 func (n *Node) Members(id mesh.RoomID, online func(mesh.ParticipantID) bool) ([]mesh.Member, error) {
 	n.mu.RLock()
 	defer n.mu.RUnlock()
@@ -173,7 +187,8 @@ func (n *Node) Members(id mesh.RoomID, online func(mesh.ParticipantID) bool) ([]
 	out := make([]mesh.Member, 0, len(r.members))
 	for pid := range r.members {
 		if p := n.participants[pid]; p != nil && !p.revoked {
-			out = append(out, mesh.Member{Participant: p.Participant, Online: online(pid)})
+			// Public drops the webhook: it is its owner's business.
+			out = append(out, mesh.Member{Participant: p.Participant.Public(), Online: online(pid)})
 		}
 	}
 	slices.SortFunc(out, func(a, b mesh.Member) int { return strings.Compare(string(a.ID), string(b.ID)) })
@@ -222,36 +237,52 @@ func (n *Node) setMember(pid mesh.ParticipantID, id mesh.RoomID, member bool) er
 	return nil
 }
 
-// SetPolicy replaces a room's policy. Its creator and the owner may.
-// Errors: ENotFound, EForbidden, EInvalid.
+// SetPolicy replaces a room's policy with the document doc (parsed over
+// the defaults, see mesh.ParsePolicy) and bumps its revision. Its creator
+// and the owner may. The audit record holds the policy before and after
+// on success, and the refusal otherwise.
+// Errors: ENotFound, EForbidden, EInvalid, checked in that order.
 func (n *Node) SetPolicy(actor mesh.Participant, id mesh.RoomID, doc []byte) (mesh.Room, error) {
-	before, _ := n.Room(id)
-	r, err := n.setPolicy(actor, id, doc)
-	n.Audit.Record(outcome(audit.Record{Actor: actor.ID, Action: "set-policy", Room: id,
-		Detail: map[string]any{"before": before.Policy, "after": r.Policy}}, err))
-	return r, err
+	before, after, err := n.setPolicy(actor, id, doc)
+	rec := audit.Record{Actor: actor.ID, Action: "set-policy", Room: id}
+	if err == nil {
+		rec.Detail = map[string]any{"before": before.Policy, "after": after.Policy, "revision": after.Revision}
+	}
+	n.Audit.Record(outcome(rec, err))
+	return after, err
 }
 
-func (n *Node) setPolicy(actor mesh.Participant, id mesh.RoomID, doc []byte) (mesh.Room, error) {
-	p, err := mesh.ParsePolicy(doc)
-	if err != nil {
-		return mesh.Room{}, err
-	}
+// setPolicy returns the room before and after the change.
+func (n *Node) setPolicy(actor mesh.Participant, id mesh.RoomID, doc []byte) (before, after mesh.Room, err error) {
 	r := n.room(id)
 	if r == nil {
-		return mesh.Room{}, notFound(id)
+		return mesh.Room{}, mesh.Room{}, notFound(id)
 	}
 	r.writeMu.Lock()
 	defer r.writeMu.Unlock()
+	// Under writeMu the policy and revision cannot change, and the other
+	// fields never do, so r.Room may be read without mu.
+	before = r.Room
 	if actor.ID != r.Creator && actor.Trust != mesh.TrustOwner {
-		return mesh.Room{}, mesh.Errorf(mesh.EForbidden, "Only the room's creator or the owner may change its policy.")
+		return mesh.Room{}, mesh.Room{}, mesh.Errorf(mesh.EForbidden, "Only the room's creator or the owner may change its policy.")
+	}
+	p, err := mesh.ParsePolicy(doc)
+	if err != nil {
+		return mesh.Room{}, mesh.Room{}, err
 	}
 	ev := roomEvent{Op: "policy", ID: id, Policy: &p, Revision: r.Revision + 1, TS: n.now().UTC()}
 	if err := n.places.Append(ev); err != nil {
-		return mesh.Room{}, fmt.Errorf("set policy of room %s: %w", id, err)
+		return mesh.Room{}, mesh.Room{}, fmt.Errorf("set policy of room %s: %w", id, err)
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	r.Policy, r.Revision = p, ev.Revision
-	return r.Room, nil
+	return before, r.Room, nil
+}
+
+// newRoomID returns "room-" plus 8 random lowercase base32 characters.
+func newRoomID() mesh.RoomID {
+	var b [5]byte
+	rand.Read(b[:]) // never fails (crypto/rand, Go 1.24+)
+	return mesh.RoomID("room-" + idEncoding.EncodeToString(b[:]))
 }

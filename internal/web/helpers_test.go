@@ -1,7 +1,9 @@
 package web_test
 
 import (
+	"errors"
 	"io"
+	"net"
 	"net/http"
 
 	"github.com/gobwas/ws/wsutil"
@@ -28,4 +30,9 @@ func httpGet(url string) (string, error) {
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	return string(b), err
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }

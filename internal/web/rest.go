@@ -34,7 +34,7 @@ func (s *Server) routes() {
 	m.HandleFunc("POST /api/v1/rooms/{id}/messages", s.authed(s.postMessage))
 	m.HandleFunc("GET /api/v1/audit", s.authed(s.readAudit))
 	m.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, mesh.Errorf(mesh.ENotFound, "No endpoint %s %s.", r.Method, r.URL.Path))
+		s.fail(w, mesh.Errorf(mesh.ENotFound, "No endpoint %s %s.", r.Method, r.URL.Path))
 	})
 	m.HandleFunc("GET /{$}", s.home)
 }
@@ -53,12 +53,14 @@ func (s *Server) authed(h handler) http.HandlerFunc {
 	}
 }
 
+// bearer returns the token of an Authorization header; the scheme is
+// case-insensitive (RFC 7235).
 func bearer(r *http.Request) string {
-	h := r.Header.Get("Authorization")
-	if tok, ok := strings.CutPrefix(h, "Bearer "); ok {
-		return strings.TrimSpace(tok)
+	scheme, tok, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return ""
 	}
-	return ""
+	return strings.TrimSpace(tok)
 }
 
 // refuse answers with err, counts it and, for failures before an action
@@ -66,7 +68,7 @@ func bearer(r *http.Request) string {
 func (s *Server) refuse(w http.ResponseWriter, r *http.Request, actor mesh.ParticipantID, action string, err error) {
 	s.node.Stats().Refused.Inc()
 	s.audit(actor, action, "", remoteIP(r), err)
-	writeError(w, err)
+	s.fail(w, err)
 }
 
 // readBody decodes a JSON body strictly, refusing bodies over the frame limit.
@@ -114,7 +116,7 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) {
 	}
 	p, tok, err := s.node.Register(actor, isLoopback(r), remoteIP(r), req)
 	if err != nil {
-		writeError(w, err)
+		s.fail(w, err)
 		return
 	}
 	writeJSON(w, http.StatusCreated, map[string]any{"participant": p, "token": tok})
@@ -125,19 +127,21 @@ func (s *Server) me(w http.ResponseWriter, r *http.Request, p mesh.Participant) 
 }
 
 func (s *Server) revoke(w http.ResponseWriter, r *http.Request, p mesh.Participant) {
-	id := mesh.ParticipantID(r.PathValue("id"))
-	if err := s.node.Revoke(p, id); err != nil {
-		writeError(w, err)
+	ids, err := s.node.RevokeTree(p, mesh.ParticipantID(r.PathValue("id")))
+	for _, id := range ids { // also those revoked before a failure
+		s.disconnect(id, "token revoked")
+	}
+	if err != nil {
+		s.fail(w, err)
 		return
 	}
-	s.disconnect(id, "token revoked")
 	w.WriteHeader(http.StatusNoContent)
 }
 
 func (s *Server) invite(w http.ResponseWriter, r *http.Request, p mesh.Participant) {
 	tok, exp, err := s.node.CreateInvite(p)
 	if err != nil {
-		writeError(w, err)
+		s.fail(w, err)
 		return
 	}
 	writeJSON(w, http.StatusCreated, map[string]any{"invite": tok, "expires": exp.Format(time.RFC3339)})
@@ -155,7 +159,7 @@ func (s *Server) createRoom(w http.ResponseWriter, r *http.Request, p mesh.Parti
 	}
 	room, err := s.node.CreateRoom(p, req)
 	if err != nil {
-		writeError(w, err)
+		s.fail(w, err)
 		return
 	}
 	writeJSON(w, http.StatusCreated, map[string]any{"room": room})
@@ -164,7 +168,7 @@ func (s *Server) createRoom(w http.ResponseWriter, r *http.Request, p mesh.Parti
 func (s *Server) getRoom(w http.ResponseWriter, r *http.Request, p mesh.Participant) {
 	room, err := s.node.Room(mesh.RoomID(r.PathValue("id")))
 	if err != nil {
-		writeError(w, err)
+		s.fail(w, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"room": room})
@@ -178,7 +182,7 @@ func (s *Server) setPolicy(w http.ResponseWriter, r *http.Request, p mesh.Partic
 	}
 	room, err := s.node.SetPolicy(p, mesh.RoomID(r.PathValue("id")), doc)
 	if err != nil {
-		writeError(w, err)
+		s.fail(w, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"room": room})
@@ -192,7 +196,7 @@ func (s *Server) members(w http.ResponseWriter, r *http.Request, p mesh.Particip
 	}
 	ms, err := s.node.Members(id, online)
 	if err != nil {
-		writeError(w, err)
+		s.fail(w, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"members": ms})
@@ -201,7 +205,7 @@ func (s *Server) members(w http.ResponseWriter, r *http.Request, p mesh.Particip
 func (s *Server) join(w http.ResponseWriter, r *http.Request, p mesh.Participant) {
 	id := mesh.RoomID(r.PathValue("id"))
 	if err := s.node.AddMember(p, id, remoteIP(r)); err != nil {
-		writeError(w, err)
+		s.fail(w, err)
 		return
 	}
 	room, _ := s.node.Room(id)
@@ -209,10 +213,12 @@ func (s *Server) join(w http.ResponseWriter, r *http.Request, p mesh.Participant
 }
 
 func (s *Server) leave(w http.ResponseWriter, r *http.Request, p mesh.Participant) {
-	if err := s.node.RemoveMember(p, mesh.RoomID(r.PathValue("id")), remoteIP(r)); err != nil {
-		writeError(w, err)
+	id := mesh.RoomID(r.PathValue("id"))
+	if err := s.node.RemoveMember(p, id, remoteIP(r)); err != nil {
+		s.fail(w, err)
 		return
 	}
+	s.unsubscribe(p.Public(), id, "")
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -220,17 +226,17 @@ func (s *Server) listMessages(w http.ResponseWriter, r *http.Request, p mesh.Par
 	q := r.URL.Query()
 	after, err := queryUint(q.Get("after"), 0)
 	if err != nil {
-		writeError(w, mesh.Errorf(mesh.EInvalid, "after must be a non-negative integer, got %q.", q.Get("after")))
+		s.fail(w, mesh.Errorf(mesh.EInvalid, "after must be a non-negative integer, got %q.", q.Get("after")))
 		return
 	}
 	limit, err := queryUint(q.Get("limit"), mesh.DefaultPageLimit)
 	if err != nil {
-		writeError(w, mesh.Errorf(mesh.EInvalid, "limit must be a positive integer, got %q.", q.Get("limit")))
+		s.fail(w, mesh.Errorf(mesh.EInvalid, "limit must be a positive integer, got %q.", q.Get("limit")))
 		return
 	}
 	msgs, err := s.node.Messages(p, mesh.RoomID(r.PathValue("id")), after, int(min(limit, 1<<20)))
 	if err != nil {
-		writeError(w, err)
+		s.fail(w, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"messages": msgs})
@@ -257,27 +263,31 @@ func (s *Server) postMessage(w http.ResponseWriter, r *http.Request, p mesh.Part
 	})
 	res := <-ch
 	if res.err != nil {
-		writeError(w, res.err)
+		s.fail(w, res.err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, map[string]any{"message": res.m})
+	out := map[string]any{"message": res.m}
+	if req.Ref != "" {
+		out["ref"] = req.Ref // the client's correlation id, as in an ack
+	}
+	writeJSON(w, http.StatusCreated, out)
 }
 
 func (s *Server) readAudit(w http.ResponseWriter, r *http.Request, p mesh.Participant) {
 	if p.Trust != mesh.TrustOwner {
-		writeError(w, mesh.Errorf(mesh.EForbidden, "Only the owner may read the audit log."))
+		s.fail(w, mesh.Errorf(mesh.EForbidden, "Only the owner may read the audit log."))
 		return
 	}
 	q := r.URL.Query()
 	after, err1 := queryUint(q.Get("after"), 0)
 	limit, err2 := queryUint(q.Get("limit"), 100)
 	if err1 != nil || err2 != nil {
-		writeError(w, mesh.Errorf(mesh.EInvalid, "after and limit must be non-negative integers."))
+		s.fail(w, mesh.Errorf(mesh.EInvalid, "after and limit must be non-negative integers."))
 		return
 	}
 	lines, err := s.node.Audit.Read(after, int(min(limit, 1000)))
 	if err != nil {
-		writeError(w, err)
+		s.fail(w, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"entries": lines})
@@ -288,6 +298,16 @@ func queryUint(v string, def uint64) (uint64, error) {
 		return def, nil
 	}
 	return strconv.ParseUint(v, 10, 64)
+}
+
+// fail answers with err and counts the refusal; an internal error is
+// logged here and answered with a generic message.
+func (s *Server) fail(w http.ResponseWriter, err error) {
+	s.node.Stats().Refused.Inc()
+	if mesh.ErrorCode(err) == mesh.EInternal {
+		s.log.Error("request failed", "err", err)
+	}
+	writeError(w, err)
 }
 
 // writeJSON writes v with a status.

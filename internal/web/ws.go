@@ -6,7 +6,9 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"os"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/gobwas/ws"
@@ -28,6 +30,7 @@ type session struct {
 	remote  string
 	limiter *rate.Limiter // nil when the rate limit is off
 	refused int           // consecutive rate-limited frames
+	limited bool          // the last frame read was over the rate limit
 
 	p     *mesh.Participant // set by hello
 	rooms map[mesh.RoomID]*hub.Room
@@ -40,9 +43,9 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		s.refuse(w, r, "", "connect", err)
 		return
 	}
-	defer s.releaseIP(ip)
 	nc, rw, _, err := ws.UpgradeHTTP(r, w)
 	if err != nil {
+		s.releaseIP(ip)
 		return // gobwas has answered with the HTTP error
 	}
 	// Keep net/http's 4 KiB read buffer only if it holds early bytes.
@@ -52,18 +55,26 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	}
 	sess := &session{srv: s, nc: nc, remote: ip, rooms: map[mesh.RoomID]*hub.Room{},
 		out: hub.NewConn(nc, s.cfg.SendQueue, &s.node.Stats().HubCounters)}
-	sess.in = frameReader{br: br, max: s.cfg.MaxFrameBytes, control: sess.control}
+	sess.in = frameReader{br: br, max: s.cfg.MaxFrameBytes, control: sess.control, before: sess.beforeFrame}
+	nc.SetReadDeadline(time.Now().Add(s.cfg.HelloTimeout))
 	if s.cfg.Rate > 0 {
 		sess.limiter = rate.NewLimiter(rate.Limit(s.cfg.Rate), max(s.cfg.Burst, 1))
 	}
 	if !s.track(sess) {
+		s.releaseIP(ip)
 		sess.out.Send(errorFrame("", mesh.Errorf(mesh.EUnavailable, "The node is shutting down.")))
 		sess.out.Close(ws.StatusGoingAway, "node shutting down")
 		return
 	}
-	defer s.untrack(sess)
 	s.node.Stats().Connections.Inc()
-	sess.run()
+	// The session runs on a goroutine of its own so that this handler
+	// returns and net/http frees the request, its buffers and its deep
+	// stack: an idle connection then costs a few KiB. Shutdown waits for it.
+	go func() {
+		defer s.releaseIP(ip)
+		defer s.untrack(sess)
+		sess.run()
+	}()
 }
 
 func (s *Server) track(sess *session) bool {
@@ -90,13 +101,11 @@ func (sess *session) run() {
 	defer func() {
 		sess.leaveAll()
 		sess.out.Close(code, reason)
+		if r := sess.out.Reason(); strings.HasPrefix(r, "slow consumer") {
+			sess.srv.audit(sess.actor(), "disconnect", "", sess.remote, mesh.Errorf(mesh.ERateLimited, "%s", r))
+		}
 	}()
 	for {
-		deadline := sess.srv.cfg.IdleTimeout
-		if sess.p == nil {
-			deadline = sess.srv.cfg.HelloTimeout
-		}
-		sess.nc.SetReadDeadline(time.Now().Add(deadline))
 		data, err := sess.in.next()
 		var ce *closeError
 		var me *mesh.Error
@@ -105,26 +114,46 @@ func (sess *session) run() {
 			code, reason = ce.code, ce.reason
 			sess.srv.audit(sess.actor(), "frame", "", sess.remote, mesh.Errorf(mesh.EInvalid, "%s", ce.reason))
 			return
-		case errors.As(err, &me):
-			sess.refuse("", "frame", "", err)
-			continue
-		case err != nil:
+		case errors.Is(err, os.ErrDeadlineExceeded) && sess.p == nil:
+			sess.refuse("", "auth", "", mesh.Errorf(mesh.EUnauthorized, "No hello within %v.", sess.srv.cfg.HelloTimeout))
+			code, reason = ws.StatusPolicyViolation, "no hello"
+			return
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			code, reason = ws.StatusGoingAway, "idle timeout"
+			return
+		case err != nil && !errors.As(err, &me):
 			if sess.srv.ctx.Err() != nil {
 				code, reason = ws.StatusGoingAway, "node shutting down"
 			}
 			return
 		}
-		if c, r := sess.handle(data); c != 0 {
+		if c, r := sess.handle(data, err); c != 0 {
 			code, reason = c, r
 			return
 		}
 	}
 }
 
-// handle decodes and dispatches one frame. A non-zero code ends the session.
-func (sess *session) handle(data []byte) (ws.StatusCode, string) {
-	frame, ref, err := mesh.DecodeClientFrame(data)
-	if sess.limiter != nil && !sess.limiter.Allow() {
+// beforeFrame takes a token from the rate limiter for every frame, control
+// frames included, and, once the connection is authenticated, moves the
+// idle deadline: any frame, a pong too, shows the client is alive.
+func (sess *session) beforeFrame() {
+	sess.limited = sess.limiter != nil && !sess.limiter.Allow()
+	if sess.p != nil {
+		sess.nc.SetReadDeadline(time.Now().Add(sess.srv.cfg.IdleTimeout))
+	}
+}
+
+// handle decodes and dispatches one message, or refuses the error that
+// reading it gave. A non-zero code ends the session.
+func (sess *session) handle(data []byte, readErr error) (ws.StatusCode, string) {
+	var frame any
+	var ref string
+	err := readErr
+	if err == nil {
+		frame, ref, err = mesh.DecodeClientFrame(data)
+	}
+	if sess.limited {
 		sess.refused++
 		sess.refuse(ref, "frame", "", mesh.Errorf(mesh.ERateLimited,
 			"Rate limit: %g frames per second, bursts of %d. Slow down.", sess.srv.cfg.Rate, sess.srv.cfg.Burst))
@@ -136,6 +165,9 @@ func (sess *session) handle(data []byte) (ws.StatusCode, string) {
 	sess.refused = 0
 	if err != nil {
 		sess.refuse(ref, "frame", "", err)
+		if sess.p == nil {
+			return ws.StatusPolicyViolation, "hello required"
+		}
 		return 0, ""
 	}
 	if sess.p == nil {
@@ -170,6 +202,11 @@ func (sess *session) hello(h *mesh.Hello) (ws.StatusCode, string) {
 	sess.srv.mu.Lock() // disconnect reads p from other goroutines
 	sess.p = &p
 	sess.srv.mu.Unlock()
+	if sess.srv.node.Revoked(p.ID) { // revoked between Authenticate and now
+		sess.refuse("", "auth", "", mesh.Errorf(mesh.EUnauthorized, "The token is not valid: it is unknown or was revoked."))
+		return ws.StatusPolicyViolation, "unauthorized"
+	}
+	sess.nc.SetReadDeadline(time.Now().Add(sess.srv.cfg.IdleTimeout))
 	sess.srv.audit(p.ID, "connect", "", sess.remote, nil)
 	cfg := sess.srv.cfg
 	sess.send(mesh.Welcome{Type: mesh.FrameWelcome, You: p, Node: sess.srv.node.Info(), Limits: mesh.WireLimits{
@@ -189,7 +226,7 @@ func (sess *session) hello(h *mesh.Hello) (ws.StatusCode, string) {
 // sends joined; on resume, the messages after `after` follow it.
 func (sess *session) join(id mesh.RoomID, ref string, resume bool, after uint64) {
 	n := sess.srv.node
-	if _, ok := sess.rooms[id]; ok {
+	if r, ok := sess.rooms[id]; ok && r.Subscribed(sess.out) {
 		sess.refuse(ref, "join", id, mesh.Errorf(mesh.EConflict, "This connection has already joined room %q.", id))
 		return
 	}
@@ -212,8 +249,7 @@ func (sess *session) join(id mesh.RoomID, ref string, resume bool, after uint64)
 		}
 		return hub.Frame(mesh.Joined{Type: mesh.FrameJoined, Room: id, Ref: ref, Members: members, History: raw, Head: head})
 	}
-	presence, _ := hub.Frame(mesh.PresenceFrame{Type: mesh.FramePresence, Room: id, Event: mesh.PresenceJoin, Participant: *sess.p})
-	sub, err := r.Subscribe(sess.out, *sess.p, resume, after, joined, presence)
+	sub, err := r.Subscribe(sess.out, *sess.p, resume, after, joined, sess.presence(id, mesh.PresenceJoin))
 	if err != nil {
 		sess.refuse(ref, "join", id, err)
 		return
@@ -227,12 +263,12 @@ func (sess *session) join(id mesh.RoomID, ref string, resume bool, after uint64)
 // catchUp queues stored messages in (sub.From, sub.To] at the pace the
 // client reads them, then lets the live ones through.
 func (sess *session) catchUp(r *hub.Room, sub hub.Subscription) {
-	const page = 256
+	page := sess.out.PageSize()
 	for after := sub.From; after < sub.To; {
 		if !sess.out.WaitRoom(page) {
 			return
 		}
-		entries, err := sess.srv.node.ReadLog(r.ID, after, int(min(page, sub.To-after)))
+		entries, err := sess.srv.node.ReadLog(r.ID, after, int(min(uint64(page), sub.To-after)))
 		if err != nil || len(entries) == 0 {
 			sess.srv.log.Error("resume: read room log", "room", r.ID, "after", after, "err", err)
 			sess.out.Abort("resume failed: could not read the room's log")
@@ -246,19 +282,15 @@ func (sess *session) catchUp(r *hub.Room, sub hub.Subscription) {
 	r.EndSync(sess.out)
 }
 
+// leave ends the participant's membership: every one of its connections
+// in the room is unsubscribed and told with a left frame.
 func (sess *session) leave(f *mesh.Leave) {
-	r, ok := sess.rooms[f.Room]
-	if !ok {
-		sess.refuse(f.Ref, "leave", f.Room, mesh.Errorf(mesh.ENotFound, "This connection has not joined room %q.", f.Room))
-		return
-	}
-	delete(sess.rooms, f.Room)
-	r.Unsubscribe(sess.out, sess.presence(f.Room, mesh.PresenceLeave))
 	if err := sess.srv.node.RemoveMember(*sess.p, f.Room, sess.remote); err != nil {
 		sess.refuse(f.Ref, "leave", f.Room, err)
 		return
 	}
-	sess.send(mesh.Left{Type: mesh.FrameLeft, Room: f.Room, Ref: f.Ref})
+	delete(sess.rooms, f.Room)
+	sess.srv.unsubscribe(sess.p.Public(), f.Room, f.Ref)
 }
 
 // leaveAll unsubscribes from every room without ending membership.
@@ -283,13 +315,28 @@ func (sess *session) say(f *mesh.Say) {
 }
 
 func (sess *session) presence(id mesh.RoomID, event string) []byte {
-	f, _ := hub.Frame(mesh.PresenceFrame{Type: mesh.FramePresence, Room: id, Event: event, Participant: *sess.p})
+	return presenceFrame(id, event, sess.p.Public())
+}
+
+func presenceFrame(id mesh.RoomID, event string, p mesh.Participant) []byte {
+	f, _ := hub.Frame(mesh.PresenceFrame{Type: mesh.FramePresence, Room: id, Event: event, Participant: p})
 	return f
 }
 
-// control answers WebSocket pings.
+// unsubscribe takes every connection of p out of a room, after its
+// membership ended; ref goes into the left frame.
+func (s *Server) unsubscribe(p mesh.Participant, id mesh.RoomID, ref string) {
+	r, err := s.node.HubRoom(id)
+	if err != nil {
+		return
+	}
+	left, _ := hub.Frame(mesh.Left{Type: mesh.FrameLeft, Room: id, Ref: ref})
+	r.UnsubscribeParticipant(p.ID, left, presenceFrame(id, mesh.PresenceLeave, p))
+}
+
+// control answers WebSocket pings, unless over the rate limit.
 func (sess *session) control(op ws.OpCode, payload []byte) {
-	if op == ws.OpPing {
+	if op == ws.OpPing && !sess.limited {
 		sess.out.Send(controlFrame(ws.OpPong, payload))
 	}
 }

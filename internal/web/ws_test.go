@@ -357,3 +357,111 @@ func waitFor(t *testing.T, ok func() bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+func TestTimeouts(t *testing.T) {
+	n := meshtest.Start(t, "", func(_ *nodeConfig, w *webConfig) {
+		w.HelloTimeout, w.IdleTimeout, w.PingInterval = 300*time.Millisecond, 400*time.Millisecond, 100*time.Millisecond
+	})
+	_, tok := n.Register(t, "a")
+
+	t.Run("no hello", func(t *testing.T) {
+		c := n.Dial(t)
+		go func() { // garbage does not buy time
+			for range 10 {
+				if writeText(c, `{"nonsense":1}`) != nil {
+					return
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+		}()
+		var sawError bool
+		for {
+			f, err := c.TryNext(3 * time.Second)
+			if err != nil {
+				break
+			}
+			sawError = sawError || f.Type() == "error"
+		}
+		if !sawError {
+			t.Fatal("connection without hello closed without an error frame")
+		}
+	})
+
+	t.Run("pongs keep a connection alive", func(t *testing.T) {
+		c := n.Hello(t, tok)
+		// TryNext answers the node's pings; no frame arrives in 1 s.
+		if f, err := c.TryNext(time.Second); err == nil {
+			t.Fatalf("unexpected frame %v", f)
+		} else if !isTimeout(err) {
+			t.Fatalf("connection closed although it answered pings: %v", err)
+		}
+		c.Send(map[string]any{"type": "ping"})
+		c.Expect("pong")
+	})
+
+	t.Run("silent client is dropped", func(t *testing.T) {
+		c := n.Hello(t, tok)
+		time.Sleep(time.Second) // neither reads nor answers pings
+		for {
+			if _, err := c.TryNext(2 * time.Second); err != nil {
+				if isTimeout(err) {
+					t.Fatal("silent connection still open after the idle timeout")
+				}
+				return
+			}
+		}
+	})
+}
+
+// TestLeaveEndsEveryConnection: leave ends membership, so every connection
+// of the participant in the room gets left and no more messages.
+func TestLeaveEndsEveryConnection(t *testing.T) {
+	n := meshtest.Start(t, "")
+	_, aTok := n.Register(t, "a")
+	_, bTok := n.Register(t, "b")
+	a1, a2, b := n.Hello(t, aTok), n.Hello(t, aTok), n.Hello(t, bTok)
+	a1.Join("lobby")
+	a2.Join("lobby")
+	b.Join("lobby")
+	a1.Send(map[string]any{"type": "leave", "room": "lobby", "ref": "bye"})
+	if f := a1.Expect("left"); f["ref"] != "bye" {
+		t.Fatalf("left = %v, want ref bye", f)
+	}
+	a2.Expect("left")
+	if f := b.Expect("presence"); f["event"] != "leave" {
+		t.Fatalf("b got %v, want a's leave", f)
+	}
+	b.Send(map[string]any{"type": "say", "room": "lobby", "text": "still there?"})
+	b.Expect("ack")
+	a2.Send(map[string]any{"type": "say", "room": "lobby", "text": "x"})
+	if f := a2.ExpectError(); f["code"] != "forbidden" {
+		t.Fatalf("say after leave: %v, want forbidden", f)
+	}
+	a2.Join("lobby") // rejoining works
+}
+
+// TestResumeSmallQueue resumes more messages than a small send queue holds.
+func TestResumeSmallQueue(t *testing.T) {
+	n := meshtest.Start(t, "", func(_ *nodeConfig, w *webConfig) {
+		w.Rate = 0
+		w.SendQueue.MaxFrames = 16
+	})
+	_, aTok := n.Register(t, "a")
+	_, bTok := n.Register(t, "b")
+	a := n.Hello(t, aTok)
+	a.Join("lobby")
+	n.Hello(t, bTok).Join("lobby")
+	for i := range 300 {
+		a.Send(map[string]any{"type": "say", "room": "lobby", "text": fmt.Sprint(i)})
+		a.Expect("ack")
+	}
+	b := n.Dial(t)
+	b.Send(map[string]any{"type": "hello", "token": bTok, "resume": map[string]int{"lobby": 0}})
+	b.Expect("welcome")
+	b.Expect("joined")
+	for want := 1; want <= 300; want++ {
+		if got := b.Expect("message")["message"].(map[string]any)["seq"]; got != float64(want) {
+			t.Fatalf("seq %v, want %d", got, want)
+		}
+	}
+}

@@ -33,6 +33,7 @@ type frameReader struct {
 	max     int
 	buf     []byte
 	control func(op ws.OpCode, payload []byte) // ping and pong
+	before  func()                             // runs before each frame header is read
 }
 
 // next returns the payload of the next text message. The slice is valid
@@ -46,6 +47,9 @@ func (fr *frameReader) next() ([]byte, error) {
 	var inMessage, binary, over bool
 	var skipped int64
 	for {
+		if fr.before != nil {
+			fr.before()
+		}
 		h, err := ws.ReadHeader(fr.br)
 		if err != nil {
 			return nil, err

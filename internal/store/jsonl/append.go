@@ -24,7 +24,7 @@ type pending struct {
 // queue hands appends to the committer.
 type queue struct {
 	mu       sync.Mutex
-	nonEmpty sync.Cond // signalled when items grows or the queue closes
+	nonEmpty sync.Cond // signalled when items grows, on kick, or when the queue closes
 	space    sync.Cond // broadcast when lines or bytes fall, or on close/failure
 
 	// Guarded by mu.
@@ -32,6 +32,7 @@ type queue struct {
 	lines  int   // queued or being committed
 	bytes  int   // of those lines
 	closed bool  // set by Close
+	kicked bool  // set by kick, cleared by take
 	failed error // set by the committer after a write failed
 }
 
@@ -73,16 +74,37 @@ func (q *queue) push(p pending) error {
 	return nil
 }
 
-// take waits for appends and returns all of them, swapping in spare. It
-// returns ok false once the queue is closed and empty.
-func (q *queue) take(spare []pending) (batch []pending, failed error, ok bool) {
+// take waits for appends or a kick and returns all queued appends (maybe
+// none, after a kick), swapping in spare. It returns closed true once the
+// queue is closed and empty.
+func (q *queue) take(spare []pending) (batch []pending, failed error, closed bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	for len(q.items) == 0 && !q.closed {
+	for len(q.items) == 0 && !q.closed && !q.kicked {
 		q.nonEmpty.Wait()
 	}
+	q.kicked = false
+	if len(q.items) == 0 {
+		return nil, q.failed, q.closed // keep items and spare apart
+	}
 	batch, q.items = q.items, spare
-	return batch, q.failed, len(batch) > 0
+	return batch, q.failed, false
+}
+
+// kick wakes the committer even if nothing is queued, so that it can
+// start a checkpoint that has come due. It is safe to call at any time.
+func (q *queue) kick() {
+	q.mu.Lock()
+	q.kicked = true
+	q.mu.Unlock()
+	q.nonEmpty.Signal()
+}
+
+// err returns why the store failed, or nil.
+func (q *queue) err() error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.failed
 }
 
 // finished releases the room held by a committed batch.

@@ -30,9 +30,16 @@ func benchLine(buf []byte, seq uint64, lineLen int) []byte {
 }
 
 // BenchmarkAppend measures durable appends of 200-byte lines from 8
-// goroutines, each keeping a batch of appends in flight.
+// goroutines, each keeping a batch of appends in flight, spread over 16,
+// 100 and 1,000 rooms (more than the store keeps open at once).
 func BenchmarkAppend(b *testing.B) {
-	const writers, inFlight, rooms = 8, 512, 16
+	for _, rooms := range []int{16, 100, 1000} {
+		b.Run(fmt.Sprintf("%d-rooms", rooms), func(b *testing.B) { benchAppend(b, rooms) })
+	}
+}
+
+func benchAppend(b *testing.B, rooms int) {
+	const writers, inFlight = 8, 512
 	var fsyncs, fsyncNanos atomic.Int64
 	s, err := jsonl.Open(b.TempDir(), jsonl.Options{OnFsync: func(d time.Duration) {
 		fsyncs.Add(1)
@@ -75,6 +82,38 @@ func BenchmarkAppend(b *testing.B) {
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "msgs/s")
 	b.ReportMetric(float64(b.N)/float64(max(1, fsyncs.Load())), "msgs/fsync")
 	b.ReportMetric(float64(fsyncNanos.Load())/float64(max(1, fsyncs.Load()))/1e3, "µs/fsync")
+}
+
+// BenchmarkJournalAppend measures Journal.Append from 100 goroutines per
+// CPU, as when many participants join rooms at once.
+func BenchmarkJournalAppend(b *testing.B) {
+	var fsyncs atomic.Int64
+	j, err := jsonl.OpenJournalFsync(filepath.Join(b.TempDir(), "rooms.jsonl"), nil,
+		func([]byte) error { return nil }, func(time.Duration) { fsyncs.Add(1) })
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer j.Close()
+	type join struct {
+		Op          string `json:"op"`
+		Room        string `json:"room"`
+		Participant string `json:"participant"`
+		N           int    `json:"n"`
+	}
+	var n atomic.Int64
+	b.SetParallelism(100)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			i := int(n.Add(1))
+			if err := j.Append(join{"join", "room-" + strconv.Itoa(i%100), "agent-" + strconv.Itoa(i), i}); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "appends/s")
+	b.ReportMetric(float64(b.N)/float64(max(1, fsyncs.Load())), "appends/fsync")
 }
 
 // BenchmarkRead reads pages of 100 from random places in a 100,000-line log.
@@ -126,6 +165,45 @@ func BenchmarkOpen(b *testing.B) {
 		b.ReportMetric(float64(after.TotalAlloc-before.TotalAlloc)/float64(b.N)/(1<<20), "MiB-alloc/open")
 		b.ReportMetric(float64(rssKiB())/1024, "MiB-RSS")
 	})
+}
+
+// BenchmarkOpenAfterCrash opens 1,000,000 messages in 100 rooms after a
+// crash that left a full WAL (64 MiB: the last 2,900 lines of every room)
+// and cut every log back by 1,000 lines, which Open puts back.
+func BenchmarkOpenAfterCrash(b *testing.B) {
+	const rooms, perRoom, inWAL, lost = 100, 10_000, 2_900, 1_000
+	dir := b.TempDir()
+	writeLogs(b, dir, rooms, perRoom, 200)
+	openCheck(b, dir, rooms, perRoom) // builds the indexes
+	fi, err := os.Stat(logPath(dir, "room-0"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	cut := fi.Size() / perRoom * (perRoom - lost) // lines are all 200 bytes
+	wal := jsonl.WALHeader()
+	for r := range rooms {
+		room := mesh.RoomID(fmt.Sprintf("room-%d", r))
+		var buf []byte
+		for seq := uint64(perRoom - inWAL + 1); seq <= perRoom; seq++ {
+			buf = benchLine(buf, seq, 199)
+			wal = jsonl.AppendWALRecord(wal, jsonl.WALRecord{Room: room, Seq: seq, Line: buf})
+		}
+	}
+	for b.Loop() {
+		b.StopTimer()
+		for r := range rooms {
+			if err := os.Truncate(logPath(dir, mesh.RoomID(fmt.Sprintf("room-%d", r))), cut); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if err := os.WriteFile(filepath.Join(dir, "messages", "wal"), wal, 0o644); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		openCheck(b, dir, rooms, perRoom)
+	}
+	b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/open")
+	b.ReportMetric(float64(len(wal))/(1<<20), "MiB-wal")
 }
 
 func openCheck(b *testing.B, dir string, rooms, perRoom int) {

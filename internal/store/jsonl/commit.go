@@ -2,15 +2,14 @@ package jsonl
 
 import (
 	"fmt"
-	"time"
 
 	"github.com/the-mesh/mesh"
 )
 
-// maxParallelFsync bounds how many files one commit writes and fsyncs at once.
+// maxParallelFsync bounds how many files are fsynced at once.
 const maxParallelFsync = 8
 
-// roomWrite is one room's share of a batch.
+// roomWrite is one room's share of a batch, or of a WAL replay.
 type roomWrite struct {
 	r       *room
 	buf     []byte // the lines, each ended by '\n'
@@ -18,75 +17,98 @@ type roomWrite struct {
 	first   uint64 // seq of the first line
 	last    uint64 // seq of the last line
 	line1   []byte // the line with seq 1, if in buf
-	epoch   string // set when line1 is
+	epoch   string // set with line1 by writeLines
 	err     error
 }
 
-// commitLoop is the committer goroutine: it commits batches until the
-// queue is closed and drained.
+// add appends the line with seq, the next one, to w.
+func (w *roomWrite) add(seq uint64, line []byte, every int) {
+	if w.first == 0 {
+		w.first = seq
+	}
+	if (seq-1)%uint64(every) == 0 {
+		w.entries = appendEntry(w.entries, idxEntry{seq, w.r.size + int64(len(w.buf))})
+	}
+	if seq == 1 {
+		w.line1 = line
+	}
+	w.buf = append(w.buf, line...)
+	w.buf = append(w.buf, '\n')
+	w.last = seq
+}
+
+// commitLoop is the committer goroutine: it commits batches and starts
+// checkpoints until the queue is closed and drained, then makes the
+// final checkpoint.
 func (s *Store) commitLoop() {
 	defer s.committer.Done()
 	var spare []pending
 	for {
-		batch, failed, ok := s.q.take(spare)
-		if !ok {
-			return
+		batch, failed, closed := s.q.take(spare)
+		if closed {
+			break
 		}
-		bytes := 0
-		for _, p := range batch {
-			bytes += len(p.line)
-		}
-		if failed != nil {
+		if len(batch) > 0 {
+			bytes := 0
 			for _, p := range batch {
-				p.done(mesh.Entry{}, fmt.Errorf("append room %s: %w", p.r.id,
-					mesh.Errorf(mesh.EUnavailable, "The message store failed; restart the node.")))
+				bytes += len(p.line)
 			}
-		} else {
-			s.commit(batch)
+			if failed != nil {
+				for _, p := range batch {
+					p.done(mesh.Entry{}, fmt.Errorf("append room %s: %w", p.r.id,
+						mesh.Errorf(mesh.EUnavailable, "The message store failed; restart the node.")))
+				}
+			} else {
+				s.commit(batch)
+			}
+			s.q.finished(len(batch), bytes)
+			clear(batch)
+			spare = batch[:0]
 		}
-		s.q.finished(len(batch), bytes)
-		clear(batch)
-		spare = batch[:0]
+		s.maybeCheckpoint()
 	}
+	s.closeErr = s.finalCheckpoint()
 }
 
-// commit writes and fsyncs batch, updates the rooms' committed state and
-// runs the done callbacks in queue order.
+// commit writes batch to the room logs and the WAL, fsyncs the WAL,
+// updates the rooms' committed state and runs the done callbacks in queue
+// order.
 func (s *Store) commit(batch []pending) {
 	writes := make(map[*room]*roomWrite)
 	var order []*roomWrite
 	for _, p := range batch {
 		w := writes[p.r]
 		if w == nil {
-			w = &roomWrite{r: p.r, first: p.seq}
+			w = &roomWrite{r: p.r}
 			writes[p.r] = w
 			order = append(order, w)
 		}
-		if (p.seq-1)%uint64(s.every) == 0 {
-			w.entries = appendEntry(w.entries, idxEntry{p.seq, p.r.size + int64(len(w.buf))})
-		}
-		if p.seq == 1 {
-			w.line1 = p.line
-		}
-		w.buf = append(w.buf, p.line...)
-		w.buf = append(w.buf, '\n')
-		w.last = p.seq
+		w.add(p.seq, p.line, s.every)
 	}
-	parallel(len(order), maxParallelFsync, func(i int) { order[i].err = s.writeRoom(order[i]) })
-
-	// A new log's directory entry must be durable before it is acked.
-	var created []*roomWrite
+	// The logs are written first so that a room whose write fails leaves
+	// nothing in the WAL: its appends fail and its seqs are never used.
 	for _, w := range order {
-		if w.err == nil && !w.r.onDisk {
-			created = append(created, w)
+		w.err = s.writeLines(w)
+	}
+	s.walBuf = s.walBuf[:0]
+	for _, p := range batch {
+		if writes[p.r].err == nil {
+			s.walBuf = appendRecord(s.walBuf, p.r.id, p.seq, p.line)
 		}
 	}
-	if len(created) > 0 {
-		if err := syncDir(s.dir); err != nil {
-			for _, w := range created {
-				w.err = fmt.Errorf("append room %s: fsync directory: %w", w.r.id, err)
+	if len(s.walBuf) > 0 {
+		if err := s.wal.append(s, s.walBuf); err != nil {
+			for _, w := range order {
+				if w.err == nil {
+					w.err = fmt.Errorf("append room %s: wal: %w", w.r.id, err)
+					s.cutLines(w)
+				}
 			}
 		}
+	}
+
+	if cap(s.walBuf) > 4<<20 {
+		s.walBuf = nil // a burst's buffer is not kept
 	}
 
 	for _, w := range order {
@@ -94,7 +116,12 @@ func (s *Store) commit(batch []pending) {
 			s.failRoom(w)
 			continue
 		}
+		s.writeIndex(w)
 		r := w.r
+		if !r.onDisk {
+			s.ckpt.created = true
+		}
+		s.ckpt.dirty[r] = struct{}{}
 		r.cmu.Lock()
 		r.seq = w.last
 		r.size += int64(len(w.buf))
@@ -116,8 +143,9 @@ func (s *Store) commit(batch []pending) {
 	}
 }
 
-// writeRoom writes and fsyncs w's lines, then its index entries.
-func (s *Store) writeRoom(w *roomWrite) error {
+// writeLines writes w's lines at the end of its room's log, without
+// fsync: the WAL makes them durable until the next checkpoint.
+func (s *Store) writeLines(w *roomWrite) error {
 	r := w.r
 	h, err := s.files.acquire(r.id)
 	if err != nil {
@@ -128,36 +156,44 @@ func (s *Store) writeRoom(w *roomWrite) error {
 		h.log.Truncate(r.size) // best effort; Open repairs the rest
 		return fmt.Errorf("append room %s: write: %w", r.id, err)
 	}
-	t := time.Now()
-	if err := h.log.Sync(); err != nil {
-		h.log.Truncate(r.size) // best effort; Open repairs the rest
-		return fmt.Errorf("append room %s: fsync: %w", r.id, err)
-	}
-	if s.onFsync != nil {
-		s.onFsync(time.Since(t))
-	}
 	if w.line1 != nil {
 		w.epoch = makeEpoch(string(r.id), w.line1)
 	}
-	if r.idxBroken {
-		return nil
+	return nil
+}
+
+// cutLines takes w's lines back out of its log after the WAL failed.
+func (s *Store) cutLines(w *roomWrite) {
+	if h, err := s.files.acquire(w.r.id); err == nil {
+		h.log.Truncate(w.r.size) // best effort; Open repairs the rest
+		s.files.release(h)
 	}
-	// The index is derived data, checked at Open: a failure here only
-	// stops this room's index growing until then.
-	err = nil
-	if w.line1 != nil {
-		err = h.idx.Truncate(0)
-		if err == nil {
-			_, err = h.idx.WriteAt(append(encodeHeader(s.every, w.epoch), w.entries...), 0)
+}
+
+// writeIndex writes w's index entries (and the header with line 1) once
+// its lines are committed. The index is derived data, checked at Open: a
+// failure here only stops this room's index growing until then.
+func (s *Store) writeIndex(w *roomWrite) {
+	r := w.r
+	if r.idxBroken || w.line1 == nil && len(w.entries) == 0 {
+		return
+	}
+	h, err := s.files.acquire(r.id)
+	if err == nil {
+		if w.line1 != nil {
+			err = h.idx.Truncate(0)
+			if err == nil {
+				_, err = h.idx.WriteAt(append(encodeHeader(s.every, w.epoch), w.entries...), 0)
+			}
+		} else {
+			_, err = h.idx.WriteAt(w.entries, entryPos(r.idxN))
 		}
-	} else if len(w.entries) > 0 {
-		_, err = h.idx.WriteAt(w.entries, entryPos(r.idxN))
+		s.files.release(h)
 	}
 	if err != nil {
 		r.idxBroken = true
 		s.logger.Warn("room index write failed; it will be rebuilt at next open", "room", r.id, "err", err)
 	}
-	return nil
 }
 
 // failRoom handles a failed write: the store refuses further appends and

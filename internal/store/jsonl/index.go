@@ -101,7 +101,10 @@ func checkIndex(idx, log *os.File, size int64, every int, epoch string) (int64, 
 		return 0, nil // stale or foreign: rebuild
 	}
 	const tries = 4
-	n := (fi.Size() - idxHeaderLen) / idxEntryLen
+	n, err := entriesBefore(idx, (fi.Size()-idxHeaderLen)/idxEntryLen, size)
+	if err != nil {
+		return 0, err
+	}
 	for k := n - 1; k >= 0 && k >= n-tries; k-- {
 		e, err := readEntry(idx, k)
 		if err != nil {
@@ -114,6 +117,34 @@ func checkIndex(idx, log *os.File, size int64, every int, epoch string) (int64, 
 		}
 	}
 	return 0, nil
+}
+
+// entriesBefore returns how many of the first n entries of idx point
+// before size. Entries grow in offset, so a binary search finds them; the
+// caller checks the last few. After a crash the log may have lost lines
+// written since the last checkpoint while its index kept their entries
+// (Open puts the lines back from the WAL), and this keeps Open from
+// rebuilding the index of such a log from its start.
+func entriesBefore(idx io.ReaderAt, n, size int64) (int64, error) {
+	if n == 0 {
+		return 0, nil
+	} else if e, err := readEntry(idx, n-1); err != nil || e.off < size {
+		return n, err
+	}
+	lo, hi := int64(0), n-1 // entry hi points at or past size
+	for lo < hi {
+		mid := lo + (hi-lo)/2
+		e, err := readEntry(idx, mid)
+		if err != nil {
+			return 0, err
+		}
+		if e.off < size {
+			lo = mid + 1
+		} else {
+			hi = mid
+		}
+	}
+	return lo, nil
 }
 
 // entryGood reports whether e points at the start of the line with seq want.

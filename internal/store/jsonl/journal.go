@@ -9,20 +9,38 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"github.com/the-mesh/mesh"
 )
 
 // Journal is a small append-only JSON Lines file, replayed in full when it
-// is opened. Its methods are safe for concurrent use.
+// is opened. Its methods are safe for concurrent use. Concurrent Appends
+// share fsyncs: each queues its line, and a flusher goroutine, started
+// when lines are queued and none runs, writes everything queued with one
+// write and one fsync.
 type Journal struct {
-	path string
+	path    string
+	onFsync func(time.Duration) // if set, called after every fsync
 
-	mu     sync.Mutex
-	f      *os.File // nil once closed; guarded by mu
-	size   int64    // bytes of durable lines; guarded by mu
-	failed error    // a failed write that could not be undone; guarded by mu
+	mu      sync.Mutex
+	f       *os.File      // written only by the flusher, closed by Close once none runs
+	closed  bool          // set by Close; guarded by mu
+	size    int64         // bytes of durable lines; guarded by mu
+	failed  error         // a failed write that could not be undone; guarded by mu
+	next    *journalBatch // lines queued for the next write; guarded by mu
+	running bool          // a flusher runs; guarded by mu
+	flusher sync.WaitGroup
 }
+
+// journalBatch is the lines written by one write and one fsync.
+type journalBatch struct {
+	buf  []byte        // the lines, each ended by '\n'
+	done chan struct{} // closed once written, with err set
+	err  error
+}
+
+func newJournalBatch() *journalBatch { return &journalBatch{done: make(chan struct{})} }
 
 // OpenJournal opens or creates the journal at path and calls replay with
 // each line in order (without its '\n'; valid only during the call). A
@@ -30,6 +48,10 @@ type Journal struct {
 // and a warning is logged (nil logger = discard). An error from replay
 // stops the replay and is returned.
 func OpenJournal(path string, logger *slog.Logger, replay func(line []byte) error) (*Journal, error) {
+	return openJournal(path, logger, replay, nil)
+}
+
+func openJournal(path string, logger *slog.Logger, replay func(line []byte) error, onFsync func(time.Duration)) (*Journal, error) {
 	if logger == nil {
 		logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -41,7 +63,7 @@ func OpenJournal(path string, logger *slog.Logger, replay func(line []byte) erro
 		f.Close()
 		return nil, fmt.Errorf("open journal: %w", err)
 	}
-	j := &Journal{path: path, f: f}
+	j := &Journal{path: path, onFsync: onFsync, f: f, next: newJournalBatch()}
 	if err := j.replay(logger, replay); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("open journal %s: %w", path, err)
@@ -91,9 +113,12 @@ func checkObject(line []byte) error {
 	return nil
 }
 
-// Append writes v, encoded by json.Marshal, as one line and fsyncs it
-// before returning. v must encode to a JSON object. After Close it fails
-// with mesh.EUnavailable.
+// Append writes v, encoded by json.Marshal, as one line and returns once
+// an fsync covering it is done. v must encode to a JSON object. Lines are
+// written in the order Append calls take the journal's lock; concurrent
+// calls share a write and an fsync, and share its error. After Close it
+// fails with mesh.EUnavailable; once a failed write could not be undone,
+// with mesh.EUnavailable until the journal is opened again.
 func (j *Journal) Append(v any) error {
 	line, err := json.Marshal(v)
 	if err != nil {
@@ -102,40 +127,85 @@ func (j *Journal) Append(v any) error {
 	if err := checkObject(line); err != nil {
 		return fmt.Errorf("append journal %s: %w", j.path, err)
 	}
-	line = append(line, '\n')
 	j.mu.Lock()
-	defer j.mu.Unlock()
-	if j.f == nil {
+	if j.closed {
+		j.mu.Unlock()
 		return fmt.Errorf("append journal %s: %w", j.path,
 			mesh.Errorf(mesh.EUnavailable, "The journal is closed."))
 	} else if j.failed != nil {
+		j.mu.Unlock()
 		return fmt.Errorf("append journal %s: %w", j.path, j.failed)
 	}
-	_, err = j.f.WriteAt(line, j.size)
-	if err == nil {
-		err = j.f.Sync()
+	b := j.next
+	b.buf = append(b.buf, line...)
+	b.buf = append(b.buf, '\n')
+	if !j.running {
+		j.running = true
+		j.flusher.Go(j.flush)
 	}
-	if err != nil {
-		// Undo the write so the next line does not follow torn bytes.
-		if terr := j.f.Truncate(j.size); terr != nil {
-			j.failed = mesh.Errorf(mesh.EUnavailable, "The journal failed; restart the node.")
-		}
-		return fmt.Errorf("append journal %s: %w", j.path, err)
+	j.mu.Unlock()
+	<-b.done
+	if b.err != nil {
+		return fmt.Errorf("append journal %s: %w", j.path, b.err)
 	}
-	j.size += int64(len(line))
 	return nil
 }
 
-// Close closes the journal file. Later calls do nothing.
-func (j *Journal) Close() error {
+// flush is the flusher goroutine: it writes and fsyncs queued batches, in
+// order, until none is left.
+func (j *Journal) flush() {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	if j.f == nil {
+	for len(j.next.buf) > 0 {
+		b, off := j.next, j.size
+		j.next = newJournalBatch()
+		if j.failed != nil {
+			b.err = j.failed
+			close(b.done)
+			continue
+		}
+		j.mu.Unlock()
+		b.err = j.write(b.buf, off)
+		j.mu.Lock()
+		if b.err == nil {
+			j.size += int64(len(b.buf))
+		} else if terr := j.f.Truncate(off); terr != nil {
+			// Undoing the write failed: later lines would follow torn bytes.
+			j.failed = mesh.Errorf(mesh.EUnavailable, "The journal failed; restart the node.")
+		}
+		close(b.done)
+	}
+	j.running = false
+}
+
+// write writes buf at off and fsyncs the journal.
+func (j *Journal) write(buf []byte, off int64) error {
+	if _, err := j.f.WriteAt(buf, off); err != nil {
+		return err
+	}
+	t := time.Now()
+	if err := j.f.Sync(); err != nil {
+		return err
+	}
+	if j.onFsync != nil {
+		j.onFsync(time.Since(t))
+	}
+	return nil
+}
+
+// Close waits for queued lines to be written, then closes the journal
+// file. Appends that have not queued their line by then fail. Later calls
+// do nothing.
+func (j *Journal) Close() error {
+	j.mu.Lock()
+	if j.closed {
+		j.mu.Unlock()
 		return nil
 	}
-	err := j.f.Close()
-	j.f = nil
-	if err != nil {
+	j.closed = true
+	j.mu.Unlock()
+	j.flusher.Wait()
+	if err := j.f.Close(); err != nil {
 		return fmt.Errorf("close journal %s: %w", j.path, err)
 	}
 	return nil

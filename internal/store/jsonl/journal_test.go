@@ -10,7 +10,9 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/the-mesh/mesh"
 	"github.com/the-mesh/mesh/internal/store/jsonl"
@@ -132,5 +134,92 @@ func TestJournalReplayError(t *testing.T) {
 	}
 	if _, err := os.Stat(path + ".corrupt"); !os.IsNotExist(err) {
 		t.Fatalf("corrupt file: got %v, want none", err)
+	}
+}
+
+// TestJournalGroupCommit holds the first fsync until 199 more appends are
+// queued behind it, and checks that they all share the next one.
+func TestJournalGroupCommit(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "rooms.jsonl")
+	var fsyncs atomic.Int64
+	busy, release := make(chan struct{}), make(chan struct{})
+	j, err := jsonl.OpenJournalFsync(path, nil, func([]byte) error { return nil }, func(time.Duration) {
+		if fsyncs.Add(1) == 1 {
+			close(busy)
+			<-release
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	const n = 200
+	var wg sync.WaitGroup
+	appendOne := func(i int) {
+		wg.Go(func() {
+			if err := j.Append(event{N: i}); err != nil {
+				t.Errorf("Append %d: %v", i, err)
+			}
+		})
+	}
+	appendOne(0)
+	<-busy
+	for i := 1; i < n; i++ {
+		appendOne(i)
+	}
+	for deadline := time.Now().Add(10 * time.Second); j.Queued() < n-1; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("queued: got %d, want %d", j.Queued(), n-1)
+		}
+	}
+	close(release)
+	wg.Wait()
+	if got := fsyncs.Load(); got != 2 {
+		t.Fatalf("fsyncs for %d appends: got %d, want 2", n, got)
+	}
+	j.Close()
+
+	_, lines := openJournal(t, path, nil)
+	seen := make(map[string]int)
+	for _, l := range lines {
+		seen[l]++
+	}
+	for i := range n {
+		if l := fmt.Sprintf(`{"n":%d,"text":""}`, i); seen[l] != 1 {
+			t.Fatalf("line %s: got %d copies, want 1", l, seen[l])
+		}
+	}
+	if len(lines) != n {
+		t.Fatalf("lines: got %d, want %d", len(lines), n)
+	}
+}
+
+// TestJournalCloseWhileAppending checks that an Append racing Close either
+// succeeds, and its line is kept, or fails with mesh.EUnavailable.
+func TestJournalCloseWhileAppending(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "invites.jsonl")
+	j, _ := openJournal(t, path, nil)
+	const n = 100
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { errs[i] = j.Append(event{N: i}) })
+	}
+	if err := j.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	wg.Wait()
+	_, lines := openJournal(t, path, nil)
+	kept := make(map[string]bool)
+	for _, l := range lines {
+		kept[l] = true
+	}
+	for i, err := range errs {
+		l := fmt.Sprintf(`{"n":%d,"text":""}`, i)
+		if err == nil && !kept[l] {
+			t.Fatalf("append %d succeeded but its line is missing", i)
+		} else if err != nil && (kept[l] || mesh.ErrorCode(err) != mesh.EUnavailable) {
+			t.Fatalf("append %d: got %v (line kept: %v), want code %s and no line", i, err, kept[l], mesh.EUnavailable)
+		}
 	}
 }

@@ -195,3 +195,30 @@ func TestFormatV1(t *testing.T) {
 		t.Fatalf("index was rewritten: got %x, want %x", got, before)
 	}
 }
+
+func TestEntriesBefore(t *testing.T) {
+	var idx []byte
+	for k := range 10 {
+		idx = append(idx, entry(uint64(k*4+1), uint64(k*100))...)
+	}
+	for name, tt := range map[string]struct {
+		n, size int64
+		want    int64
+	}{
+		"all before":    {10, 5000, 10},
+		"none":          {0, 5000, 0},
+		"cut mid":       {10, 450, 5},
+		"cut at entry":  {10, 400, 4},
+		"cut past one":  {10, 1, 1},
+		"empty log":     {10, 0, 0},
+		"last only":     {10, 901, 10},
+		"last excluded": {10, 900, 9},
+	} {
+		t.Run(name, func(t *testing.T) {
+			got, err := jsonl.EntriesBefore(bytes.NewReader(append(make([]byte, idxHeaderLen), idx...)), tt.n, tt.size)
+			if err != nil || got != tt.want {
+				t.Fatalf("got %d, %v; want %d", got, err, tt.want)
+			}
+		})
+	}
+}

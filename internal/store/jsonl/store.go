@@ -1,6 +1,7 @@
 package jsonl
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -16,9 +17,13 @@ import (
 
 // Options tunes a Store. The zero value is usable.
 type Options struct {
-	Logger     *slog.Logger          // nil = discard
-	IndexEvery int                   // seqs per sparse-index entry; 0 = 256
-	OnFsync    func(d time.Duration) // if set, called after every log fsync with its latency; may run concurrently
+	Logger     *slog.Logger // nil = discard
+	IndexEvery int          // seqs per sparse-index entry; 0 = 256
+
+	// OnFsync, if set, is called with the latency of every fsync the
+	// store makes (of the WAL, of room logs at checkpoints, of the
+	// directory). It may run concurrently and must not block.
+	OnFsync func(d time.Duration)
 }
 
 // Store is a set of room logs under one data directory. It implements
@@ -29,6 +34,7 @@ type Store struct {
 	every   int
 	logger  *slog.Logger
 	onFsync func(time.Duration)
+	tune    tuning
 	files   *fileCache
 
 	mu    sync.RWMutex
@@ -36,21 +42,34 @@ type Store struct {
 
 	q         queue
 	committer sync.WaitGroup
+
+	// Owned by the committer goroutine, and by Open before it starts.
+	wal      walFile
+	walBuf   []byte // the batch's records
+	ckpt     ckptState
+	closeErr error // of the final checkpoint; read by Close after the committer exits
+
 	closeOnce sync.Once
-	closeErr  error
 }
 
 var _ mesh.RoomLog = (*Store)(nil)
 
 // Open opens the room logs in dataDir/messages, creating the directory if
-// needed. It repairs torn tails and stale indexes (see the package doc)
-// and starts the committer goroutine, which Close stops.
+// needed. It repairs torn tails and stale indexes, replays the WAL into
+// the logs (see the package doc) and starts the committer goroutine, which
+// Close stops. It fails if the WAL holds a record that does not follow
+// its room's log.
 func Open(dataDir string, opts Options) (*Store, error) {
+	return open(dataDir, opts, tuning{walBytes: defaultWALBytes, walAge: defaultWALAge})
+}
+
+func open(dataDir string, opts Options, tune tuning) (*Store, error) {
 	s := &Store{
 		dir:     filepath.Join(dataDir, "messages"),
 		every:   opts.IndexEvery,
 		logger:  opts.Logger,
 		onFsync: opts.OnFsync,
+		tune:    tune,
 		rooms:   make(map[mesh.RoomID]*room),
 	}
 	if s.every == 0 {
@@ -68,7 +87,14 @@ func Open(dataDir string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
 	s.files = newFileCache(s.dir, maxOpenRooms)
+	if err := s.replayWAL(); err != nil {
+		s.files.closeAll()
+		return nil, fmt.Errorf("open store: %w", err)
+	}
 	s.q.init()
+	s.ckpt.dirty = make(map[*room]struct{})
+	s.ckpt.timer = time.AfterFunc(time.Hour, s.q.kick)
+	s.ckpt.timer.Stop()
 	s.committer.Add(1)
 	go s.commitLoop()
 	return s, nil
@@ -180,14 +206,15 @@ func (s *Store) Rooms() []mesh.RoomID {
 }
 
 // Close stops accepting appends, commits every queued one and runs its
-// done callback, stops the committer and closes the files. Appends and
-// Reads after Close fail with mesh.EUnavailable. Close may be called more
-// than once.
+// done callback, makes a last checkpoint (unless a write failed), stops
+// the committer and closes the files. Appends and Reads after Close fail
+// with mesh.EUnavailable. Close may be called more than once; later calls
+// return the first one's error.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		s.q.close()
 		s.committer.Wait()
-		s.closeErr = s.files.closeAll()
+		s.closeErr = errors.Join(s.closeErr, s.files.closeAll())
 	})
 	return s.closeErr
 }

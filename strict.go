@@ -1,0 +1,117 @@
+package mesh
+
+import (
+	"bytes"
+	"encoding/json"
+	"reflect"
+	"strings"
+	"sync"
+)
+
+// checkKeys walks a JSON document and refuses what encoding/json would let
+// through silently: object keys that match a field only when case is
+// ignored, and keys given twice. t is the Go type the document will be
+// decoded into; keys are checked wherever t is a struct.
+func checkKeys(data []byte, t reflect.Type) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	return walkKeys(dec, t, "")
+}
+
+func walkKeys(dec *json.Decoder, t reflect.Type, path string) error {
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	tok, err := dec.Token()
+	if err != nil {
+		return invalidJSON(err)
+	}
+	d, ok := tok.(json.Delim)
+	if !ok {
+		return nil
+	}
+	switch d {
+	case '{':
+		seen := map[string]bool{}
+		for dec.More() {
+			kt, err := dec.Token()
+			if err != nil {
+				return invalidJSON(err)
+			}
+			key := kt.(string)
+			at := joinPath(path, key)
+			if seen[key] {
+				return Errorf(EInvalid, "Field %q is given twice.", at)
+			}
+			seen[key] = true
+			var ft reflect.Type
+			switch {
+			case t == nil:
+			case t.Kind() == reflect.Struct:
+				f, ok := fieldsOf(t)[key]
+				if !ok {
+					return Errorf(EInvalid, "Unknown field %q.", at)
+				}
+				ft = f
+			case t.Kind() == reflect.Map:
+				ft = t.Elem()
+			}
+			if err := walkKeys(dec, ft, at); err != nil {
+				return err
+			}
+		}
+	case '[':
+		var et reflect.Type
+		if t != nil && (t.Kind() == reflect.Slice || t.Kind() == reflect.Array) {
+			et = t.Elem()
+		}
+		for dec.More() {
+			if err := walkKeys(dec, et, path+"[]"); err != nil {
+				return err
+			}
+		}
+	}
+	_, err = dec.Token() // the closing delimiter
+	if err != nil {
+		return invalidJSON(err)
+	}
+	return nil
+}
+
+func joinPath(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+var fieldCache sync.Map // reflect.Type -> map[string]reflect.Type
+
+// fieldsOf maps a struct's JSON names to field types, looking through
+// embedded structs as encoding/json does. json.RawMessage and interface
+// fields map to nil: their contents are not checked here.
+func fieldsOf(t reflect.Type) map[string]reflect.Type {
+	if m, ok := fieldCache.Load(t); ok {
+		return m.(map[string]reflect.Type)
+	}
+	m := map[string]reflect.Type{}
+	for _, f := range reflect.VisibleFields(t) {
+		if !f.IsExported() {
+			continue
+		}
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if name == "-" || (f.Anonymous && name == "") {
+			continue
+		}
+		if name == "" {
+			name = f.Name
+		}
+		ft := f.Type
+		if ft == reflect.TypeFor[json.RawMessage]() || ft.Kind() == reflect.Interface {
+			ft = nil
+		}
+		m[name] = ft
+	}
+	fieldCache.Store(t, m)
+	return m
+}
