@@ -34,6 +34,7 @@ type session struct {
 
 	p     *mesh.Participant // set by hello
 	rooms map[mesh.RoomID]*hub.Room
+	done  chan struct{} // exec's handoff
 }
 
 func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
@@ -51,9 +52,9 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	// Keep net/http's 4 KiB read buffer only if it holds early bytes.
 	br := rw.Reader
 	if br.Buffered() == 0 {
-		br = bufio.NewReaderSize(nc, 1024)
+		br = bufio.NewReaderSize(nc, 512)
 	}
-	sess := &session{srv: s, nc: nc, remote: ip, rooms: map[mesh.RoomID]*hub.Room{},
+	sess := &session{srv: s, nc: nc, remote: ip, rooms: map[mesh.RoomID]*hub.Room{}, done: make(chan struct{}),
 		out: hub.NewConn(nc, s.cfg.SendQueue, &s.node.Stats().HubCounters)}
 	sess.in = frameReader{br: br, max: s.cfg.MaxFrameBytes, control: sess.control, before: sess.beforeFrame}
 	nc.SetReadDeadline(time.Now().Add(s.cfg.HelloTimeout))
@@ -127,11 +128,26 @@ func (sess *session) run() {
 			}
 			return
 		}
-		if c, r := sess.handle(data, err); c != 0 {
+		var c ws.StatusCode
+		var r string
+		sess.exec(func() { c, r = sess.handle(data, err) })
+		if c != 0 {
 			code, reason = c, r
 			return
 		}
 	}
+}
+
+// exec runs f on a short-lived goroutine and waits for it. Handling a
+// frame (JSON, joins, catch-up) grows a stack to several KiB; doing it
+// there keeps the session's own goroutine, which spends its life parked in
+// a read, at the smallest stack: most of an idle connection's memory.
+func (sess *session) exec(f func()) {
+	go func() {
+		f()
+		sess.done <- struct{}{}
+	}()
+	<-sess.done
 }
 
 // beforeFrame takes a token from the rate limiter for every frame, control

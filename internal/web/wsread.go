@@ -34,6 +34,7 @@ type frameReader struct {
 	buf     []byte
 	control func(op ws.OpCode, payload []byte) // ping and pong
 	before  func()                             // runs before each frame header is read
+	ctl     *[125]byte                         // control frame payload, made on first use
 }
 
 // next returns the payload of the next text message. The slice is valid
@@ -61,15 +62,18 @@ func (fr *frameReader) next() ([]byte, error) {
 			if h.Length > 125 || !h.Fin {
 				return nil, &closeError{ws.StatusProtocolError, "invalid control frame"}
 			}
-			var p [125]byte
-			if _, err := io.ReadFull(fr.br, p[:h.Length]); err != nil {
+			if fr.ctl == nil {
+				fr.ctl = new([125]byte) // on the heap: this goroutine's stack stays small
+			}
+			p := fr.ctl[:h.Length]
+			if _, err := io.ReadFull(fr.br, p); err != nil {
 				return nil, err
 			}
-			ws.Cipher(p[:h.Length], h.Mask, 0)
+			ws.Cipher(p, h.Mask, 0)
 			if h.OpCode == ws.OpClose {
 				return nil, errPeerClosed
 			}
-			fr.control(h.OpCode, p[:h.Length])
+			fr.control(h.OpCode, p)
 			continue
 		}
 		switch h.OpCode {
