@@ -13,15 +13,16 @@ type Limits struct {
 	MaxFrames    int           // queued frames before the consumer counts as slow
 	MaxBytes     int           // queued bytes before the consumer counts as slow
 	WriteTimeout time.Duration // a write that takes longer closes the connection
-	// WriteDelay coalesces writes, as Nagle's algorithm does: a write
-	// comes at least WriteDelay after the previous one, and frames queued
-	// meanwhile share its system call. A quiet connection writes at once.
-	// Zero writes every batch at once.
+	// WriteDelay coalesces writes on a busy connection: when its recent
+	// frame rate promises another frame within WriteDelay, a write waits
+	// until WriteDelay after the previous one, and the frames queued
+	// meanwhile share one system call. A connection receiving fewer frames
+	// writes each at once. Zero never waits.
 	WriteDelay time.Duration
 }
 
 // DefaultLimits are the send queue limits of a node.
-var DefaultLimits = Limits{MaxFrames: 4096, MaxBytes: 4 << 20, WriteTimeout: 10 * time.Second, WriteDelay: 10 * time.Millisecond}
+var DefaultLimits = Limits{MaxFrames: 4096, MaxBytes: 4 << 20, WriteTimeout: 10 * time.Second, WriteDelay: 40 * time.Millisecond}
 
 // Counters are the hub's metrics hooks; any field may be nil.
 type Counters struct {
@@ -48,8 +49,35 @@ type Conn struct {
 	drained sync.Cond // signalled when the writer takes a batch or the conn closes
 
 	// Owned by the writer goroutine (one at a time, ordered by mu).
-	lastWrite time.Time
-	deadline  time.Time // the write deadline set on nc
+	lastWrite  time.Time
+	deadline   time.Time // the write deadline set on nc
+	rateStart  time.Time // start of the window rate was measured over
+	rateFrames int       // frames written since rateStart
+	framesPerS float64   // the rate over the last full window
+}
+
+// rateWindow is how often a connection's frame rate is measured.
+const rateWindow = time.Second
+
+// coalesce waits before a write when the connection is busy enough for
+// more frames to arrive during the wait.
+func (c *Conn) coalesce() {
+	d := c.limits.WriteDelay
+	if d <= 0 || c.framesPerS*d.Seconds() < 1 {
+		return
+	}
+	if wait := time.Until(c.lastWrite.Add(d)); wait > 0 {
+		time.Sleep(wait)
+	}
+}
+
+// countRate records n frames written at now.
+func (c *Conn) countRate(now time.Time, n int) {
+	c.rateFrames += n
+	if el := now.Sub(c.rateStart); el >= rateWindow {
+		c.framesPerS = float64(c.rateFrames) / el.Seconds()
+		c.rateStart, c.rateFrames = now, 0
+	}
 }
 
 // NewConn wraps nc, which the caller keeps reading from.
@@ -111,9 +139,7 @@ func (c *Conn) Send(frame []byte) bool {
 func (c *Conn) write() {
 	defer c.wg.Done()
 	for {
-		if wait := time.Until(c.lastWrite.Add(c.limits.WriteDelay)); wait > 0 {
-			time.Sleep(wait)
-		}
+		c.coalesce()
 		c.mu.Lock()
 		if len(c.queue) == 0 || c.closed && !c.drain {
 			c.writing = false
@@ -138,6 +164,7 @@ func (c *Conn) write() {
 		}
 		_, err := bufs.WriteTo(c.nc)
 		c.lastWrite = now
+		c.countRate(now, n)
 		clear(batch) // drop references to shared frames
 		if c.counters.FramesOut != nil {
 			c.counters.FramesOut(n)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -237,4 +238,51 @@ func BenchmarkPublish1000(b *testing.B) {
 		c.Wait()
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*members), "ns/delivery")
+}
+
+// TestWriteCoalescing: a busy connection's frames share writes; a quiet
+// one's are written one by one.
+func TestWriteCoalescing(t *testing.T) {
+	var mu sync.Mutex
+	var batches []int
+	counters := &hub.Counters{FramesOut: func(n int) { mu.Lock(); batches = append(batches, n); mu.Unlock() }}
+	c := hub.NewConn(discard{}, hub.Limits{MaxFrames: 1 << 12, MaxBytes: 1 << 24, WriteTimeout: time.Second,
+		WriteDelay: 20 * time.Millisecond}, counters)
+	frame := hub.MessageFrame([]byte(`{}`))
+	meanBatch := func(send func()) float64 {
+		mu.Lock()
+		batches = nil
+		mu.Unlock()
+		send()
+		c.Wait()
+		mu.Lock()
+		defer mu.Unlock()
+		sum := 0
+		for _, b := range batches {
+			sum += b
+		}
+		return float64(sum) / float64(len(batches))
+	}
+	quiet := meanBatch(func() {
+		for range 5 {
+			c.Send(frame)
+			c.Wait()
+		}
+	})
+	if quiet != 1 {
+		t.Fatalf("quiet connection: mean batch %v, want 1", quiet)
+	}
+	// Frames about 1 ms apart: the first second measures the rate, the
+	// next 300 ms are measured.
+	stream := func(d time.Duration) {
+		for end := time.Now().Add(d); time.Now().Before(end); {
+			c.Send(frame)
+			time.Sleep(time.Millisecond)
+		}
+	}
+	stream(1100 * time.Millisecond)
+	busy := meanBatch(func() { stream(300 * time.Millisecond) })
+	if busy < 3 {
+		t.Fatalf("busy connection: mean batch %.1f frames, want several per write", busy)
+	}
 }
