@@ -105,10 +105,11 @@ func TestPublishOrderAndAck(t *testing.T) {
 		r.Subscribe(a, mesh.Participant{ID: "a"}, false, 0, joinedFrame, nil)
 		r.Subscribe(b, mesh.Participant{ID: "b"}, false, 0, joinedFrame, nil)
 		for seq := uint64(1); seq <= 20; seq++ {
-			r.Publish(entry(seq), a, nil) // no ack frame: a gets nothing
+			r.Publish(entry(seq), a) // a, the origin, gets nothing
 		}
 		ack, _ := hub.Frame(mesh.Ack{Type: "ack", Seq: 21})
-		r.Publish(entry(21), a, ack)
+		a.Send(ack)
+		r.Publish(entry(21), a)
 	}()
 	readText(t, ar) // joined
 	readText(t, br)
@@ -135,7 +136,7 @@ func TestSlowConsumerDropped(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		for seq := uint64(1); seq <= 100; seq++ {
-			r.Publish(entry(seq), nil, nil)
+			r.Publish(entry(seq), nil)
 		}
 		close(done)
 	}()
@@ -155,7 +156,7 @@ func TestResumeFromMemoryAndSync(t *testing.T) {
 	h := hub.New(mesh.DefaultHistory)
 	r, _ := h.Room("lobby", noLoad)
 	for seq := uint64(1); seq <= 100; seq++ {
-		r.Publish(entry(seq), nil, nil)
+		r.Publish(entry(seq), nil)
 	}
 	c, cr, _ := pipe(t, hub.DefaultLimits, nil)
 	subs := make(chan hub.Subscription, 1)
@@ -187,7 +188,7 @@ func TestResumeFromMemoryAndSync(t *testing.T) {
 		t.Fatalf("subscription %+v, want a sync of (10, 100]", s)
 	}
 	go func() {
-		r.Publish(entry(101), nil, nil) // held while d syncs
+		r.Publish(entry(101), nil) // held while d syncs
 		for seq := uint64(11); seq <= 100; seq++ {
 			d.Send(hub.MessageFrame(entry(seq).Line))
 		}
@@ -232,7 +233,7 @@ func BenchmarkPublish1000(b *testing.B) {
 	var seq uint64
 	for b.Loop() {
 		seq++
-		r.Publish(mesh.Entry{Seq: seq, Line: line}, nil, nil)
+		r.Publish(mesh.Entry{Seq: seq, Line: line}, nil)
 	}
 	for _, c := range conns {
 		c.Wait()

@@ -44,6 +44,19 @@ func (h *Hub) Room(id mesh.RoomID, load Loader) (*Room, error) {
 	return r, nil
 }
 
+// Publish hands a durable entry to the room's subscribers in this process,
+// but except. A room not in memory has none, and loads the entry from
+// storage when it is first used. It implements node.Bus.
+func (h *Hub) Publish(room mesh.RoomID, e mesh.Entry, except *Conn) int {
+	h.mu.Lock()
+	r := h.rooms[room]
+	h.mu.Unlock()
+	if r == nil {
+		return 0
+	}
+	return r.Publish(e, except)
+}
+
 // Len returns the number of rooms in memory.
 func (h *Hub) Len() int {
 	h.mu.Lock()
@@ -94,20 +107,21 @@ func (r *Room) recentLocked(i int) recentEntry {
 }
 
 // Publish records a durable entry as the room's latest and queues its
-// frame on every subscriber but origin, which gets ack instead (origin and
-// ack may be nil). It returns how many subscribers the frame was queued on.
-// Entries must be published in seq order.
-func (r *Room) Publish(e mesh.Entry, origin *Conn, ack []byte) int {
+// frame on every subscriber but except (which may be nil). It returns how
+// many subscribers the frame was queued on. Entries must be published in
+// seq order; one the room already holds (it was loaded after the entry was
+// stored) is skipped.
+func (r *Room) Publish(e mesh.Entry, except *Conn) int {
 	frame := MessageFrame(e.Line)
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.pushLocked(e.Seq, len(e.Line), frame)
-	if origin != nil && ack != nil {
-		origin.Send(ack)
+	if e.Seq <= r.head {
+		return 0
 	}
+	r.pushLocked(e.Seq, len(e.Line), frame)
 	n := 0
 	for c, s := range r.subs {
-		if c == origin {
+		if c == except {
 			continue
 		}
 		if r.deliverLocked(c, s, frame) {

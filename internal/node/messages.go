@@ -43,8 +43,9 @@ func (n *Node) Say(actor mesh.Participant, post Post, origin *hub.Conn, done fun
 		refuse(err)
 		return
 	}
-	r, err := n.Hub.Room(post.Room, n.loadRecent)
-	if err != nil {
+	// Load the live room before appending, so that its head is below the
+	// new entry's seq when the entry is published.
+	if _, err := n.Hub.Room(post.Room, n.loadRecent); err != nil {
 		refuse(fmt.Errorf("say in room %s: %w", post.Room, err))
 		return
 	}
@@ -61,11 +62,11 @@ func (n *Node) Say(actor mesh.Participant, post Post, origin *hub.Conn, done fun
 			refuse(err)
 			return
 		}
-		var ack []byte
 		if origin != nil {
-			ack, _ = hub.Frame(mesh.Ack{Type: mesh.FrameAck, Ref: post.Ref, ID: m.ID, Seq: e.Seq})
+			ack, _ := hub.Frame(mesh.Ack{Type: mesh.FrameAck, Ref: post.Ref, ID: m.ID, Seq: e.Seq})
+			origin.Send(ack)
 		}
-		delivered := r.Publish(e, origin, ack)
+		delivered := n.bus.Publish(post.Room, e, origin)
 		n.stats.MessagesIn.Inc()
 		n.stats.MessagesOut.Add(uint64(delivered))
 		n.Audit.Record(audit.Record{Actor: actor.ID, Action: "say", Room: post.Room, Outcome: audit.OK,

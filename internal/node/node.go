@@ -51,6 +51,7 @@ type Node struct {
 	info   mesh.NodeInfo
 	key    ed25519.PrivateKey
 	Hub    *hub.Hub
+	bus    Bus // n.Hub: the in-process bus
 	Audit  *audit.Log
 	store  *jsonl.Store
 	stats  *Stats
@@ -75,6 +76,17 @@ type Node struct {
 	owner        mesh.ParticipantID
 	ownerToken   string // only when created by this process or read from owner.token
 }
+
+// Bus carries each room's durable entries to the connections subscribed to
+// it, in seq order per room, skipping except (the sending connection, which
+// gets an ack instead). It is the live-bus seam of DESIGN.md ("Beyond one
+// machine"): in-process now (*hub.Hub), NATS in a cluster later, beside
+// mesh.RoomLog for the log.
+type Bus interface {
+	Publish(room mesh.RoomID, e mesh.Entry, except *hub.Conn) int
+}
+
+var _ Bus = (*hub.Hub)(nil)
 
 // Open opens (or creates) the node in cfg.DataDir.
 func Open(cfg Config) (*Node, error) {
@@ -135,6 +147,7 @@ func (n *Node) open() error {
 		return fmt.Errorf("open message store: %w", err)
 	}
 	n.Hub = hub.New(256)
+	n.bus = n.Hub
 	if err := n.bootstrap(); err != nil {
 		return err
 	}
