@@ -14,7 +14,7 @@ type Limits struct {
 	MaxBytes     int           // queued bytes before the consumer counts as slow
 	WriteTimeout time.Duration // a write that takes longer closes the connection
 	// WriteDelay coalesces writes on a busy connection: when its recent
-	// frame rate promises another frame within WriteDelay, a write waits
+	// frame rate promises two more frames within WriteDelay, a write waits
 	// until WriteDelay after the previous one, and the frames queued
 	// meanwhile share one system call. A connection receiving fewer frames
 	// writes each at once. Zero never waits.
@@ -60,10 +60,11 @@ type Conn struct {
 const rateWindow = time.Second
 
 // coalesce waits before a write when the connection is busy enough for
-// more frames to arrive during the wait.
+// two more frames to arrive during the wait. (With one, chance swings of a
+// moderate rate would delay its writes for nothing.)
 func (c *Conn) coalesce() {
 	d := c.limits.WriteDelay
-	if d <= 0 || c.framesPerS*d.Seconds() < 1 {
+	if d <= 0 || c.framesPerS*d.Seconds() < 2 {
 		return
 	}
 	if wait := time.Until(c.lastWrite.Add(d)); wait > 0 {
