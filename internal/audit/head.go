@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"github.com/the-mesh/mesh/internal/atomicfile"
 )
 
 // head is the content of audit.head.
@@ -20,34 +22,13 @@ func (l *Log) writeHeadLogged(n uint64, hash [32]byte) {
 	}
 }
 
-// writeHead replaces audit.head atomically: write a tmp file, fsync,
-// rename, fsync the directory.
+// writeHead replaces audit.head atomically.
 func writeHead(dir string, h head) error {
 	b, err := json.Marshal(h)
 	if err != nil {
 		return fmt.Errorf("write audit head: %w", err)
 	}
-	path := filepath.Join(dir, HeadName)
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return fmt.Errorf("write audit head: %w", err)
-	}
-	_, err = f.Write(append(b, '\n'))
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp) // best effort: a stale tmp is harmless and replaced next time
-		return fmt.Errorf("write audit head: %w", err)
-	}
-	if err := syncDir(dir); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(dir, HeadName), append(b, '\n'), 0o600); err != nil {
 		return fmt.Errorf("write audit head: %w", err)
 	}
 	return nil

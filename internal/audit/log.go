@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/the-mesh/mesh/internal/atomicfile"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -100,7 +101,7 @@ func Open(dataDir string, opts Options) (*Log, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open audit log: %w", err)
 	}
-	if err := syncDir(dataDir); err != nil {
+	if err := atomicfile.SyncDir(dataDir); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("open audit log: %w", err)
 	}

@@ -3,6 +3,7 @@ package audit
 import (
 	"bytes"
 	"fmt"
+	"github.com/the-mesh/mesh/internal/atomicfile"
 	"io"
 	"os"
 	"path/filepath"
@@ -102,7 +103,7 @@ func setAside(f *os.File, corruptPath string, from, to int64, reason string) (*c
 		err = cerr
 	}
 	if err == nil {
-		err = syncDir(filepath.Dir(corruptPath))
+		err = atomicfile.SyncDir(filepath.Dir(corruptPath))
 	}
 	if err == nil {
 		err = f.Truncate(from)

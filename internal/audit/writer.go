@@ -2,7 +2,6 @@ package audit
 
 import (
 	"fmt"
-	"os"
 	"time"
 )
 
@@ -91,17 +90,4 @@ func (l *Log) write(batch []byte) error {
 		l.onFsync(time.Since(start))
 	}
 	return nil
-}
-
-// syncDir fsyncs a directory so a created or renamed entry is durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }

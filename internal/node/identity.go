@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 
 	"github.com/the-mesh/mesh"
+	"github.com/the-mesh/mesh/internal/atomicfile"
 )
 
 // Identity files in the data directory.
@@ -65,12 +66,12 @@ func createIdentity(dir, name string) (mesh.NodeInfo, ed25519.PrivateKey, error)
 		return mesh.NodeInfo{}, nil, fmt.Errorf("generate node key: %w", err)
 	}
 	seed := base64.StdEncoding.EncodeToString(priv.Seed()) + "\n"
-	if err := writeFileAtomic(filepath.Join(dir, nodeKeyFile), []byte(seed), 0o600); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(dir, nodeKeyFile), []byte(seed), 0o600); err != nil {
 		return mesh.NodeInfo{}, nil, err
 	}
 	info := mesh.NodeInfo{ID: nodeID(pub), Name: name, PublicKey: base64.StdEncoding.EncodeToString(pub)}
 	b, _ := json.MarshalIndent(nodeJSON{ID: info.ID, Name: info.Name, PublicKey: info.PublicKey}, "", "  ")
-	if err := writeFileAtomic(filepath.Join(dir, nodeFile), append(b, '\n'), 0o644); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(dir, nodeFile), append(b, '\n'), 0o644); err != nil {
 		return mesh.NodeInfo{}, nil, err
 	}
 	return info, priv, nil
@@ -104,46 +105,6 @@ func ReadOwnerToken(dir string) (string, error) {
 		return "", fmt.Errorf("read owner token: %w", err)
 	}
 	return string(trimSpace(b)), nil
-}
-
-// writeFileAtomic writes a file by temp file, fsync and rename.
-func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	defer os.Remove(tmp.Name()) // fails harmlessly once renamed
-	if err := tmp.Chmod(perm); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("sync %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return syncDir(filepath.Dir(path))
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("sync dir %s: %w", dir, err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("sync dir %s: %w", dir, err)
-	}
-	return nil
 }
 
 func trimSpace(b []byte) []byte {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/the-mesh/mesh"
+	"github.com/the-mesh/mesh/internal/atomicfile"
 	"github.com/the-mesh/mesh/internal/audit"
 	"github.com/the-mesh/mesh/internal/hub"
 	"github.com/the-mesh/mesh/internal/metrics"
@@ -162,7 +163,7 @@ func (n *Node) bootstrap() error {
 		if err != nil {
 			return fmt.Errorf("create owner: %w", err)
 		}
-		if err := writeFileAtomic(filepath.Join(n.cfg.DataDir, ownerTokenFile), []byte(tok+"\n"), 0o600); err != nil {
+		if err := atomicfile.WriteFile(filepath.Join(n.cfg.DataDir, ownerTokenFile), []byte(tok+"\n"), 0o600); err != nil {
 			return fmt.Errorf("save owner token: %w", err)
 		}
 		n.Audit.Record(audit.Record{Actor: p.ID, Action: "bootstrap-owner", Outcome: audit.OK})

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/the-mesh/mesh/internal/atomicfile"
 	"io"
 	"log/slog"
 	"os"
@@ -59,7 +60,7 @@ func openJournal(path string, logger *slog.Logger, replay func(line []byte) erro
 	if err != nil {
 		return nil, fmt.Errorf("open journal: %w", err)
 	}
-	if err := syncDir(filepath.Dir(path)); err != nil { // f may be new
+	if err := atomicfile.SyncDir(filepath.Dir(path)); err != nil { // f may be new
 		f.Close()
 		return nil, fmt.Errorf("open journal: %w", err)
 	}

@@ -3,6 +3,7 @@ package jsonl
 import (
 	"errors"
 	"fmt"
+	"github.com/the-mesh/mesh/internal/atomicfile"
 	"io"
 	"log/slog"
 	"os"
@@ -143,24 +144,11 @@ func setAside(src *os.File, path string, off, size int64) error {
 	if err := f.Close(); err != nil {
 		return err
 	}
-	if err := syncDir(filepath.Dir(path)); err != nil {
+	if err := atomicfile.SyncDir(filepath.Dir(path)); err != nil {
 		return err
 	}
 	if err := src.Truncate(off); err != nil {
 		return err
 	}
 	return src.Sync()
-}
-
-// syncDir fsyncs a directory so that files created in it survive a crash.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/the-mesh/mesh/internal/atomicfile"
 	"hash/crc32"
 	"io"
 	"os"
@@ -169,7 +170,7 @@ func (s *Store) sync(f *os.File) error {
 // syncDir fsyncs the messages directory and reports it to Options.OnFsync.
 func (s *Store) syncDir() error {
 	t := time.Now()
-	err := syncDir(s.dir)
+	err := atomicfile.SyncDir(s.dir)
 	if err == nil && s.onFsync != nil {
 		s.onFsync(time.Since(t))
 	}
