@@ -118,8 +118,9 @@ func ParsePolicy(data []byte) (Policy, error) {
 	return p, nil
 }
 
-// fillNulls gives keys written as null their defaults, as if omitted; an
-// empty list or object stays empty.
+// fillNulls gives keys written as null their defaults, as if omitted, and
+// drops grants and revokes written as null. An empty list stays empty; an
+// object merges key by key into the default, so {} changes nothing.
 func (p *Policy) fillNulls() {
 	def := DefaultPolicy()
 	if p.Capabilities == nil {
@@ -144,6 +145,18 @@ func (p *Policy) fillNulls() {
 	}
 	if p.Scan == nil {
 		p.Scan = def.Scan
+	}
+	for t, mode := range p.Scan {
+		if mode == "" {
+			p.Scan[t] = def.Scan[t]
+		}
+	}
+	for _, m := range []map[ParticipantID][]Capability{p.Grants, p.Revokes} {
+		for id, caps := range m {
+			if caps == nil {
+				delete(m, id)
+			}
+		}
 	}
 }
 

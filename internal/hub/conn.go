@@ -118,11 +118,8 @@ func (c *Conn) Send(frame []byte) bool {
 		return false
 	}
 	if len(c.queue) >= c.limits.MaxFrames || c.bytes+len(frame) > c.limits.MaxBytes {
-		c.closeLocked("slow consumer: send queue full")
 		c.mu.Unlock()
-		if c.counters.SlowConsumers != nil {
-			c.counters.SlowConsumers()
-		}
+		c.abortSlow("send queue full")
 		return false
 	}
 	c.queue = append(c.queue, frame)
@@ -202,16 +199,25 @@ func (c *Conn) Close(code ws.StatusCode, reason string) {
 	c.nc.Close()
 }
 
-// Abort closes the connection at once as a slow consumer, dropping what is
-// queued. It does not wait and may be called under a Room's lock.
+// Abort closes the connection at once, dropping what is queued. It does
+// not wait and may be called under a Room's lock.
 func (c *Conn) Abort(reason string) {
 	c.mu.Lock()
 	c.closeLocked(reason)
 	c.mu.Unlock()
+}
+
+// abortSlow aborts the connection as a slow consumer and counts it.
+func (c *Conn) abortSlow(reason string) {
+	c.Abort(SlowConsumer + ": " + reason)
 	if c.counters.SlowConsumers != nil {
 		c.counters.SlowConsumers()
 	}
 }
+
+// SlowConsumer starts the close reason of a connection dropped for not
+// reading fast enough.
+const SlowConsumer = "slow consumer"
 
 // closeLocked marks the connection closed and unblocks its reader and
 // writer by closing the socket. c.mu must be held.

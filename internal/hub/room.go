@@ -137,7 +137,7 @@ func (r *Room) deliverLocked(c *Conn, s *sub, frame []byte) bool {
 		return c.Send(frame)
 	}
 	if len(s.pending) >= c.limits.MaxFrames {
-		c.Abort("slow consumer: fell behind while catching up")
+		c.abortSlow("fell behind while catching up")
 		return false
 	}
 	s.pending = append(s.pending, frame)
@@ -252,16 +252,19 @@ func (r *Room) Unsubscribe(c *Conn, presence []byte) bool {
 }
 
 // UnsubscribeParticipant removes every connection of participant id and
-// queues left on each; presence (may be nil) goes to the others. It
-// returns how many connections were removed.
-func (r *Room) UnsubscribeParticipant(id mesh.ParticipantID, left, presence []byte) int {
+// queues left on each but self (which may be nil: its caller answers it);
+// presence (may be nil) goes to the others. It returns how many
+// connections were removed.
+func (r *Room) UnsubscribeParticipant(id mesh.ParticipantID, self *Conn, left, presence []byte) int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	n := 0
 	for c, s := range r.subs {
 		if s.p.ID == id {
 			delete(r.subs, c)
-			c.Send(left)
+			if c != self {
+				c.Send(left)
+			}
 			n++
 		}
 	}

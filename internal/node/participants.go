@@ -159,7 +159,7 @@ func (n *Node) register(actor *mesh.Participant, loopback bool, r Registration) 
 		parent = inviter
 	case loopback:
 	default:
-		return mesh.Participant{}, "", mesh.Errorf(mesh.EUnauthorized, "Registering from another machine needs an invite (\"invite\" field) or the owner's token.")
+		return mesh.Participant{}, "", mesh.Errorf(mesh.EUnauthorized, "Registering from another machine needs an invite (\"invite\" field) or a participant's token (the new participant becomes its child).")
 	}
 	if r.Parent != "" && actor == nil {
 		return mesh.Participant{}, "", mesh.Errorf(mesh.EUnauthorized, "Naming a parent needs that parent's token.")

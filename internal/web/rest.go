@@ -68,7 +68,7 @@ func bearer(r *http.Request) string {
 func (s *Server) refuse(w http.ResponseWriter, r *http.Request, actor mesh.ParticipantID, action string, err error) {
 	s.node.Stats().Refused.Inc()
 	s.audit(actor, action, "", remoteIP(r), err)
-	s.fail(w, err)
+	s.fail(w, err) // counts it
 }
 
 // readBody decodes a JSON body strictly, refusing bodies over the frame limit.
@@ -218,7 +218,7 @@ func (s *Server) leave(w http.ResponseWriter, r *http.Request, p mesh.Participan
 		s.fail(w, err)
 		return
 	}
-	s.unsubscribe(p.Public(), id, "")
+	s.unsubscribe(p.Public(), id, nil)
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -263,7 +263,7 @@ func (s *Server) postMessage(w http.ResponseWriter, r *http.Request, p mesh.Part
 	})
 	res := <-ch
 	if res.err != nil {
-		s.fail(w, res.err)
+		writeError(w, res.err) // the node has counted, audited and logged it
 		return
 	}
 	out := map[string]any{"message": res.m}

@@ -102,7 +102,7 @@ func (sess *session) run() {
 	defer func() {
 		sess.leaveAll()
 		sess.out.Close(code, reason)
-		if r := sess.out.Reason(); strings.HasPrefix(r, "slow consumer") {
+		if r := sess.out.Reason(); strings.HasPrefix(r, hub.SlowConsumer) {
 			sess.srv.audit(sess.actor(), "disconnect", "", sess.remote, mesh.Errorf(mesh.ERateLimited, "%s", r))
 		}
 	}()
@@ -170,6 +170,10 @@ func (sess *session) handle(data []byte, readErr error) (ws.StatusCode, string) 
 		frame, ref, err = mesh.DecodeClientFrame(data)
 	}
 	if sess.limited {
+		if sess.p == nil {
+			sess.refuse(ref, "frame", "", mesh.Errorf(mesh.ERateLimited, "Too many frames before hello."))
+			return ws.StatusPolicyViolation, "hello required"
+		}
 		sess.refused++
 		sess.refuse(ref, "frame", "", mesh.Errorf(mesh.ERateLimited,
 			"Rate limit: %g frames per second, bursts of %d. Slow down.", sess.srv.cfg.Rate, sess.srv.cfg.Burst))
@@ -301,12 +305,18 @@ func (sess *session) catchUp(r *hub.Room, sub hub.Subscription) {
 // leave ends the participant's membership: every one of its connections
 // in the room is unsubscribed and told with a left frame.
 func (sess *session) leave(f *mesh.Leave) {
+	if _, err := sess.srv.node.Room(f.Room); err == nil && !sess.srv.node.IsMember(f.Room, sess.p.ID) {
+		err = mesh.Errorf(mesh.ENotFound, "You are not a member of room %q.", f.Room)
+		sess.refuse(f.Ref, "leave", f.Room, err)
+		return
+	}
 	if err := sess.srv.node.RemoveMember(*sess.p, f.Room, sess.remote); err != nil {
 		sess.refuse(f.Ref, "leave", f.Room, err)
 		return
 	}
 	delete(sess.rooms, f.Room)
-	sess.srv.unsubscribe(sess.p.Public(), f.Room, f.Ref)
+	sess.srv.unsubscribe(sess.p.Public(), f.Room, sess.out)
+	sess.send(mesh.Left{Type: mesh.FrameLeft, Room: f.Room, Ref: f.Ref})
 }
 
 // leaveAll unsubscribes from every room without ending membership.
@@ -339,15 +349,15 @@ func presenceFrame(id mesh.RoomID, event string, p mesh.Participant) []byte {
 	return f
 }
 
-// unsubscribe takes every connection of p out of a room, after its
-// membership ended; ref goes into the left frame.
-func (s *Server) unsubscribe(p mesh.Participant, id mesh.RoomID, ref string) {
+// unsubscribe takes every connection of p out of a room after its
+// membership ended, telling each but self with a left frame.
+func (s *Server) unsubscribe(p mesh.Participant, id mesh.RoomID, self *hub.Conn) {
 	r, err := s.node.HubRoom(id)
 	if err != nil {
 		return
 	}
-	left, _ := hub.Frame(mesh.Left{Type: mesh.FrameLeft, Room: id, Ref: ref})
-	r.UnsubscribeParticipant(p.ID, left, presenceFrame(id, mesh.PresenceLeave, p))
+	left, _ := hub.Frame(mesh.Left{Type: mesh.FrameLeft, Room: id})
+	r.UnsubscribeParticipant(p.ID, self, left, presenceFrame(id, mesh.PresenceLeave, p))
 }
 
 // control answers WebSocket pings, unless over the rate limit.

@@ -437,6 +437,10 @@ func TestLeaveEndsEveryConnection(t *testing.T) {
 	if f := a2.ExpectError(); f["code"] != "forbidden" {
 		t.Fatalf("say after leave: %v, want forbidden", f)
 	}
+	a1.Send(map[string]any{"type": "leave", "room": "lobby", "ref": "again"})
+	if f := a1.ExpectError(); f["code"] != "not_found" || f["ref"] != "again" {
+		t.Fatalf("leave when not a member: %v, want not_found with the ref", f)
+	}
 	a2.Join("lobby") // rejoining works
 }
 
