@@ -12,11 +12,14 @@ import (
 
 // Frame types a client sends.
 const (
-	FrameHello = "hello"
-	FrameJoin  = "join"
-	FrameLeave = "leave"
-	FrameSay   = "say"
-	FramePing  = "ping"
+	FrameHello    = "hello"
+	FrameJoin     = "join"
+	FrameLeave    = "leave"
+	FrameSay      = "say"
+	FramePing     = "ping"
+	FrameCommand  = "command"
+	FrameResult   = "result"
+	FrameModerate = "moderate"
 )
 
 // Frame types a node sends.
@@ -60,6 +63,44 @@ type Say struct {
 	Text string        `json:"text"`
 	To   ParticipantID `json:"to,omitempty"`
 	Ref  string        `json:"ref,omitempty"`
+}
+
+// Command asks a target participant holding execute to run a named command.
+type Command struct {
+	Type   string          `json:"type"`
+	Room   RoomID          `json:"room"`
+	Target ParticipantID   `json:"target"`
+	Name   string          `json:"name"`
+	Args   json.RawMessage `json:"args,omitempty"`
+	Ref    string          `json:"ref,omitempty"`
+}
+
+// Result answers a command; Ref is the command message's id.
+type Result struct {
+	Type   string `json:"type"`
+	Room   RoomID `json:"room"`
+	Ref    string `json:"ref"`
+	OK     bool   `json:"ok"`
+	Output string `json:"output"`
+}
+
+// Moderation actions.
+const (
+	ModMute   = "mute"
+	ModUnmute = "unmute"
+	ModKick   = "kick"
+	ModBan    = "ban"
+	ModUnban  = "unban"
+)
+
+// Moderate mutes, unmutes, kicks, bans or unbans a participant in a room;
+// it needs the moderate capability.
+type Moderate struct {
+	Type   string        `json:"type"`
+	Room   RoomID        `json:"room"`
+	Action string        `json:"action"`
+	Target ParticipantID `json:"target"`
+	Ref    string        `json:"ref,omitempty"`
 }
 
 // Ping asks for a pong.
@@ -112,12 +153,14 @@ type Left struct {
 	Ref  string `json:"ref,omitempty"`
 }
 
-// Ack tells the sending connection its message is on disk.
+// Ack tells the sending connection its message is on disk (ID and Seq
+// name it), or that a frame that stores no message, such as moderate, was
+// carried out.
 type Ack struct {
 	Type string `json:"type"`
 	Ref  string `json:"ref,omitempty"`
-	ID   string `json:"id"`
-	Seq  uint64 `json:"seq"`
+	ID   string `json:"id,omitempty"`
+	Seq  uint64 `json:"seq,omitempty"`
 }
 
 // Presence events.
@@ -152,7 +195,8 @@ type Pong struct {
 // DecodeClientFrame parses one client frame strictly: valid UTF-8, a JSON
 // object with a known type, known fields only, right types, required fields
 // present. It returns one of *Hello, *Join, *Leave, *Say, *Ping, and the
-// frame's ref (best effort, also on error). Errors are *Error with EInvalid.
+// frame's ref (best effort, also on error). It also returns *Command,
+// *Result and *Moderate. Errors are *Error with EInvalid.
 func DecodeClientFrame(data []byte) (frame any, ref string, err error) {
 	if !utf8.Valid(data) {
 		return nil, "", Errorf(EInvalid, "Frame is not valid UTF-8.")
@@ -213,6 +257,42 @@ func DecodeClientFrame(data []byte) (frame any, ref string, err error) {
 		f := new(Ping)
 		err = decodeStrict(data, f)
 		frame = f
+	case FrameCommand:
+		f := new(Command)
+		err = decodeStrict(data, f)
+		if err == nil {
+			err = needRoom("command", f.Room)
+		}
+		if err == nil && f.Target == "" {
+			err = Errorf(EInvalid, `command needs a "target".`)
+		}
+		if err == nil && (f.Name == "" || len(f.Name) > MaxCommandNameBytes) {
+			err = Errorf(EInvalid, `command needs a "name" of 1 to %d bytes.`, MaxCommandNameBytes)
+		}
+		frame = f
+	case FrameResult:
+		f := new(Result)
+		err = decodeStrict(data, f)
+		if err == nil {
+			err = needRoom("result", f.Room)
+		}
+		if err == nil && f.Ref == "" {
+			err = Errorf(EInvalid, `result needs "ref": the id of the command it answers.`)
+		}
+		frame = f
+	case FrameModerate:
+		f := new(Moderate)
+		err = decodeStrict(data, f)
+		if err == nil {
+			err = needRoom("moderate", f.Room)
+		}
+		if err == nil && f.Target == "" {
+			err = Errorf(EInvalid, `moderate needs a "target".`)
+		}
+		if err == nil {
+			err = ValidModeration(f.Action)
+		}
+		frame = f
 	default:
 		return nil, ref, Errorf(EInvalid, "Unknown frame type %q.", *head.Type)
 	}
@@ -230,6 +310,15 @@ func needRoom(frame string, room RoomID) error {
 		return Errorf(EInvalid, "%s names an invalid room id %q: lowercase letters, digits and dashes, up to 64.", frame, room)
 	}
 	return nil
+}
+
+// ValidModeration checks a moderation action.
+func ValidModeration(action string) error {
+	switch action {
+	case ModMute, ModUnmute, ModKick, ModBan, ModUnban:
+		return nil
+	}
+	return Errorf(EInvalid, `action must be mute, unmute, kick, ban or unban; got %q.`, action)
 }
 
 // MaxRefBytes bounds a client's correlation ref.

@@ -1,6 +1,9 @@
 package mesh
 
-import "time"
+import (
+	"encoding/json"
+	"time"
+)
 
 // MessageKind says what a message is.
 type MessageKind string
@@ -30,10 +33,42 @@ type Message struct {
 	Provenance []Provenance  `json:"provenance,omitempty"`
 }
 
-// Body is a message's content. Chat messages carry Text.
+// Body is a message's content: chat messages carry Text; commands Command
+// and Args; results OK and Output (and Ref names the command); events Event.
 type Body struct {
-	Text string `json:"text,omitempty"`
+	Text    string          `json:"text,omitempty"`
+	Command string          `json:"command,omitempty"`
+	Args    json.RawMessage `json:"args,omitempty"`
+	OK      *bool           `json:"ok,omitempty"`
+	Output  string          `json:"output,omitempty"`
+	Event   *Event          `json:"event,omitempty"`
 }
+
+// Event is something the node did in a room, told to its members in the
+// room's log: a data file changed, a member was muted, kicked or banned, the
+// policy changed.
+type Event struct {
+	Type   string        `json:"type"` // data.put, data.delete, moderation, policy
+	Path   string        `json:"path,omitempty"`
+	Size   int64         `json:"size,omitempty"`
+	SHA256 string        `json:"sha256,omitempty"`
+	Action string        `json:"action,omitempty"` // mute, unmute, kick, ban, unban
+	Target ParticipantID `json:"target,omitempty"`
+	By     ParticipantID `json:"by,omitempty"`
+}
+
+// Event types.
+const (
+	EventDataPut    = "data.put"
+	EventDataDelete = "data.delete"
+	EventModeration = "moderation"
+	EventPolicy     = "policy"
+)
+
+// Flags the node puts on delivered messages.
+const (
+	FlagInjection = "injection" // followed by ":" and the scanner's finding
+)
 
 // Provenance is one node's signature over a message it originated or relayed.
 type Provenance struct {
@@ -49,4 +84,5 @@ const (
 	DefaultHistory       = 50  // messages in a joined frame
 	MaxPageLimit         = 500 // messages per GET .../messages page
 	DefaultPageLimit     = 100
+	MaxCommandNameBytes  = 64 // command names
 )

@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/the-mesh/mesh"
+	"github.com/the-mesh/mesh/internal/governance"
 )
 
 // The wire vectors live in testdata/protocol/<area>/<case>.json, each
@@ -29,7 +30,7 @@ type vector struct {
 }
 
 // protocolAreas are the directories under testdata/protocol.
-var protocolAreas = []string{"client-frames", "server-frames", "envelopes", "policies", "rest"}
+var protocolAreas = []string{"client-frames", "server-frames", "envelopes", "policies", "rest", "governance"}
 
 // forEachVector runs one subtest per vector file of an area.
 func forEachVector(t *testing.T, area string, f func(t *testing.T, v vector)) {
@@ -278,6 +279,107 @@ func TestProtocolPolicies(t *testing.T) {
 				t.Errorf("effective policy:\ngot  %s\nwant %s", enc, w.Policy)
 			}
 		}
+	})
+}
+
+// governanceSubject is a subject as a governance vector writes it.
+type governanceSubject struct {
+	ID        mesh.ParticipantID `json:"id"`
+	Trust     mesh.Trust         `json:"trust"`
+	Ancestors []struct {
+		ID    mesh.ParticipantID `json:"id"`
+		Trust mesh.Trust         `json:"trust"`
+	} `json:"ancestors"`
+}
+
+func (g *governanceSubject) subject() governance.Subject {
+	s := governance.Subject{ID: g.ID, Trust: g.Trust}
+	for _, a := range g.Ancestors {
+		s.Ancestors = append(s.Ancestors, governance.Ancestor{ID: a.ID, Trust: a.Trust})
+	}
+	return s
+}
+
+// TestProtocolGovernance runs the governance decisions. Input is a subject,
+// an optional target (for commands), a room (creator, optional
+// creatorAncestors, optional policy document) and a check: "command",
+// "data-write", "data-read", "capabilities", or any other capability name
+// for a plain capability check. Want is {"allowed", "contains"} for a
+// decision (contains is required when refused) or {"capabilities"}.
+func TestProtocolGovernance(t *testing.T) {
+	forEachVector(t, "governance", func(t *testing.T, v vector) {
+		var in struct {
+			Subject governanceSubject  `json:"subject"`
+			Target  *governanceSubject `json:"target"`
+			Room    struct {
+				Creator          mesh.ParticipantID   `json:"creator"`
+				CreatorAncestors []mesh.ParticipantID `json:"creatorAncestors"`
+				Policy           json.RawMessage      `json:"policy"`
+			} `json:"room"`
+			Check string `json:"check"`
+		}
+		if err := decodeStrict(v.Input, &in); err != nil {
+			t.Fatalf("input: %v", err)
+		}
+		var want struct {
+			Allowed      *bool              `json:"allowed"`
+			Contains     string             `json:"contains"`
+			Capabilities *[]mesh.Capability `json:"capabilities"`
+		}
+		if err := decodeStrict(v.Want, &want); err != nil {
+			t.Fatalf("want: %v", err)
+		}
+		policy, err := mesh.ParsePolicy(in.Room.Policy)
+		if err != nil {
+			t.Fatalf("room.policy: %v", err)
+		}
+		subject := in.Subject.subject()
+		room := governance.Room{Creator: in.Room.Creator, CreatorAncestors: in.Room.CreatorAncestors, Policy: &policy}
+		if (in.Check == "command") != (in.Target != nil) {
+			t.Fatal(`input.target goes with check "command", and only with it`)
+		}
+		if in.Check == "capabilities" {
+			if want.Capabilities == nil || want.Allowed != nil || want.Contains != "" {
+				t.Fatalf(`want: check "capabilities" needs {"capabilities": [...]} alone, got %s`, v.Want)
+			}
+			got := governance.Capabilities(subject, room)
+			if !slices.Equal(got.List(), *want.Capabilities) {
+				t.Errorf("capabilities: got %v, want %v", got.List(), *want.Capabilities)
+			}
+			for _, c := range mesh.Capabilities {
+				if can := governance.Can(subject, c, room); can != got.Has(c) {
+					t.Errorf("Can(%s): got %v, want %v as Capabilities says", c, can, got.Has(c))
+				}
+			}
+			return
+		}
+		if want.Allowed == nil || want.Capabilities != nil || (!*want.Allowed && want.Contains == "") || (*want.Allowed && want.Contains != "") {
+			t.Fatalf(`want: a decision needs {"allowed": true} or {"allowed": false, "contains": "..."}, got %s`, v.Want)
+		}
+		switch in.Check {
+		case "command":
+			err = governance.MayCommand(subject, in.Target.subject(), room)
+		case string(mesh.CapDataWrite):
+			err = governance.MayWriteData(subject, room)
+		case string(mesh.CapDataRead):
+			err = governance.MayReadData(subject, room)
+		default:
+			c := mesh.Capability(in.Check)
+			if !c.Valid() {
+				t.Fatalf("input.check: got %q, want command, capabilities or a capability", in.Check)
+			}
+			err = governance.Check(subject, c, room)
+			if can := governance.Can(subject, c, room); can != (err == nil) {
+				t.Errorf("Can: got %v, but Check returned %v", can, err)
+			}
+		}
+		if *want.Allowed {
+			if err != nil {
+				t.Errorf("got %v, want allowed", err)
+			}
+			return
+		}
+		checkError(t, err, wantError{Error: mesh.EForbidden, Contains: want.Contains})
 	})
 }
 

@@ -20,6 +20,11 @@ func TestCrashKeepsAckedMessages(t *testing.T) {
 	dir := t.TempDir()
 	p := startNode(t, dir, "--rate", "0")
 	n := p.node()
+	owner := strings.TrimSpace(string(mustRead(t, filepath.Join(dir, "owner.token"))))
+	if st, body := n.Do(t, "POST", "/api/v1/rooms", owner, map[string]any{"name": "burst",
+		"policy": map[string]any{"limits": map[string]any{"messagesPerMinute": 0}}}); st != 201 {
+		t.Fatalf("create room: HTTP %d %v", st, body)
+	}
 	const writers = 4
 	tokens := make([]string, writers)
 	for i := range tokens {
@@ -31,12 +36,12 @@ func TestCrashKeepsAckedMessages(t *testing.T) {
 	var wg sync.WaitGroup
 	for i, tok := range tokens {
 		c := n.Hello(t, tok)
-		c.Join("lobby")
+		c.Join("burst")
 		wg.Add(2)
 		go func() { // keep sending until the socket dies
 			defer wg.Done()
 			for k := 0; ; k++ {
-				if c.SendQuiet(map[string]any{"type": "say", "room": "lobby", "text": fmt.Sprintf("w%d-%d", i, k)}) != nil {
+				if c.SendQuiet(map[string]any{"type": "say", "room": "burst", "text": fmt.Sprintf("w%d-%d", i, k)}) != nil {
 					return
 				}
 			}
@@ -72,7 +77,7 @@ func TestCrashKeepsAckedMessages(t *testing.T) {
 	n2 := p2.node()
 	var stored []map[string]any
 	for after := 0; ; {
-		st, body := n2.Do(t, "GET", fmt.Sprintf("/api/v1/rooms/lobby/messages?after=%d&limit=500", after), tokens[0], nil)
+		st, body := n2.Do(t, "GET", fmt.Sprintf("/api/v1/rooms/burst/messages?after=%d&limit=500", after), tokens[0], nil)
 		if st != 200 {
 			t.Fatalf("read after restart: HTTP %d %v", st, body)
 		}

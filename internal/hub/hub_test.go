@@ -102,8 +102,8 @@ func TestPublishOrderAndAck(t *testing.T) {
 	a, ar, _ := pipe(t, hub.DefaultLimits, nil)
 	b, br, _ := pipe(t, hub.DefaultLimits, nil)
 	go func() {
-		r.Subscribe(a, mesh.Participant{ID: "a"}, false, 0, joinedFrame, nil)
-		r.Subscribe(b, mesh.Participant{ID: "b"}, false, 0, joinedFrame, nil)
+		r.Subscribe(a, mesh.Participant{ID: "a"}, true, false, 0, joinedFrame, nil)
+		r.Subscribe(b, mesh.Participant{ID: "b"}, true, false, 0, joinedFrame, nil)
 		for seq := uint64(1); seq <= 20; seq++ {
 			r.Publish(entry(seq), a) // a, the origin, gets nothing
 		}
@@ -132,7 +132,7 @@ func TestSlowConsumerDropped(t *testing.T) {
 	r, _ := h.Room("lobby", noLoad)
 	stuck, _, _ := pipe(t, hub.Limits{MaxFrames: 16, MaxBytes: 1 << 20, WriteTimeout: time.Minute},
 		&hub.Counters{SlowConsumers: func() { slow.Add(1) }})
-	r.Subscribe(stuck, mesh.Participant{ID: "s"}, false, 0, joinedFrame, nil)
+	r.Subscribe(stuck, mesh.Participant{ID: "s"}, true, false, 0, joinedFrame, nil)
 	done := make(chan struct{})
 	go func() {
 		for seq := uint64(1); seq <= 100; seq++ {
@@ -161,7 +161,7 @@ func TestResumeFromMemoryAndSync(t *testing.T) {
 	c, cr, _ := pipe(t, hub.DefaultLimits, nil)
 	subs := make(chan hub.Subscription, 1)
 	go func() {
-		s, _ := r.Subscribe(c, mesh.Participant{ID: "c"}, true, 90, joinedFrame, nil)
+		s, _ := r.Subscribe(c, mesh.Participant{ID: "c"}, true, true, 90, joinedFrame, nil)
 		subs <- s
 	}()
 	if f := readText(t, cr); f["type"] != "joined" || len(f["history"].([]any)) != 0 {
@@ -179,7 +179,7 @@ func TestResumeFromMemoryAndSync(t *testing.T) {
 	d, dr, _ := pipe(t, hub.DefaultLimits, nil)
 	got := make(chan hub.Subscription)
 	go func() {
-		s, _ := r.Subscribe(d, mesh.Participant{ID: "d"}, true, 10, joinedFrame, nil)
+		s, _ := r.Subscribe(d, mesh.Participant{ID: "d"}, true, true, 10, joinedFrame, nil)
 		got <- s
 	}()
 	readText(t, dr) // joined
@@ -226,7 +226,7 @@ func BenchmarkPublish1000(b *testing.B) {
 	conns := make([]*hub.Conn, members)
 	for i := range conns {
 		conns[i] = hub.NewConn(discard{}, hub.DefaultLimits, nil)
-		r.Subscribe(conns[i], mesh.Participant{ID: mesh.ParticipantID(fmt.Sprint(i))}, false, 0, joinedFrame, nil)
+		r.Subscribe(conns[i], mesh.Participant{ID: mesh.ParticipantID(fmt.Sprint(i))}, true, false, 0, joinedFrame, nil)
 	}
 	line := make([]byte, 200)
 	b.ReportAllocs()

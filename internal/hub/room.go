@@ -85,6 +85,7 @@ type recentEntry struct {
 
 type sub struct {
 	p       mesh.Participant
+	listen  bool     // holds the listen capability: gets messages and presence
 	syncing bool     // catching up from storage: live frames wait in pending
 	pending [][]byte // live frames that arrived while syncing
 }
@@ -131,8 +132,12 @@ func (r *Room) Publish(e mesh.Entry, except *Conn) int {
 	return n
 }
 
-// deliverLocked queues frame on c, or holds it while c is catching up.
+// deliverLocked queues frame on c, or holds it while c is catching up;
+// a subscriber without listen gets nothing.
 func (r *Room) deliverLocked(c *Conn, s *sub, frame []byte) bool {
+	if !s.listen {
+		return false
+	}
 	if !s.syncing {
 		return c.Send(frame)
 	}
@@ -175,15 +180,16 @@ type JoinedFunc func(history [][]byte, head uint64, online map[mesh.ParticipantI
 // Subscribe adds c as a subscriber for participant p and queues, in order:
 // the joined frame, then (on resume) every message after `after` that the
 // room holds in memory. Live messages follow with no gap and no repeat.
-// presence is the frame sent to the others when p comes online; it may be nil.
-func (r *Room) Subscribe(c *Conn, p mesh.Participant, resume bool, after uint64, joined JoinedFunc, presence []byte) (Subscription, error) {
+// presence is the frame sent to the others when p comes online; it may be
+// nil. Without listen, p gets no history and no messages or presence.
+func (r *Room) Subscribe(c *Conn, p mesh.Participant, listen, resume bool, after uint64, joined JoinedFunc, presence []byte) (Subscription, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if _, dup := r.subs[c]; !dup {
 		r.online[p.ID]++
 	}
 	var history [][]byte
-	if !resume {
+	if !resume && listen {
 		for i := max(0, len(r.recent)-mesh.DefaultHistory); i < len(r.recent); i++ {
 			history = append(history, r.recentLocked(i).line)
 		}
@@ -193,13 +199,13 @@ func (r *Room) Subscribe(c *Conn, p mesh.Participant, resume bool, after uint64,
 		r.online[p.ID]--
 		return Subscription{}, err
 	}
-	s := &sub{p: p}
+	s := &sub{p: p, listen: listen}
 	r.subs[c] = s
 	c.Send(frame)
 	if r.online[p.ID] == 1 && presence != nil {
 		r.broadcastLocked(presence, c)
 	}
-	if !resume || after >= r.head {
+	if !resume || !listen || after >= r.head {
 		return Subscription{}, nil
 	}
 	if len(r.recent) == 0 || after+1 < r.recentLocked(0).seq || r.head-after > uint64(c.PageSize()) {
@@ -275,6 +281,16 @@ func (r *Room) UnsubscribeParticipant(id mesh.ParticipantID, self *Conn, left, p
 		}
 	}
 	return n
+}
+
+// Relisten sets each subscriber's listen flag from may, after a policy
+// change. A subscriber that gains listen receives what comes next.
+func (r *Room) Relisten(may func(mesh.ParticipantID) bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, s := range r.subs {
+		s.listen = may(s.p.ID)
+	}
 }
 
 // Subscribed reports whether c is subscribed to the room.

@@ -288,3 +288,16 @@ func (c *Client) SetReadBuffer(n int) {
 		tc.SetReadBuffer(n)
 	}
 }
+
+// UnlimitedRoom creates, as the node's owner, a room with no per-sender
+// message rate limit (policy limits.messagesPerMinute 0), so that a test
+// can send bursts, and returns its id.
+func (n *Node) UnlimitedRoom(tb testing.TB, name string) string {
+	tb.Helper()
+	st, body := n.Do(tb, "POST", "/api/v1/rooms", n.Node.OwnerToken(), map[string]any{"name": name,
+		"policy": map[string]any{"limits": map[string]any{"messagesPerMinute": 0}}})
+	if st != http.StatusCreated {
+		tb.Fatalf("create room %s: HTTP %d %v", name, st, body)
+	}
+	return body["room"].(map[string]any)["id"].(string)
+}

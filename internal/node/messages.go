@@ -31,55 +31,81 @@ const MaxRefBytes = 128
 // (text), EInvalid (empty text, a ref over MaxRefBytes, an addressee that
 // does not exist, was revoked or is not a member), EUnavailable (storage).
 func (n *Node) Say(actor mesh.Participant, post Post, origin *hub.Conn, done func(mesh.Message, error)) {
-	refuse := func(err error) {
-		n.stats.Refused.Inc()
-		n.Audit.Record(audit.Record{Actor: actor.ID, Action: "say", Room: post.Room, Outcome: audit.Refused,
-			Code: mesh.ErrorCode(err), Detail: mesh.ErrorMessage(err)})
-		if done != nil {
-			done(mesh.Message{}, err)
-		}
-	}
-	if err := n.checkPost(actor, post); err != nil {
-		refuse(err)
+	m, err := n.chat(actor, post)
+	if err != nil {
+		n.refused(actor, "say", post.Room, err, done)
 		return
 	}
+	n.append(actor, "say", m, origin, post.Ref, done)
+}
+
+// chat checks a chat post and builds its message.
+func (n *Node) chat(actor mesh.Participant, post Post) (*mesh.Message, error) {
+	if err := n.checkPost(actor, post); err != nil {
+		return nil, err
+	}
+	s, r, rev, err := n.govern(actor.ID, post.Room)
+	if err != nil {
+		return nil, err
+	}
+	text, trust, flags, err := n.roomRules(actor, post, s, r, rev)
+	if err != nil {
+		return nil, err
+	}
+	return &mesh.Message{
+		ID: newID("m_"), Room: post.Room, Kind: mesh.MessageChat, From: actor.Sender(),
+		Trust: trust, TS: n.now().UTC(), Body: mesh.Body{Text: text}, To: post.To, Flags: flags,
+	}, nil
+}
+
+// refused counts, audits and reports a refusal.
+func (n *Node) refused(actor mesh.Participant, action string, room mesh.RoomID, err error, done func(mesh.Message, error)) {
+	n.stats.Refused.Inc()
+	n.Audit.Record(audit.Record{Actor: actor.ID, Action: action, Room: room, Outcome: audit.Refused,
+		Code: mesh.ErrorCode(err), Detail: mesh.ErrorMessage(err)})
+	if done != nil {
+		done(mesh.Message{}, err)
+	}
+}
+
+// append stores m in its room's log, which assigns its seq, and once it
+// is on disk acks origin (with ref), publishes it to the room and audits
+// it as action. done, if not nil, is called exactly once.
+func (n *Node) append(actor mesh.Participant, action string, m *mesh.Message, origin *hub.Conn, ref string, done func(mesh.Message, error)) {
 	// Load the live room before appending, so that its head is below the
 	// new entry's seq when the entry is published.
-	if _, err := n.Hub.Room(post.Room, n.loadRecent); err != nil {
-		refuse(fmt.Errorf("say in room %s: %w", post.Room, err))
+	if _, err := n.Hub.Room(m.Room, n.loadRecent); err != nil {
+		n.refused(actor, action, m.Room, fmt.Errorf("%s in room %s: %w", action, m.Room, err), done)
 		return
-	}
-	m := mesh.Message{
-		ID: newID("m_"), Room: post.Room, Kind: mesh.MessageChat, From: actor.Sender(),
-		Trust: actor.Trust, TS: n.now().UTC(), Body: mesh.Body{Text: post.Text}, To: post.To,
 	}
 	encode := func(seq uint64) ([]byte, error) {
 		m.Seq = seq
-		return json.Marshal(&m)
+		return json.Marshal(m)
 	}
-	n.store.Append(post.Room, encode, func(e mesh.Entry, err error) {
+	n.store.Append(m.Room, encode, func(e mesh.Entry, err error) {
 		if err != nil {
-			refuse(err)
+			n.refused(actor, action, m.Room, err, done)
 			return
 		}
 		if origin != nil {
-			ack, _ := hub.Frame(mesh.Ack{Type: mesh.FrameAck, Ref: post.Ref, ID: m.ID, Seq: e.Seq})
+			ack, _ := hub.Frame(mesh.Ack{Type: mesh.FrameAck, Ref: ref, ID: m.ID, Seq: e.Seq})
 			origin.Send(ack)
 		}
-		delivered := n.bus.Publish(post.Room, e, origin)
+		delivered := n.bus.Publish(m.Room, e, origin)
 		n.stats.MessagesIn.Inc()
 		n.stats.MessagesOut.Add(uint64(delivered))
-		n.Audit.Record(audit.Record{Actor: actor.ID, Action: "say", Room: post.Room, Outcome: audit.OK,
-			Detail: sayDetail{ID: m.ID, Seq: e.Seq}})
+		n.Audit.Record(audit.Record{Actor: actor.ID, Action: action, Room: m.Room, Outcome: audit.OK,
+			Detail: sayDetail{ID: m.ID, Seq: e.Seq, Flags: m.Flags}})
 		if done != nil {
-			done(m, nil)
+			done(*m, nil)
 		}
 	})
 }
 
 type sayDetail struct {
-	ID  string `json:"id"`
-	Seq uint64 `json:"seq"`
+	ID    string   `json:"id"`
+	Seq   uint64   `json:"seq"`
+	Flags []string `json:"flags,omitempty"`
 }
 
 func (n *Node) checkPost(actor mesh.Participant, post Post) error {
@@ -148,6 +174,9 @@ func (n *Node) Messages(actor mesh.Participant, id mesh.RoomID, after uint64, li
 	}
 	if !n.IsMember(id, actor.ID) {
 		return nil, mesh.Errorf(mesh.EForbidden, "You are not a member of room %q: join it first.", id)
+	}
+	if err := n.Check(actor.ID, id, mesh.CapListen); err != nil {
+		return nil, err
 	}
 	entries, err := n.store.Read(id, after, limit)
 	if err != nil {

@@ -17,8 +17,10 @@ import (
 	"github.com/the-mesh/mesh"
 	"github.com/the-mesh/mesh/internal/atomicfile"
 	"github.com/the-mesh/mesh/internal/audit"
+	"github.com/the-mesh/mesh/internal/guard"
 	"github.com/the-mesh/mesh/internal/hub"
 	"github.com/the-mesh/mesh/internal/metrics"
+	"github.com/the-mesh/mesh/internal/roomdata"
 	"github.com/the-mesh/mesh/internal/store/jsonl"
 )
 
@@ -46,19 +48,26 @@ func DefaultConfig() Config {
 
 // Node is a running node's state. All methods are safe for concurrent use.
 type Node struct {
-	cfg    Config
-	log    *slog.Logger
-	now    func() time.Time
-	info   mesh.NodeInfo
-	key    ed25519.PrivateKey
-	Hub    *hub.Hub
-	bus    Bus // n.Hub: the in-process bus
-	Audit  *audit.Log
-	store  *jsonl.Store
-	stats  *Stats
-	people *jsonl.Journal // participants.jsonl
-	places *jsonl.Journal // rooms.jsonl
-	invs   *jsonl.Journal // invites.jsonl
+	cfg   Config
+	log   *slog.Logger
+	now   func() time.Time
+	info  mesh.NodeInfo
+	key   ed25519.PrivateKey
+	Hub   *hub.Hub
+	bus   Bus // n.Hub: the in-process bus
+	Audit *audit.Log
+	store *jsonl.Store
+	stats *Stats
+	// The room rules' state: the injection scanner, compiled schemas and
+	// per-room rate limits.
+	scanner *guard.Scanner
+	schemas schemaCache
+	limits  postLimits
+	pending pendingCommands
+	data    *roomdata.Store
+	people  *jsonl.Journal // participants.jsonl
+	places  *jsonl.Journal // rooms.jsonl
+	invs    *jsonl.Journal // invites.jsonl
 
 	// createMu serializes room creation. treeMu serializes registrations
 	// and revocations, so a revocation's cascade sees every child of the
@@ -118,6 +127,7 @@ func Open(cfg Config) (*Node, error) {
 		invites:      map[[32]byte]*invite{},
 	}
 	n.stats = newStats(cfg.Metrics)
+	n.scanner = guard.New()
 	if err := n.open(); err != nil {
 		n.Close()
 		return nil, err
@@ -146,6 +156,9 @@ func (n *Node) open() error {
 	}
 	if n.store, err = jsonl.Open(dir, jsonl.Options{Logger: n.log, OnFsync: n.stats.fsync.Observe}); err != nil {
 		return fmt.Errorf("open message store: %w", err)
+	}
+	if n.data, err = roomdata.Open(dir, roomdata.DefaultLimits()); err != nil {
+		return err
 	}
 	n.Hub = hub.New(256)
 	n.bus = n.Hub
@@ -197,6 +210,9 @@ func (n *Node) Close() error {
 	var errs []error
 	if n.store != nil {
 		errs = append(errs, n.store.Close())
+	}
+	if n.data != nil {
+		errs = append(errs, n.data.Close())
 	}
 	for _, j := range []*jsonl.Journal{n.people, n.places, n.invs} {
 		if j != nil {

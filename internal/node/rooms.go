@@ -99,6 +99,9 @@ func (n *Node) createRoomChecked(actor mesh.Participant, req NewRoom) (mesh.Room
 		return mesh.Room{}, err
 	}
 	policy, err := mesh.ParsePolicy(req.Policy)
+	if err == nil {
+		err = validatePolicy(&policy)
+	}
 	if err != nil {
 		return mesh.Room{}, err
 	}
@@ -198,7 +201,17 @@ func (n *Node) Members(id mesh.RoomID, online func(mesh.ParticipantID) bool) ([]
 // AddMember makes actor a member of room id (a no-op if it is one).
 // Errors: ENotFound.
 func (n *Node) AddMember(actor mesh.Participant, id mesh.RoomID, remote string) error {
-	err := n.setMember(actor.ID, id, true)
+	err := n.Check(actor.ID, id, mesh.CapListen)
+	if mesh.ErrorCode(err) == mesh.EForbidden {
+		if n.Can(actor.ID, id, mesh.CapSpeak) {
+			err = nil // a participant that may only speak may still join
+		} else {
+			err = mesh.Errorf(mesh.EForbidden, "You may not join room %s: you may neither listen nor speak in it.", id)
+		}
+	}
+	if err == nil {
+		err = n.setMember(actor.ID, id, true)
+	}
 	n.Audit.Record(outcome(audit.Record{Actor: actor.ID, Action: "join", Room: id, Remote: remote}, err))
 	return err
 }
@@ -238,35 +251,59 @@ func (n *Node) setMember(pid mesh.ParticipantID, id mesh.RoomID, member bool) er
 }
 
 // SetPolicy replaces a room's policy with the document doc (parsed over
-// the defaults, see mesh.ParsePolicy) and bumps its revision. Its creator
-// and the owner may. The audit record holds the policy before and after
-// on success, and the refusal otherwise.
+// the defaults, see mesh.ParsePolicy) and bumps its revision. It needs the
+// moderate capability (the node's owner always has it). The audit record
+// holds the policy before and after on success, and the refusal otherwise;
+// members get a policy event.
 // Errors: ENotFound, EForbidden, EInvalid, checked in that order.
 func (n *Node) SetPolicy(actor mesh.Participant, id mesh.RoomID, doc []byte) (mesh.Room, error) {
-	before, after, err := n.setPolicy(actor, id, doc)
-	rec := audit.Record{Actor: actor.ID, Action: "set-policy", Room: id}
-	if err == nil {
-		rec.Detail = map[string]any{"before": before.Policy, "after": after.Policy, "revision": after.Revision}
-	}
-	n.Audit.Record(outcome(rec, err))
-	return after, err
+	return n.changePolicy(actor, id, "set-policy", mesh.Event{Type: mesh.EventPolicy}, func(mesh.Policy) (mesh.Policy, error) {
+		return mesh.ParsePolicy(doc)
+	})
 }
 
-// setPolicy returns the room before and after the change.
-func (n *Node) setPolicy(actor mesh.Participant, id mesh.RoomID, doc []byte) (before, after mesh.Room, err error) {
+// changePolicy replaces a room's policy with change(old), after checking
+// that actor may moderate; it audits the change as action and tells the
+// members with ev.
+func (n *Node) changePolicy(actor mesh.Participant, id mesh.RoomID, action string, ev mesh.Event,
+	change func(mesh.Policy) (mesh.Policy, error)) (mesh.Room, error) {
+	before, after, err := n.replacePolicy(actor, id, change)
+	rec := audit.Record{Actor: actor.ID, Action: action, Room: id}
+	if err == nil {
+		detail := map[string]any{"before": before.Policy, "after": after.Policy, "revision": after.Revision}
+		if ev.Action != "" {
+			detail["action"], detail["target"] = ev.Action, ev.Target
+		}
+		rec.Detail = detail
+	}
+	n.Audit.Record(outcome(rec, err))
+	if err != nil {
+		return mesh.Room{}, err
+	}
+	n.relisten(id)
+	ev.By = actor.ID
+	n.event(actor, id, ev)
+	return after, nil
+}
+
+// replacePolicy returns the room before and after the change.
+func (n *Node) replacePolicy(actor mesh.Participant, id mesh.RoomID, change func(mesh.Policy) (mesh.Policy, error)) (before, after mesh.Room, err error) {
 	r := n.room(id)
 	if r == nil {
 		return mesh.Room{}, mesh.Room{}, notFound(id)
+	}
+	if err := n.mayModerate(actor, id); err != nil {
+		return mesh.Room{}, mesh.Room{}, err
 	}
 	r.writeMu.Lock()
 	defer r.writeMu.Unlock()
 	// Under writeMu the policy and revision cannot change, and the other
 	// fields never do, so r.Room may be read without mu.
 	before = r.Room
-	if actor.ID != r.Creator && actor.Trust != mesh.TrustOwner {
-		return mesh.Room{}, mesh.Room{}, mesh.Errorf(mesh.EForbidden, "Only the room's creator or the owner may change its policy.")
+	p, err := change(r.Policy)
+	if err == nil {
+		err = validatePolicy(&p)
 	}
-	p, err := mesh.ParsePolicy(doc)
 	if err != nil {
 		return mesh.Room{}, mesh.Room{}, err
 	}
@@ -278,6 +315,16 @@ func (n *Node) setPolicy(actor mesh.Participant, id mesh.RoomID, doc []byte) (be
 	defer n.mu.Unlock()
 	r.Policy, r.Revision = p, ev.Revision
 	return before, r.Room, nil
+}
+
+// relisten updates which of a room's connections may listen, after its
+// policy changed.
+func (n *Node) relisten(id mesh.RoomID) {
+	hr, err := n.HubRoom(id)
+	if err != nil {
+		return
+	}
+	hr.Relisten(func(p mesh.ParticipantID) bool { return n.Can(p, id, mesh.CapListen) })
 }
 
 // newRoomID returns "room-" plus 8 random lowercase base32 characters.

@@ -32,6 +32,12 @@ func (s *Server) routes() {
 	m.HandleFunc("POST /api/v1/rooms/{id}/leave", s.authed(s.leave))
 	m.HandleFunc("GET /api/v1/rooms/{id}/messages", s.authed(s.listMessages))
 	m.HandleFunc("POST /api/v1/rooms/{id}/messages", s.authed(s.postMessage))
+	m.HandleFunc("GET /api/v1/rooms/{id}/data/{path...}", s.authed(s.getData))
+	m.HandleFunc("PUT /api/v1/rooms/{id}/data/{path...}", s.authed(s.putData))
+	m.HandleFunc("DELETE /api/v1/rooms/{id}/data/{path...}", s.authed(s.deleteData))
+	m.HandleFunc("POST /api/v1/rooms/{id}/commands", s.authed(s.postCommand))
+	m.HandleFunc("POST /api/v1/rooms/{id}/results", s.authed(s.postResult))
+	m.HandleFunc("POST /api/v1/rooms/{id}/moderation", s.authed(s.moderate))
 	m.HandleFunc("GET /api/v1/audit", s.authed(s.readAudit))
 	m.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, mesh.Errorf(mesh.ENotFound, "No endpoint %s %s.", r.Method, r.URL.Path))
@@ -253,24 +259,81 @@ func (s *Server) postMessage(w http.ResponseWriter, r *http.Request, p mesh.Part
 		s.refuse(w, r, p.ID, "say", err)
 		return
 	}
+	s.stored(w, req.Ref, func(done func(mesh.Message, error)) {
+		s.node.Say(p, node.Post{Room: id, Text: req.Text, To: req.To, Ref: req.Ref}, nil, done)
+	})
+}
+
+func (s *Server) postCommand(w http.ResponseWriter, r *http.Request, p mesh.Participant) {
+	var req struct {
+		Target mesh.ParticipantID `json:"target"`
+		Name   string             `json:"name"`
+		Args   json.RawMessage    `json:"args,omitempty"`
+		Ref    string             `json:"ref,omitempty"`
+	}
+	if err := s.readBody(w, r, &req); err != nil {
+		s.refuse(w, r, p.ID, "command", err)
+		return
+	}
+	frame := mesh.Command{Type: mesh.FrameCommand, Room: mesh.RoomID(r.PathValue("id")), Target: req.Target, Name: req.Name, Args: req.Args, Ref: req.Ref}
+	if req.Target == "" || req.Name == "" || len(req.Name) > mesh.MaxCommandNameBytes {
+		s.refuse(w, r, p.ID, "command", mesh.Errorf(mesh.EInvalid, `A command needs a "target" and a "name" of 1 to %d bytes.`, mesh.MaxCommandNameBytes))
+		return
+	}
+	s.stored(w, req.Ref, func(done func(mesh.Message, error)) { s.node.Command(p, frame, nil, done) })
+}
+
+func (s *Server) postResult(w http.ResponseWriter, r *http.Request, p mesh.Participant) {
+	var req struct {
+		Ref    string `json:"ref"`
+		OK     bool   `json:"ok"`
+		Output string `json:"output"`
+	}
+	if err := s.readBody(w, r, &req); err != nil {
+		s.refuse(w, r, p.ID, "result", err)
+		return
+	}
+	frame := mesh.Result{Type: mesh.FrameResult, Room: mesh.RoomID(r.PathValue("id")), Ref: req.Ref, OK: req.OK, Output: req.Output}
+	s.stored(w, "", func(done func(mesh.Message, error)) { s.node.Result(p, frame, nil, done) })
+}
+
+// stored runs an asynchronous store and answers 201 {message, ref?} once
+// the message is on disk, or the refusal.
+func (s *Server) stored(w http.ResponseWriter, ref string, run func(done func(mesh.Message, error))) {
 	type result struct {
 		m   mesh.Message
 		err error
 	}
 	ch := make(chan result, 1)
-	s.node.Say(p, node.Post{Room: id, Text: req.Text, To: req.To, Ref: req.Ref}, nil, func(m mesh.Message, err error) {
-		ch <- result{m, err}
-	})
+	run(func(m mesh.Message, err error) { ch <- result{m, err} })
 	res := <-ch
 	if res.err != nil {
 		writeError(w, res.err) // the node has counted, audited and logged it
 		return
 	}
 	out := map[string]any{"message": res.m}
-	if req.Ref != "" {
-		out["ref"] = req.Ref // the client's correlation id, as in an ack
+	if ref != "" {
+		out["ref"] = ref // the client's correlation id, as in an ack
 	}
 	writeJSON(w, http.StatusCreated, out)
+}
+
+func (s *Server) moderate(w http.ResponseWriter, r *http.Request, p mesh.Participant) {
+	var req struct {
+		Action string             `json:"action"`
+		Target mesh.ParticipantID `json:"target"`
+	}
+	if err := s.readBody(w, r, &req); err != nil {
+		s.refuse(w, r, p.ID, "moderate", err)
+		return
+	}
+	id := mesh.RoomID(r.PathValue("id"))
+	if err := s.node.Moderate(p, id, req.Action, req.Target); err != nil {
+		s.fail(w, err)
+		return
+	}
+	room, _ := s.node.Room(id)
+	writeJSON(w, http.StatusOK, map[string]any{"room": room})
 }
 
 func (s *Server) readAudit(w http.ResponseWriter, r *http.Request, p mesh.Participant) {

@@ -135,10 +135,11 @@ func TestRooms(t *testing.T) {
 
 func TestMessagesPaging(t *testing.T) {
 	n := meshtest.Start(t, "")
+	room := n.UnlimitedRoom(t, "paging")
 	_, tok := n.Register(t, "w")
-	n.Do(t, "POST", "/api/v1/rooms/lobby/join", tok, nil)
+	n.Do(t, "POST", "/api/v1/rooms/"+room+"/join", tok, nil)
 	for i := range 25 {
-		if st, body := n.Do(t, "POST", "/api/v1/rooms/lobby/messages", tok, map[string]any{"text": fmt.Sprint(i), "ref": fmt.Sprint("r", i)}); st != 201 {
+		if st, body := n.Do(t, "POST", "/api/v1/rooms/"+room+"/messages", tok, map[string]any{"text": fmt.Sprint(i), "ref": fmt.Sprint("r", i)}); st != 201 {
 			t.Fatalf("post: HTTP %d %v", st, body)
 		}
 	}
@@ -157,7 +158,7 @@ func TestMessagesPaging(t *testing.T) {
 		"huge limit":   {"?limit=100000", 400, 0, 0},
 	} {
 		t.Run(name, func(t *testing.T) {
-			st, body := n.Do(t, "GET", "/api/v1/rooms/lobby/messages"+tt.query, tok, nil)
+			st, body := n.Do(t, "GET", "/api/v1/rooms/"+room+"/messages"+tt.query, tok, nil)
 			if st != tt.status {
 				t.Fatalf("HTTP %d %v, want %d", st, body, tt.status)
 			}

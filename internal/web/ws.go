@@ -209,8 +209,43 @@ func (sess *session) handle(data []byte, readErr error) (ws.StatusCode, string) 
 		sess.say(f)
 	case *mesh.Ping:
 		sess.send(mesh.Pong{Type: mesh.FramePong, Ref: f.Ref})
+	case *mesh.Command:
+		if sess.joined(f.Room, f.Ref, "command") {
+			sess.srv.node.Command(*sess.p, *f, sess.out, sess.replyError(f.Ref))
+		}
+	case *mesh.Result:
+		if sess.joined(f.Room, f.Ref, "result") {
+			sess.srv.node.Result(*sess.p, *f, sess.out, sess.replyError(f.Ref))
+		}
+	case *mesh.Moderate:
+		if err := sess.srv.node.Moderate(*sess.p, f.Room, f.Action, f.Target); err != nil {
+			sess.send(mesh.ErrorFrame{Type: mesh.FrameError, Ref: f.Ref, Code: mesh.ErrorCode(err), Message: mesh.ErrorMessage(err)})
+		} else {
+			sess.send(mesh.Ack{Type: mesh.FrameAck, Ref: f.Ref})
+		}
 	}
 	return 0, ""
+}
+
+// joined reports whether this connection has joined room; if not, it
+// refuses the frame.
+func (sess *session) joined(room mesh.RoomID, ref, action string) bool {
+	if _, ok := sess.rooms[room]; ok {
+		return true
+	}
+	sess.refuse(ref, action, room, mesh.Errorf(mesh.EForbidden, "Join room %q on this connection before sending %s frames to it.", room, action))
+	return false
+}
+
+// replyError returns a done callback that sends a refusal as an error frame
+// (the node has audited and counted it).
+func (sess *session) replyError(ref string) func(mesh.Message, error) {
+	out := sess.out
+	return func(_ mesh.Message, err error) {
+		if err != nil {
+			out.Send(errorFrame(ref, err))
+		}
+	}
 }
 
 func (sess *session) hello(h *mesh.Hello) (ws.StatusCode, string) {
@@ -269,7 +304,8 @@ func (sess *session) join(id mesh.RoomID, ref string, resume bool, after uint64)
 		}
 		return hub.Frame(mesh.Joined{Type: mesh.FrameJoined, Room: id, Ref: ref, Members: members, History: raw, Head: head})
 	}
-	sub, err := r.Subscribe(sess.out, *sess.p, resume, after, joined, sess.presence(id, mesh.PresenceJoin))
+	listen := n.Can(sess.p.ID, id, mesh.CapListen)
+	sub, err := r.Subscribe(sess.out, *sess.p, listen, resume, after, joined, sess.presence(id, mesh.PresenceJoin))
 	if err != nil {
 		sess.refuse(ref, "join", id, err)
 		return
@@ -328,16 +364,9 @@ func (sess *session) leaveAll() {
 }
 
 func (sess *session) say(f *mesh.Say) {
-	if _, ok := sess.rooms[f.Room]; !ok {
-		sess.refuse(f.Ref, "say", f.Room, mesh.Errorf(mesh.EForbidden, "Join room %q on this connection before saying anything in it.", f.Room))
-		return
+	if sess.joined(f.Room, f.Ref, "say") {
+		sess.srv.node.Say(*sess.p, node.Post{Room: f.Room, Text: f.Text, To: f.To, Ref: f.Ref}, sess.out, sess.replyError(f.Ref))
 	}
-	out := sess.out
-	sess.srv.node.Say(*sess.p, node.Post{Room: f.Room, Text: f.Text, To: f.To, Ref: f.Ref}, out, func(_ mesh.Message, err error) {
-		if err != nil {
-			out.Send(errorFrame(f.Ref, err)) // the node has audited and counted it
-		}
-	})
 }
 
 func (sess *session) presence(id mesh.RoomID, event string) []byte {

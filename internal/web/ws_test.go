@@ -76,20 +76,21 @@ func TestResume(t *testing.T) {
 	for name, missed := range map[string]int{"memory": 5, "disk": 700} {
 		t.Run(name, func(t *testing.T) {
 			n := meshtest.Start(t, "", func(_ *nodeConfig, w *webConfig) { w.Rate = 0 })
+			room := n.UnlimitedRoom(t, "burst")
 			_, aTok := n.Register(t, "alice")
 			_, bTok := n.Register(t, "bob")
 			alice, bob := n.Hello(t, aTok), n.Hello(t, bTok)
-			alice.Join("lobby")
-			bob.Join("lobby")
-			say(t, alice, 3)
+			alice.Join(room)
+			bob.Join(room)
+			sayIn(t, alice, room, 3)
 			for range 3 {
 				bob.Expect("message")
 			}
 			bob.Conn.Close()
-			say(t, alice, missed)
+			sayIn(t, alice, room, missed)
 
 			bob = n.Dial(t)
-			bob.Send(map[string]any{"type": "hello", "token": bTok, "resume": map[string]int{"lobby": 3}})
+			bob.Send(map[string]any{"type": "hello", "token": bTok, "resume": map[string]int{room: 3}})
 			bob.Expect("welcome")
 			if h := bob.Expect("joined")["history"].([]any); len(h) != 0 {
 				t.Fatalf("resume joined carries %d history messages, want 0", len(h))
@@ -99,7 +100,7 @@ func TestResume(t *testing.T) {
 					t.Fatalf("resumed message seq %v, want %d", got, want)
 				}
 			}
-			say(t, alice, 1)
+			sayIn(t, alice, room, 1)
 			if got := bob.Expect("message")["message"].(map[string]any)["seq"]; got != float64(4+missed) {
 				t.Fatalf("live message after resume has seq %v, want %d", got, 4+missed)
 			}
@@ -112,8 +113,14 @@ func TestResume(t *testing.T) {
 // say sends k messages from c and waits for their acks.
 func say(t *testing.T, c *meshtest.Client, k int) {
 	t.Helper()
+	sayIn(t, c, "lobby", k)
+}
+
+// sayIn sends k messages from c to room and waits for their acks.
+func sayIn(t *testing.T, c *meshtest.Client, room string, k int) {
+	t.Helper()
 	for i := range k {
-		c.Send(map[string]any{"type": "say", "room": "lobby", "text": fmt.Sprintf("message %d", i)})
+		c.Send(map[string]any{"type": "say", "room": room, "text": fmt.Sprintf("message %d", i)})
 	}
 	for range k {
 		c.Expect("ack")
@@ -291,13 +298,14 @@ func TestSlowConsumer(t *testing.T) {
 		w.Rate = 0
 		w.SendQueue.MaxFrames = 64
 	})
+	room := n.UnlimitedRoom(t, "burst")
 	_, aTok := n.Register(t, "talker")
 	_, bTok := n.Register(t, "reader")
 	_, sTok := n.Register(t, "sleeper")
 	talker, reader, sleeper := n.Hello(t, aTok), n.Hello(t, bTok), n.Hello(t, sTok)
-	talker.Join("lobby")
-	reader.Join("lobby")
-	sleeper.Join("lobby")
+	talker.Join(room)
+	reader.Join(room)
+	sleeper.Join(room)
 	sleeper.SetReadBuffer(4096) // a small kernel buffer fills fast
 
 	const total = 3000
@@ -306,7 +314,7 @@ func TestSlowConsumer(t *testing.T) {
 	go func() { // in windows of 16, so that only the sleeper falls behind
 		for sent := 0; sent < total; sent += 16 {
 			for range 16 {
-				if err := talker.SendQuiet(map[string]any{"type": "say", "room": "lobby", "text": big}); err != nil {
+				if err := talker.SendQuiet(map[string]any{"type": "say", "room": room, "text": big}); err != nil {
 					talkErr <- err
 					return
 				}
@@ -450,17 +458,18 @@ func TestResumeSmallQueue(t *testing.T) {
 		w.Rate = 0
 		w.SendQueue.MaxFrames = 16
 	})
+	room := n.UnlimitedRoom(t, "burst")
 	_, aTok := n.Register(t, "a")
 	_, bTok := n.Register(t, "b")
 	a := n.Hello(t, aTok)
-	a.Join("lobby")
-	n.Hello(t, bTok).Join("lobby")
+	a.Join(room)
+	n.Hello(t, bTok).Join(room)
 	for i := range 300 {
-		a.Send(map[string]any{"type": "say", "room": "lobby", "text": fmt.Sprint(i)})
+		a.Send(map[string]any{"type": "say", "room": room, "text": fmt.Sprint(i)})
 		a.Expect("ack")
 	}
 	b := n.Dial(t)
-	b.Send(map[string]any{"type": "hello", "token": bTok, "resume": map[string]int{"lobby": 0}})
+	b.Send(map[string]any{"type": "hello", "token": bTok, "resume": map[string]int{room: 0}})
 	b.Expect("welcome")
 	b.Expect("joined")
 	for want := 1; want <= 300; want++ {

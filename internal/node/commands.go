@@ -1,0 +1,163 @@
+package node
+
+import (
+	"encoding/json"
+	"sync"
+	"time"
+
+	"github.com/the-mesh/mesh"
+	"github.com/the-mesh/mesh/internal/governance"
+	"github.com/the-mesh/mesh/internal/hub"
+)
+
+// Commands are messages of kind command addressed to one participant. The
+// node stores and delivers one only if the sender's trust is in
+// execute.from, the sender may speak and the target holds execute. A
+// result must answer a command the node delivered to its sender, and goes
+// to the room like any message with ref set to the command's id.
+
+// commandTTL is how long a command waits for its result.
+const commandTTL = time.Hour
+
+// maxPending bounds the commands awaiting a result, node-wide.
+const maxPending = 100_000
+
+// pendingCommands remembers delivered commands until their result.
+type pendingCommands struct {
+	mu sync.Mutex
+	m  map[string]pendingCommand // by command message id
+}
+
+type pendingCommand struct {
+	room   mesh.RoomID
+	sender mesh.ParticipantID
+	target mesh.ParticipantID
+	at     time.Time
+}
+
+func (p *pendingCommands) add(id string, c pendingCommand) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.m == nil {
+		p.m = map[string]pendingCommand{}
+	}
+	if len(p.m) >= maxPending { // drop the expired, then the oldest
+		var oldest string
+		for k, v := range p.m {
+			if c.at.Sub(v.at) > commandTTL {
+				delete(p.m, k)
+			} else if oldest == "" || v.at.Before(p.m[oldest].at) {
+				oldest = k
+			}
+		}
+		if len(p.m) >= maxPending {
+			delete(p.m, oldest)
+		}
+	}
+	p.m[id] = c
+}
+
+// take removes and returns the command id, if it is still waiting.
+func (p *pendingCommands) take(id string, now time.Time) (pendingCommand, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	c, ok := p.m[id]
+	delete(p.m, id)
+	if ok && now.Sub(c.at) > commandTTL {
+		return c, false
+	}
+	return c, ok
+}
+
+// Command stores and delivers a command from actor. origin, if not nil,
+// gets the ack. Refusals: ENotFound, EForbidden (execute.from, speak,
+// target's execute, target not a member), EInvalid.
+func (n *Node) Command(actor mesh.Participant, c mesh.Command, origin *hub.Conn, done func(mesh.Message, error)) {
+	m, err := n.command(actor, c)
+	if err != nil {
+		n.refused(actor, "command", c.Room, err, done)
+		return
+	}
+	n.pending.add(m.ID, pendingCommand{room: c.Room, sender: actor.ID, target: c.Target, at: m.TS})
+	n.append(actor, "command", m, origin, c.Ref, done)
+}
+
+func (n *Node) command(actor mesh.Participant, c mesh.Command) (*mesh.Message, error) {
+	if len(c.Args) > 0 && !json.Valid(c.Args) {
+		return nil, mesh.Errorf(mesh.EInvalid, "command args must be JSON.")
+	}
+	if !n.IsMember(c.Room, actor.ID) {
+		if n.room(c.Room) == nil {
+			return nil, notFound(c.Room)
+		}
+		return nil, mesh.Errorf(mesh.EForbidden, "You are not a member of room %q: join it first.", c.Room)
+	}
+	if !n.IsMember(c.Room, c.Target) || n.Revoked(c.Target) {
+		return nil, mesh.Errorf(mesh.EForbidden, "Target %s is not a member of room %s.", c.Target, c.Room)
+	}
+	s, r, _, err := n.govern(actor.ID, c.Room)
+	if err != nil {
+		return nil, err
+	}
+	n.mu.RLock()
+	target := n.subjectLocked(c.Target)
+	n.mu.RUnlock()
+	if err := governance.MayCommand(s, target, r); err != nil {
+		return nil, err
+	}
+	return &mesh.Message{
+		ID: newID("m_"), Room: c.Room, Kind: mesh.MessageCommand, From: actor.Sender(), Trust: actor.Trust,
+		TS: n.now().UTC(), To: c.Target, Body: mesh.Body{Command: c.Name, Args: c.Args},
+	}, nil
+}
+
+// Result stores and delivers actor's answer to a command addressed to it.
+// Refusals: ENotFound (room, or no such command waiting), EForbidden (the
+// command was addressed to someone else), ETooLarge.
+func (n *Node) Result(actor mesh.Participant, res mesh.Result, origin *hub.Conn, done func(mesh.Message, error)) {
+	m, err := n.result(actor, res)
+	if err != nil {
+		n.refused(actor, "result", res.Room, err, done)
+		return
+	}
+	n.append(actor, "result", m, origin, "", done)
+}
+
+func (n *Node) result(actor mesh.Participant, res mesh.Result) (*mesh.Message, error) {
+	if len(res.Output) > n.cfg.MaxTextBytes {
+		return nil, mesh.Errorf(mesh.ETooLarge, "output is %d bytes; the limit is %d.", len(res.Output), n.cfg.MaxTextBytes)
+	}
+	if n.room(res.Room) == nil {
+		return nil, notFound(res.Room)
+	}
+	cmd, ok := n.pending.take(res.Ref, n.now())
+	switch {
+	case !ok || cmd.room != res.Room:
+		if ok {
+			n.pending.add(res.Ref, cmd) // not this room's: leave it waiting
+		}
+		return nil, mesh.Errorf(mesh.ENotFound, "No command %q is waiting for a result in room %s.", res.Ref, res.Room)
+	case cmd.target != actor.ID:
+		n.pending.add(res.Ref, cmd)
+		return nil, mesh.Errorf(mesh.EForbidden, "Command %s was addressed to %s, not to you.", res.Ref, cmd.target)
+	}
+	ok2 := res.OK
+	return &mesh.Message{
+		ID: newID("m_"), Room: res.Room, Kind: mesh.MessageResult, From: actor.Sender(), Trust: actor.Trust,
+		TS: n.now().UTC(), To: cmd.sender, Ref: res.Ref, Body: mesh.Body{OK: &ok2, Output: res.Output},
+	}, nil
+}
+
+// event stores a node event in a room's log, so members see it live and
+// in history. It is best effort for the caller: a failure is logged.
+func (n *Node) event(actor mesh.Participant, room mesh.RoomID, ev mesh.Event) {
+	m := &mesh.Message{
+		ID: newID("m_"), Room: room, Kind: mesh.MessageEvent, From: actor.Sender(), Trust: actor.Trust,
+		TS: n.now().UTC(), Body: mesh.Body{Event: &ev},
+	}
+	n.append(actor, "event", m, nil, "", func(_ mesh.Message, err error) {
+		if err != nil {
+			n.log.Error("store room event", "room", room, "event", ev.Type, "err", err)
+		}
+	})
+}
