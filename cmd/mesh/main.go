@@ -29,6 +29,7 @@ func commands() []command {
 		{"invite", "mint a single-use invite token on a running node", runInvite},
 		{"audit", "check the audit log's hash chain (audit verify)", runAudit},
 		{"bench", "drive a node with a workload and report throughput and latency", runBench},
+		{"scan", "scan text for prompt injection, as the node does", runScan},
 		{"id", "print this node's id", runID},
 		{"version", "print the version", runVersion},
 	}

@@ -117,7 +117,7 @@ func run(t *testing.T, args ...string) (int, string, string) {
 
 func TestHelp(t *testing.T) {
 	code, out, _ := run(t, "--help")
-	for _, cmd := range []string{"up", "invite", "audit", "bench", "id", "version"} {
+	for _, cmd := range []string{"up", "invite", "audit", "bench", "scan", "id", "version"} {
 		if code != 0 || !strings.Contains(out, "  "+cmd+" ") {
 			t.Errorf("mesh --help (exit %d) does not list %q:\n%s", code, cmd, out)
 		}

@@ -34,7 +34,8 @@ func (n *Node) roomRules(actor mesh.Participant, post Post, s governance.Subject
 		return "", "", nil, mesh.Errorf(mesh.ERateLimited, "Room %s allows %d messages a minute (bursts of %d) per participant. Slow down.",
 			post.Room, pol.Limits.MessagesPerMinute, max(pol.Limits.Burst, 1))
 	}
-	text, err := guard.Sanitize(post.Text)
+	// Line ends are normalised first: the guard refuses a bare \r.
+	text, err := guard.Sanitize(strings.ReplaceAll(post.Text, "\r\n", "\n"))
 	if err != nil {
 		return "", "", nil, err
 	}
