@@ -30,7 +30,7 @@ type vector struct {
 }
 
 // protocolAreas are the directories under testdata/protocol.
-var protocolAreas = []string{"client-frames", "server-frames", "envelopes", "policies", "rest", "governance"}
+var protocolAreas = []string{"client-frames", "server-frames", "envelopes", "policies", "rest", "governance", "prompt"}
 
 // forEachVector runs one subtest per vector file of an area.
 func forEachVector(t *testing.T, area string, f func(t *testing.T, v vector)) {
@@ -380,6 +380,28 @@ func TestProtocolGovernance(t *testing.T) {
 			return
 		}
 		checkError(t, err, wantError{Error: mesh.EForbidden, Contains: want.Contains})
+	})
+}
+
+// TestProtocolPrompt renders each prompt/ vector's envelope with
+// mesh.Message.ForPrompt and compares it with want.text exactly: the SDKs
+// render the same vectors and must get the same bytes.
+func TestProtocolPrompt(t *testing.T) {
+	forEachVector(t, "prompt", func(t *testing.T, v vector) {
+		var want struct {
+			Text string `json:"text"`
+		}
+		if err := decodeStrict(v.Want, &want); err != nil || want.Text == "" {
+			t.Fatalf(`want must be {"text": "..."} (%v)`, err)
+		}
+		var m mesh.Message
+		roundTrip(t, v.Input, &m)
+		if !m.Trust.Valid() || !m.From.Kind.Valid() || !m.Room.Valid() || m.Seq == 0 {
+			t.Errorf("input has a bad trust, kind, room or seq: %+v", m)
+		}
+		if got := m.ForPrompt(); got != want.Text {
+			t.Errorf("ForPrompt:\ngot  %q\nwant %q\n\n%s", got, want.Text, got)
+		}
 	})
 }
 

@@ -5,6 +5,9 @@ import (
 	"github.com/the-mesh/mesh/internal/governance"
 )
 
+// maxAncestors bounds the chain of parents a decision walks.
+const maxAncestors = 64
+
 // subjectLocked returns what governance needs to know of participant id:
 // its trust and its ancestors, nearest first. n.mu must be held.
 func (n *Node) subjectLocked(id mesh.ParticipantID) governance.Subject {
@@ -13,9 +16,9 @@ func (n *Node) subjectLocked(id mesh.ParticipantID) governance.Subject {
 		return governance.Subject{ID: id, Trust: mesh.TrustUntrusted}
 	}
 	s := governance.Subject{ID: id, Trust: p.Trust}
-	seen := map[mesh.ParticipantID]bool{id: true} // a cycle would be a bug; never loop on one
-	for pid := p.Parent; pid != "" && !seen[pid]; {
-		seen[pid] = true
+	// Parents are made before their children, so chains end; the bound
+	// only guards against a corrupt registry.
+	for pid := p.Parent; pid != "" && len(s.Ancestors) < maxAncestors; {
 		a := n.participants[pid]
 		if a == nil {
 			break
