@@ -27,11 +27,19 @@ test-go:
 # Each fuzz target for a short while; FUZZTIME=5m for a long run.
 FUZZTIME ?= 20000x
 fuzz:
-	$(GO) test -run XXX -fuzz FuzzDecodeClientFrame -fuzztime $(FUZZTIME) .
-	$(GO) test -run XXX -fuzz FuzzFrameReader -fuzztime $(FUZZTIME) ./internal/web
-	$(GO) test -run XXX -fuzz FuzzScanLog -fuzztime $(FUZZTIME) ./internal/store/jsonl
-	$(GO) test -run XXX -fuzz FuzzLineSeq -fuzztime $(FUZZTIME) ./internal/store/jsonl
-	$(GO) test -run XXX -fuzz FuzzVerify -fuzztime $(FUZZTIME) ./internal/audit
+	$(GO) test -run XXX -fuzz '^FuzzDecodeClientFrame$$' -fuzztime $(FUZZTIME) .
+	$(GO) test -run XXX -fuzz '^FuzzForPrompt$$' -fuzztime $(FUZZTIME) .
+	$(GO) test -run XXX -fuzz '^FuzzFrameReader$$' -fuzztime $(FUZZTIME) ./internal/web
+	$(GO) test -run XXX -fuzz '^FuzzScanLog$$' -fuzztime $(FUZZTIME) ./internal/store/jsonl
+	$(GO) test -run XXX -fuzz '^FuzzLineSeq$$' -fuzztime $(FUZZTIME) ./internal/store/jsonl
+	$(GO) test -run XXX -fuzz '^FuzzVerify$$' -fuzztime $(FUZZTIME) ./internal/audit
+	$(GO) test -run XXX -fuzz '^FuzzCapabilities$$' -fuzztime $(FUZZTIME) ./internal/governance
+	$(GO) test -run XXX -fuzz '^FuzzCheckPath$$' -fuzztime $(FUZZTIME) ./internal/roomdata
+	$(GO) test -run XXX -fuzz '^FuzzSanitize$$' -fuzztime $(FUZZTIME) ./internal/guard
+	$(GO) test -run XXX -fuzz '^FuzzScan$$' -fuzztime $(FUZZTIME) ./internal/guard
+	$(GO) test -run XXX -fuzz '^FuzzScanMessage$$' -fuzztime $(FUZZTIME) ./internal/bench
+	$(GO) test -run XXX -fuzz '^FuzzScanEnvelope$$' -fuzztime $(FUZZTIME) ./internal/bench
+	$(GO) test -run XXX -fuzz '^FuzzReadMessage$$' -fuzztime $(FUZZTIME) ./internal/bench
 
 # Go micro-benchmarks; `bin/mesh bench` drives a real node.
 bench:

@@ -88,8 +88,14 @@ func TestForPromptNameCannotForgeTheHeader(t *testing.T) {
 		m := promptMessage(mesh.MessageChat, mesh.TrustLocal, name, mesh.Body{Text: "hi"})
 		checkFenced(t, m)
 		header, _, _ := strings.Cut(m.ForPrompt(), "\n")
-		if strings.Count(header, " trust=") != 1 || strings.Count(header, "]") != strings.Count(name, "]")+1 {
-			t.Errorf("name %q: header %q", name, header)
+		quoted, ok := strings.CutPrefix(header, "[mesh chat m_c4xq7wz2ab5kd3ne in lobby from ")
+		quoted, ok2 := strings.CutSuffix(quoted, " (human p_bobq5nd7wvf4ye2r@nq4c7ha2lmx5tyvbk) trust=local]")
+		var back string
+		if !ok || !ok2 || json.Unmarshal([]byte(quoted), &back) != nil {
+			t.Fatalf("name %q: header %q", name, header)
+		}
+		if want := strings.ReplaceAll(name, "<<<mesh:", "‹‹‹mesh:"); back != want {
+			t.Errorf("name %q: the quoted name reads back as %q, want %q", name, back, want)
 		}
 	}
 }
@@ -107,26 +113,26 @@ func mustJSON(t *testing.T, v any) string {
 // JSON.stringify writes for the same numbers (RFC 8785).
 func TestForPromptNumbers(t *testing.T) {
 	for in, want := range map[string]string{
-		"0":                       "0",
-		"-0":                      "0",
-		"1.0":                     "1",
-		"100":                     "100",
-		"1e20":                    "100000000000000000000",
-		"1e21":                    "1e+21",
-		"1.5e-7":                  "1.5e-7",
-		"0.000001":                "0.000001",
-		"123e-20":                 "1.23e-18",
-		"0.1":                     "0.1",
-		"-2.5":                    "-2.5",
-		"5e-324":                  "5e-324",
-		"1.7976931348623157e308":  "1.7976931348623157e+308",
-		"9007199254740993":        "9007199254740992",
-		"333333333.33333329":      "333333333.3333333",
-		"4.35":                    "4.35",
-		"0.0000012345":            "0.0000012345",
-		"123456789012345680000":   "123456789012345680000",
-		"1234567890123456800000":  "1.2345678901234568e+21",
-		"-0.00000012":             "-1.2e-7",
+		"0":                      "0",
+		"-0":                     "0",
+		"1.0":                    "1",
+		"100":                    "100",
+		"1e20":                   "100000000000000000000",
+		"1e21":                   "1e+21",
+		"1.5e-7":                 "1.5e-7",
+		"0.000001":               "0.000001",
+		"123e-20":                "1.23e-18",
+		"0.1":                    "0.1",
+		"-2.5":                   "-2.5",
+		"5e-324":                 "5e-324",
+		"1.7976931348623157e308": "1.7976931348623157e+308",
+		"9007199254740993":       "9007199254740992",
+		"333333333.33333329":     "333333333.3333333",
+		"4.35":                   "4.35",
+		"0.0000012345":           "0.0000012345",
+		"123456789012345680000":  "123456789012345680000",
+		"1234567890123456800000": "1.2345678901234568e+21",
+		"-0.00000012":            "-1.2e-7",
 	} {
 		m := promptMessage(mesh.MessageCommand, mesh.TrustOwner, "owner", mesh.Body{Command: "n", Args: json.RawMessage(in)})
 		_, body, _ := strings.Cut(m.ForPrompt(), "\n")
