@@ -560,6 +560,10 @@ func TestProtocolDocExamples(t *testing.T) {
 	lines := strings.Split(string(doc), "\n")
 	examples := 0
 	for i := 0; i < len(lines); i++ {
+		if strings.TrimSpace(lines[i]) == "```text" {
+			checkPromptExample(t, lines, i, ref)
+			continue
+		}
 		if strings.TrimSpace(lines[i]) != "```json" {
 			continue
 		}
@@ -595,6 +599,35 @@ func TestProtocolDocExamples(t *testing.T) {
 			t.Errorf("PROTOCOL.md names %s: %v", f, err)
 		}
 	}
+}
+
+// checkPromptExample checks a text example of PROTOCOL.md that starts at
+// line i: if a prompt/ vector is named on one of the three lines before it,
+// the example must be exactly that vector's want.text.
+func checkPromptExample(t *testing.T, lines []string, i int, ref *regexp.Regexp) {
+	t.Helper()
+	file := ""
+	for j := i - 1; j >= 0 && j >= i-3 && file == ""; j-- {
+		file = ref.FindString(lines[j])
+	}
+	if !strings.HasPrefix(file, "testdata/protocol/prompt/") {
+		return
+	}
+	var block []string
+	for k := i + 1; k < len(lines) && strings.TrimSpace(lines[k]) != "```"; k++ {
+		block = append(block, lines[k])
+	}
+	t.Run("prompt/"+filepath.Base(file), func(t *testing.T) {
+		var want struct {
+			Text string `json:"text"`
+		}
+		if err := json.Unmarshal(mustReadVector(t, file).Want, &want); err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Join(block, "\n"); got != want.Text {
+			t.Errorf("PROTOCOL.md:%d: the example is not %s's want.text:\ngot  %q\nwant %q", i+1, file, got, want.Text)
+		}
+	})
 }
 
 // vectorParts returns the JSON values of a vector file that PROTOCOL.md
