@@ -103,3 +103,7 @@ func Capabilities(s Subject, r Room) Set {
 func Can(s Subject, c mesh.Capability, r Room) bool {
 	return Capabilities(s, r).Has(c)
 }
+
+// EffectiveTrust is s's trust once clamped to its ancestors': the level its
+// messages are tagged and scanned with (rule 3).
+func EffectiveTrust(s Subject) mesh.Trust { return s.effective(0) }

@@ -2,11 +2,14 @@ package node
 
 import (
 	"encoding/json"
+	"regexp"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/the-mesh/mesh"
 	"github.com/the-mesh/mesh/internal/governance"
+	"github.com/the-mesh/mesh/internal/guard"
 	"github.com/the-mesh/mesh/internal/hub"
 )
 
@@ -15,6 +18,9 @@ import (
 // execute.from, the sender may speak and the target holds execute. A
 // result must answer a command the node delivered to its sender, and goes
 // to the room like any message with ref set to the command's id.
+
+// commandName is what a command's name may be.
+var commandName = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
 
 // commandTTL is how long a command waits for its result.
 const commandTTL = time.Hour
@@ -83,8 +89,14 @@ func (n *Node) Command(actor mesh.Participant, c mesh.Command, origin *hub.Conn,
 }
 
 func (n *Node) command(actor mesh.Participant, c mesh.Command) (*mesh.Message, error) {
+	if !commandName.MatchString(c.Name) {
+		return nil, mesh.Errorf(mesh.EInvalid, "A command name is 1 to %d letters, digits, '.', '_' or '-'; got %q.", mesh.MaxCommandNameBytes, c.Name)
+	}
 	if len(c.Args) > 0 && !json.Valid(c.Args) {
 		return nil, mesh.Errorf(mesh.EInvalid, "command args must be JSON.")
+	}
+	if len(c.Ref) > MaxRefBytes {
+		return nil, mesh.Errorf(mesh.EInvalid, "ref is %d bytes; the limit is %d.", len(c.Ref), MaxRefBytes)
 	}
 	if !n.IsMember(c.Room, actor.ID) {
 		if n.room(c.Room) == nil {
@@ -105,8 +117,14 @@ func (n *Node) command(actor mesh.Participant, c mesh.Command) (*mesh.Message, e
 	if err := governance.MayCommand(s, target, r); err != nil {
 		return nil, err
 	}
+	if !governance.Can(target, mesh.CapListen, r) {
+		return nil, mesh.Errorf(mesh.EForbidden, "Target %s may not listen in room %s, so it would never see the command.", c.Target, c.Room)
+	}
+	if !n.limits.allow(c.Room, actor.ID, r.Policy.Limits) {
+		return nil, mesh.Errorf(mesh.ERateLimited, "Room %s allows %d messages a minute per participant. Slow down.", c.Room, r.Policy.Limits.MessagesPerMinute)
+	}
 	return &mesh.Message{
-		ID: newID("m_"), Room: c.Room, Kind: mesh.MessageCommand, From: actor.Sender(), Trust: actor.Trust,
+		ID: newID("m_"), Room: c.Room, Kind: mesh.MessageCommand, From: actor.Sender(), Trust: governance.EffectiveTrust(s),
 		TS: n.now().UTC(), To: c.Target, Body: mesh.Body{Command: c.Name, Args: c.Args},
 	}, nil
 }
@@ -120,15 +138,41 @@ func (n *Node) Result(actor mesh.Participant, res mesh.Result, origin *hub.Conn,
 		n.refused(actor, "result", res.Room, err, done)
 		return
 	}
-	n.append(actor, "result", m, origin, "", done)
+	n.append(actor, "result", m, origin, res.Ref, done)
 }
 
 func (n *Node) result(actor mesh.Participant, res mesh.Result) (*mesh.Message, error) {
+	if res.Ref == "" {
+		return nil, mesh.Errorf(mesh.EInvalid, `A result needs "ref": the id of the command it answers.`)
+	}
 	if len(res.Output) > n.cfg.MaxTextBytes {
 		return nil, mesh.Errorf(mesh.ETooLarge, "output is %d bytes; the limit is %d.", len(res.Output), n.cfg.MaxTextBytes)
 	}
-	if n.room(res.Room) == nil {
-		return nil, notFound(res.Room)
+	if !n.IsMember(res.Room, actor.ID) {
+		if n.room(res.Room) == nil {
+			return nil, notFound(res.Room)
+		}
+		return nil, mesh.Errorf(mesh.EForbidden, "You are not a member of room %q.", res.Room)
+	}
+	s, r, _, err := n.govern(actor.ID, res.Room)
+	if err != nil {
+		return nil, err
+	}
+	if err := governance.Check(s, mesh.CapSpeak, r); err != nil {
+		return nil, err
+	}
+	// Tool output is where injected instructions arrive: it is sanitised
+	// and scanned like chat.
+	output, err := guard.Sanitize(strings.ReplaceAll(res.Output, "\r\n", "\n"))
+	if err != nil {
+		return nil, err
+	}
+	trust, flags, err := n.scan(r.Policy, governance.EffectiveTrust(s), output)
+	if err != nil {
+		return nil, err
+	}
+	if !n.limits.allow(res.Room, actor.ID, r.Policy.Limits) {
+		return nil, mesh.Errorf(mesh.ERateLimited, "Room %s allows %d messages a minute per participant. Slow down.", res.Room, r.Policy.Limits.MessagesPerMinute)
 	}
 	cmd, ok := n.pending.take(res.Ref, n.now())
 	switch {
@@ -143,8 +187,8 @@ func (n *Node) result(actor mesh.Participant, res mesh.Result) (*mesh.Message, e
 	}
 	ok2 := res.OK
 	return &mesh.Message{
-		ID: newID("m_"), Room: res.Room, Kind: mesh.MessageResult, From: actor.Sender(), Trust: actor.Trust,
-		TS: n.now().UTC(), To: cmd.sender, Ref: res.Ref, Body: mesh.Body{OK: &ok2, Output: res.Output},
+		ID: newID("m_"), Room: res.Room, Kind: mesh.MessageResult, From: actor.Sender(), Trust: trust, Flags: flags,
+		TS: n.now().UTC(), To: cmd.sender, Ref: res.Ref, Body: mesh.Body{OK: &ok2, Output: output},
 	}, nil
 }
 

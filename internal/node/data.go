@@ -73,3 +73,9 @@ func (n *Node) DataDelete(actor mesh.Participant, id mesh.RoomID, path string) e
 
 // MaxDataFileBytes is the largest room file the node accepts.
 func (n *Node) MaxDataFileBytes() int64 { return n.data.Limits().MaxFileBytes }
+
+// CheckDataWrite reports whether actor may write room id's files, so a
+// caller can refuse before reading a body.
+func (n *Node) CheckDataWrite(actor mesh.Participant, id mesh.RoomID) error {
+	return n.dataAccess(actor, id, governance.MayWriteData)
+}

@@ -45,25 +45,32 @@ func (n *Node) roomRules(actor mesh.Participant, post Post, s governance.Subject
 	if actor.Kind == mesh.KindAgent && pol.Agents.Reply == "mention-only" && post.To == "" {
 		return "", "", nil, mesh.Errorf(mesh.EForbidden, "In room %s agents may only post messages addressed to someone: set \"to\".", post.Room)
 	}
-	trust, flags := actor.Trust, []string(nil)
-	switch pol.Scan[actor.Trust] {
-	case "flag", "block":
-		res := n.scanner.Scan(text)
-		if !res.Injection {
-			break
-		}
-		if pol.Scan[actor.Trust] == "block" {
-			return "", "", nil, mesh.Errorf(mesh.EBlocked, "The guard refused this message as a likely prompt injection (%s).", strings.Join(res.Findings, ", "))
-		}
-		trust = mesh.TrustUntrusted
+	trust, flags, err := n.scan(pol, governance.EffectiveTrust(s), text)
+	return text, trust, flags, err
+}
+
+// scan applies policy.scan for trust to text: it returns the trust to
+// tag the message with and its flags, or EBlocked.
+func (n *Node) scan(pol *mesh.Policy, trust mesh.Trust, text string) (mesh.Trust, []string, error) {
+	mode := pol.Scan[trust]
+	if mode != "flag" && mode != "block" {
+		return trust, nil, nil
+	}
+	res := n.scanner.Scan(text)
+	if !res.Injection {
+		return trust, nil, nil
+	}
+	if mode == "block" {
+		return "", nil, mesh.Errorf(mesh.EBlocked, "The guard refused this message as a likely prompt injection (%s).", strings.Join(res.Findings, ", "))
+	}
+	flags := []string{mesh.FlagInjection}
+	if len(res.Findings) > 0 {
+		flags = flags[:0]
 		for _, f := range res.Findings {
 			flags = append(flags, mesh.FlagInjection+":"+f)
 		}
-		if len(flags) == 0 {
-			flags = []string{mesh.FlagInjection}
-		}
 	}
-	return text, trust, flags, nil
+	return mesh.TrustUntrusted, flags, nil
 }
 
 // checkFormat enforces policy.format: JSON text, matching the schema if
@@ -116,15 +123,18 @@ func compileSchema(schema map[string]any) (*jsonschema.Schema, error) {
 	}
 	c := jsonschema.NewCompiler()
 	c.UseLoader(noLoader{})
-	if err := c.AddResource("room-schema.json", doc); err != nil {
+	if err := c.AddResource(schemaURL, doc); err != nil {
 		return nil, mesh.Errorf(mesh.EInvalid, "policy.format.schema: %s", oneLine(err.Error()))
 	}
-	sch, err := c.Compile("room-schema.json")
+	sch, err := c.Compile(schemaURL)
 	if err != nil {
 		return nil, mesh.Errorf(mesh.EInvalid, "policy.format.schema is not a valid JSON Schema: %s", oneLine(err.Error()))
 	}
 	return sch, nil
 }
+
+// schemaURL names a room's schema inside the compiler; it is not a file.
+const schemaURL = "urn:mesh:room-schema"
 
 type noLoader struct{}
 

@@ -45,6 +45,11 @@ func (s *Server) listData(w http.ResponseWriter, p mesh.Participant, id mesh.Roo
 }
 
 func (s *Server) putData(w http.ResponseWriter, r *http.Request, p mesh.Participant) {
+	id := mesh.RoomID(r.PathValue("id"))
+	if err := s.node.CheckDataWrite(p, id); err != nil { // before reading a body
+		s.fail(w, err)
+		return
+	}
 	max := s.node.MaxDataFileBytes()
 	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, max))
 	var tooBig *http.MaxBytesError
@@ -55,7 +60,7 @@ func (s *Server) putData(w http.ResponseWriter, r *http.Request, p mesh.Particip
 		s.fail(w, mesh.Errorf(mesh.EInvalid, "Could not read the body: %v.", err))
 		return
 	}
-	info, err := s.node.DataPut(p, mesh.RoomID(r.PathValue("id")), r.PathValue("path"), data)
+	info, err := s.node.DataPut(p, id, r.PathValue("path"), data)
 	if err != nil {
 		s.fail(w, err)
 		return

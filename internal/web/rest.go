@@ -72,7 +72,6 @@ func bearer(r *http.Request) string {
 // refuse answers with err, counts it and, for failures before an action
 // is known to the node (auth, body), audits it.
 func (s *Server) refuse(w http.ResponseWriter, r *http.Request, actor mesh.ParticipantID, action string, err error) {
-	s.node.Stats().Refused.Inc()
 	s.audit(actor, action, "", remoteIP(r), err)
 	s.fail(w, err) // counts it
 }
@@ -294,7 +293,7 @@ func (s *Server) postResult(w http.ResponseWriter, r *http.Request, p mesh.Parti
 		return
 	}
 	frame := mesh.Result{Type: mesh.FrameResult, Room: mesh.RoomID(r.PathValue("id")), Ref: req.Ref, OK: req.OK, Output: req.Output}
-	s.stored(w, "", func(done func(mesh.Message, error)) { s.node.Result(p, frame, nil, done) })
+	s.stored(w, req.Ref, func(done func(mesh.Message, error)) { s.node.Result(p, frame, nil, done) })
 }
 
 // stored runs an asynchronous store and answers 201 {message, ref?} once
