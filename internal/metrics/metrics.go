@@ -47,8 +47,8 @@ func (d described) write(w io.Writer, name string) {
 	d.m.write(w, name)
 }
 
-// WriteTo writes every metric in the text format.
-func (r *Registry) WriteTo(w io.Writer) {
+// WriteText writes every metric in the Prometheus text format.
+func (r *Registry) WriteText(w io.Writer) {
 	r.mu.Lock()
 	names := make([]string, 0, len(r.metrics))
 	for n := range r.metrics {

@@ -97,7 +97,7 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) metrics(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-	s.node.Stats().Registry.WriteTo(w)
+	s.node.Stats().Registry.WriteText(w)
 }
 
 func (s *Server) nodeInfo(w http.ResponseWriter, r *http.Request) {
