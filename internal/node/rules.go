@@ -182,11 +182,17 @@ func (c *schemaCache) get(room mesh.RoomID, rev uint64, pol *mesh.Policy) (*json
 }
 
 // postLimits holds a token bucket per participant and room for
-// policy.limits.messagesPerMinute and burst.
+// policy.limits.messagesPerMinute and burst. Buckets that have refilled
+// are forgotten when there are many, so the map stays bounded by the
+// participants recently active.
 type postLimits struct {
-	mu sync.Mutex
-	m  map[limitKey]*rate.Limiter
+	mu    sync.Mutex
+	m     map[limitKey]*rate.Limiter
+	sweep int // size at which full buckets are dropped next
 }
+
+// minSweep is the smallest map size that triggers a sweep.
+const minSweep = 4096
 
 type limitKey struct {
 	room mesh.RoomID
@@ -206,6 +212,14 @@ func (l *postLimits) allow(room mesh.RoomID, p mesh.ParticipantID, lim mesh.Poli
 	k := limitKey{room, p}
 	lt := l.m[k]
 	if lt == nil {
+		if len(l.m) >= max(l.sweep, minSweep) {
+			for key, old := range l.m {
+				if old.Tokens() >= float64(old.Burst()) { // full: same as new
+					delete(l.m, key)
+				}
+			}
+			l.sweep = 2 * len(l.m)
+		}
 		lt = rate.NewLimiter(r, b)
 		l.m[k] = lt
 	} else if lt.Limit() != r || lt.Burst() != b {
