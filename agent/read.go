@@ -1,0 +1,234 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
+
+	"github.com/the-mesh/mesh"
+)
+
+// inFrame is any frame the node sends, decoded once. "message" is an
+// envelope in a message frame and a sentence in an error frame, so it is
+// kept raw and decoded by type.
+type inFrame struct {
+	Type        string            `json:"type"`
+	Ref         string            `json:"ref"`
+	You         *mesh.Participant `json:"you"`         // welcome
+	Limits      mesh.WireLimits   `json:"limits"`      // welcome
+	Room        mesh.RoomID       `json:"room"`        // joined, left, presence
+	Members     []mesh.Member     `json:"members"`     // joined
+	History     []mesh.Message    `json:"history"`     // joined
+	Head        uint64            `json:"head"`        // joined
+	ID          string            `json:"id"`          // ack
+	Seq         uint64            `json:"seq"`         // ack
+	Event       string            `json:"event"`       // presence
+	Participant mesh.Participant  `json:"participant"` // presence
+	Code        string            `json:"code"`        // error
+	Raw         json.RawMessage   `json:"message"`     // message (envelope), error (text)
+
+	Msg  *mesh.Message `json:"-"` // message
+	Text string        `json:"-"` // error
+}
+
+func decodeFrame(data []byte) (*inFrame, error) {
+	f := new(inFrame)
+	if err := json.Unmarshal(data, f); err != nil {
+		return nil, fmt.Errorf("agent: bad frame from the node: %w", err)
+	}
+	switch f.Type {
+	case mesh.FrameMessage:
+		f.Msg = new(mesh.Message)
+		if err := json.Unmarshal(f.Raw, f.Msg); err != nil {
+			return nil, fmt.Errorf("agent: bad message envelope: %w", err)
+		}
+	case mesh.FrameError:
+		json.Unmarshal(f.Raw, &f.Text)
+	}
+	return f, nil
+}
+
+// handle processes one frame on the reader goroutine. Only a broken
+// connection or a stopping client is returned as an error.
+func (c *Client) handle(cn *conn, data []byte) error {
+	f, err := decodeFrame(data)
+	if err != nil {
+		c.log.Warn("mesh: skipping a frame", "err", err)
+		return nil
+	}
+	switch f.Type {
+	case mesh.FrameMessage:
+		return c.onMessage(cn, f.Msg)
+	case mesh.FrameJoined:
+		c.mu.Lock()
+		rs := c.rooms[f.Room]
+		switch {
+		case f.Ref != "" || rs == nil: // a join: history runs up to head
+			c.rooms[f.Room] = &roomState{last: f.Head}
+		case f.Head < rs.last: // a resume, and the room's log restarted
+			c.log.Warn("mesh: the room's log is shorter than what the client has; starting over from its head",
+				"room", f.Room, "had", rs.last, "head", f.Head)
+			rs.last = f.Head
+		}
+		c.mu.Unlock()
+		c.answer(cn, f, nil)
+	case mesh.FrameLeft:
+		c.mu.Lock()
+		delete(c.rooms, f.Room)
+		c.mu.Unlock()
+		c.answer(cn, f, nil)
+	case mesh.FrameAck:
+		c.answer(cn, f, nil)
+	case mesh.FrameError:
+		e := &mesh.Error{Code: f.Code, Message: f.Text}
+		if !c.answer(cn, f, e) {
+			c.log.Warn("mesh: the node refused a frame", "ref", f.Ref, "code", f.Code, "message", f.Text)
+		}
+	case mesh.FramePresence:
+		select {
+		case c.pres <- mesh.PresenceFrame{Type: f.Type, Room: f.Room, Event: f.Event, Participant: f.Participant}:
+		default:
+			c.log.Debug("mesh: presence dropped: nobody reads Presence()", "room", f.Room)
+		}
+	case mesh.FramePong, mesh.FrameWelcome:
+	default:
+		c.log.Debug("mesh: ignoring an unknown frame", "type", f.Type)
+	}
+	return nil
+}
+
+// answer hands f (or err) to the call waiting for f.Ref, and reports
+// whether there was one. An ack moves the room's last seq: the node queues
+// it where the message would be in the room's order, so every earlier
+// message has been received.
+func (c *Client) answer(cn *conn, f *inFrame, err error) bool {
+	if f.Ref == "" {
+		return false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	w, ok := cn.pending[f.Ref]
+	if !ok {
+		return false
+	}
+	delete(cn.pending, f.Ref)
+	if rs := c.rooms[w.room]; f.Type == mesh.FrameAck && rs != nil && f.Seq > rs.last {
+		rs.last = f.Seq
+	}
+	w.ch <- reply{f: f, err: err}
+	return true
+}
+
+// onMessage drops what the client already has (by room and seq), routes
+// commands addressed to it, and queues the rest for Messages().
+func (c *Client) onMessage(cn *conn, m *mesh.Message) error {
+	c.mu.Lock()
+	rs := c.rooms[m.Room]
+	if rs == nil || m.Seq <= rs.last { // not joined (any more), or a repeat
+		c.mu.Unlock()
+		return nil
+	}
+	if m.Seq > rs.last+1 {
+		c.log.Warn("mesh: gap in the room's stream", "room", m.Room, "after", rs.last, "got", m.Seq)
+	}
+	rs.last = m.Seq
+	me := c.me.ID
+	c.mu.Unlock()
+	if m.From.ID == me {
+		return nil // our own: the ack told the caller (see "Delivery")
+	}
+	if m.To == me {
+		c.route(*m)
+	}
+	return c.queue.push(c.ctx, cn, Message{*m}, func() int {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if len(cn.pending) > 0 {
+			return queueHard
+		}
+		return queueSoft
+	})
+}
+
+// pump feeds Messages() from the queue until the client stops.
+func (c *Client) pump() {
+	defer c.wg.Done()
+	defer close(c.msgs)
+	for {
+		m, ok := c.queue.pop(c.ctx)
+		if !ok {
+			return
+		}
+		select {
+		case c.msgs <- m:
+		case <-c.ctx.Done():
+			return
+		}
+	}
+}
+
+// queue is the bounded buffer between the reader and Messages(). It
+// outlives connections, so nothing received is lost on a reconnect.
+type queue struct {
+	mu    sync.Mutex
+	items []Message
+	added chan struct{} // a token when items were added
+	space chan struct{} // a token when items were taken, or the limit may have grown
+}
+
+func newQueue() *queue {
+	return &queue{added: make(chan struct{}, 1), space: make(chan struct{}, 1)}
+}
+
+func signal(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
+// poke wakes a waiting push to look at its limit again.
+func (q *queue) poke() { signal(q.space) }
+
+// push appends m, waiting while the queue holds limit() messages.
+func (q *queue) push(ctx context.Context, cn *conn, m Message, limit func() int) error {
+	for {
+		q.mu.Lock()
+		if len(q.items) < limit() {
+			q.items = append(q.items, m)
+			q.mu.Unlock()
+			signal(q.added)
+			return nil
+		}
+		q.mu.Unlock()
+		cn.delivering.Store(true)
+		select {
+		case <-q.space:
+			cn.delivering.Store(false)
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// pop takes the oldest message, waiting for one; false when ctx is done.
+func (q *queue) pop(ctx context.Context) (Message, bool) {
+	for {
+		q.mu.Lock()
+		if len(q.items) > 0 {
+			m := q.items[0]
+			q.items[0] = Message{}
+			q.items = q.items[1:]
+			q.mu.Unlock()
+			signal(q.space)
+			return m, true
+		}
+		q.mu.Unlock()
+		select {
+		case <-q.added:
+		case <-ctx.Done():
+			return Message{}, false
+		}
+	}
+}

@@ -1,0 +1,124 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/the-mesh/mesh"
+)
+
+// Registration describes a participant to register with Register.
+type Registration struct {
+	Name  string     // display name, 1 to 64 bytes; required
+	Kind  mesh.Kind  // human or agent; "" means agent
+	Trust mesh.Trust // "" means local, or the parent's trust if lower
+
+	// Invite is an invite token from POST /api/v1/invites, needed to
+	// register from another machine without ParentToken.
+	Invite string
+
+	// ParentToken, when set, is the token of the participant that becomes
+	// the new one's parent; the new participant never has more trust or
+	// capabilities than it.
+	ParentToken string
+}
+
+// Register registers a participant on the node at baseURL
+// (http(s)://host:port) and returns it with its token, which the node shows
+// only once. From loopback no token or invite is needed. Refusals are
+// *mesh.Error with the node's code (invalid, unauthorized, forbidden, ...).
+func Register(ctx context.Context, baseURL string, r Registration) (mesh.Participant, string, error) {
+	body := map[string]any{"name": r.Name}
+	if r.Kind != "" {
+		body["kind"] = r.Kind
+	}
+	if r.Trust != "" {
+		body["trust"] = r.Trust
+	}
+	if r.Invite != "" {
+		body["invite"] = r.Invite
+	}
+	var out struct {
+		Participant mesh.Participant `json:"participant"`
+		Token       string           `json:"token"`
+	}
+	if err := doREST(ctx, http.DefaultClient, baseURL, "POST", "/api/v1/participants", r.ParentToken, body, &out); err != nil {
+		return mesh.Participant{}, "", err
+	}
+	return out.Participant, out.Token, nil
+}
+
+// doREST sends one REST request and decodes a JSON answer into out (when
+// not nil). A node error answer becomes *mesh.Error.
+func doREST(ctx context.Context, hc *http.Client, baseURL, method, path, token string, in, out any) error {
+	base, err := httpBase(baseURL)
+	if err != nil {
+		return err
+	}
+	var rd io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, base+path, rd)
+	if err != nil {
+		return err
+	}
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("agent: %s %s: %w", method, path, err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
+	if err != nil {
+		return fmt.Errorf("agent: %s %s: read answer: %w", method, path, err)
+	}
+	if resp.StatusCode >= 300 {
+		var e struct {
+			Error *mesh.Error `json:"error"`
+		}
+		if json.Unmarshal(raw, &e) == nil && e.Error != nil && e.Error.Code != "" {
+			return e.Error
+		}
+		return fmt.Errorf("agent: %s %s: HTTP %d", method, path, resp.StatusCode)
+	}
+	if out != nil {
+		if err := json.Unmarshal(raw, out); err != nil {
+			return fmt.Errorf("agent: %s %s: answer is not JSON: %w", method, path, err)
+		}
+	}
+	return nil
+}
+
+// httpBase checks a node URL and returns it without a trailing slash.
+func httpBase(raw string) (string, error) {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return "", fmt.Errorf("agent: node URL %q must be http(s)://host:port", raw)
+	}
+	return strings.TrimRight(u.Scheme+"://"+u.Host+u.Path, "/"), nil
+}
+
+// wsURL turns a node's http(s) URL into its WebSocket endpoint.
+func wsURL(raw string) (string, error) {
+	base, err := httpBase(raw)
+	if err != nil {
+		return "", err
+	}
+	return "ws" + strings.TrimPrefix(base, "http") + "/api/v1/ws", nil
+}
