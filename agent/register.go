@@ -54,6 +54,14 @@ func Register(ctx context.Context, baseURL string, r Registration) (mesh.Partici
 	return out.Participant, out.Token, nil
 }
 
+// Do sends one REST request to the node at url, with token unless it is
+// empty, and decodes the JSON answer into out (when not nil). A refusal by
+// the node comes back as *mesh.Error with its code and message. It serves
+// the endpoints a Client has no method for.
+func Do(ctx context.Context, url, token, method, path string, in, out any) error {
+	return doREST(ctx, http.DefaultClient, url, method, path, token, in, out)
+}
+
 // doREST sends one REST request and decodes a JSON answer into out (when
 // not nil). A node error answer becomes *mesh.Error.
 func doREST(ctx context.Context, hc *http.Client, baseURL, method, path, token string, in, out any) error {

@@ -6,17 +6,16 @@ package main
 // *mesh.Error.
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"net/http"
 	"net/url"
 	"strings"
 
 	"github.com/the-mesh/mesh"
+	"github.com/the-mesh/mesh/agent"
 )
 
 const defaultNodeURL = "http://127.0.0.1:3000"
@@ -85,59 +84,12 @@ func usageError(fs *flag.FlagSet, format string, args ...any) error {
 // decodes a JSON answer into out (when not nil). A refusal by the node is
 // a *mesh.Error carrying its code and message.
 func (c agentConfig) do(ctx context.Context, method, path string, in, out any) error {
-	base, err := nodeBase(c.Node)
-	if err != nil {
-		return err
+	err := agent.Do(ctx, c.Node, c.Token, method, path, in, out)
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return fmt.Errorf("is the node running at %s? %w", c.Node, err)
 	}
-	var body io.Reader
-	if in != nil {
-		b, err := json.Marshal(in)
-		if err != nil {
-			return err
-		}
-		body = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, base+path, body)
-	if err != nil {
-		return err
-	}
-	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	req.Header.Set("Authorization", "Bearer "+c.Token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return fmt.Errorf("is the node running at %s? %w", base, err)
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
-	if err != nil {
-		return fmt.Errorf("%s %s: read answer: %w", method, path, err)
-	}
-	if resp.StatusCode >= 300 {
-		var e struct {
-			Error *mesh.Error `json:"error"`
-		}
-		if json.Unmarshal(raw, &e) == nil && e.Error != nil && e.Error.Code != "" {
-			return e.Error
-		}
-		return fmt.Errorf("%s %s: HTTP %d", method, path, resp.StatusCode)
-	}
-	if out != nil {
-		if err := json.Unmarshal(raw, out); err != nil {
-			return fmt.Errorf("%s %s: answer is not JSON: %w", method, path, err)
-		}
-	}
-	return nil
-}
-
-// nodeBase checks a node URL and returns it without a trailing slash.
-func nodeBase(raw string) (string, error) {
-	u, err := url.Parse(raw)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return "", fmt.Errorf("node URL %q must be http(s)://host:port", raw)
-	}
-	return strings.TrimRight(u.Scheme+"://"+u.Host+u.Path, "/"), nil
+	return err
 }
 
 // roomPath returns the REST path of a room, escaping the id.

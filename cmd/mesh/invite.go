@@ -2,12 +2,12 @@ package main
 
 import (
 	"context"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
-	"net/http"
-	"strings"
+	"net/url"
 
+	"github.com/the-mesh/mesh/agent"
 	"github.com/the-mesh/mesh/internal/node"
 )
 
@@ -26,26 +26,16 @@ func runInvite(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(*nodeURL, "/")+"/api/v1/invites", nil)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Authorization", "Bearer "+tok)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return fmt.Errorf("is the node running at %s? %w", *nodeURL, err)
-	}
-	defer resp.Body.Close()
 	var body struct {
 		Invite  string `json:"invite"`
 		Expires string `json:"expires"`
-		Error   *struct{ Code, Message string }
 	}
-	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
-		return fmt.Errorf("read response (HTTP %d): %w", resp.StatusCode, err)
-	}
-	if body.Error != nil {
-		return fmt.Errorf("%s: %s", body.Error.Code, body.Error.Message)
+	if err := agent.Do(ctx, *nodeURL, tok, "POST", "/api/v1/invites", nil, &body); err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			return fmt.Errorf("is the node running at %s? %w", *nodeURL, err)
+		}
+		return err
 	}
 	fmt.Fprintln(stdout, body.Invite)
 	fmt.Fprintf(stderr, "mesh invite: single use, expires %s\n", body.Expires)
