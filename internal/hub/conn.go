@@ -47,6 +47,8 @@ type Conn struct {
 	reason  string // why the connection was closed
 	wg      sync.WaitGroup
 	drained sync.Cond // signalled when the writer takes a batch or the conn closes
+	waiting bool      // the writer is waiting to coalesce; Send may kick it
+	kick    chan struct{}
 
 	// Owned by the writer goroutine (one at a time, ordered by mu).
 	lastWrite  time.Time
@@ -61,15 +63,43 @@ const rateWindow = time.Second
 
 // coalesce waits before a write when the connection is busy enough for
 // two more frames to arrive during the wait. (With one, chance swings of a
-// moderate rate would delay its writes for nothing.)
+// moderate rate would delay its writes for nothing.) It stops waiting as
+// soon as an eighth of the queue is full: the batch is big enough, and
+// waiting on could overflow the queue of a client that reads fast.
 func (c *Conn) coalesce() {
 	d := c.limits.WriteDelay
 	if d <= 0 || c.framesPerS*d.Seconds() < 2 {
 		return
 	}
-	if wait := time.Until(c.lastWrite.Add(d)); wait > 0 {
-		time.Sleep(wait)
+	wait := time.Until(c.lastWrite.Add(d))
+	if wait <= 0 {
+		return
 	}
+	c.mu.Lock()
+	if c.fullLocked() {
+		c.mu.Unlock()
+		return
+	}
+	if c.kick == nil {
+		c.kick = make(chan struct{}, 1)
+	}
+	c.waiting = true
+	c.mu.Unlock()
+	t := time.NewTimer(wait)
+	select {
+	case <-t.C:
+	case <-c.kick:
+		t.Stop()
+	}
+	c.mu.Lock()
+	c.waiting = false
+	c.mu.Unlock()
+}
+
+// fullLocked reports whether the queue holds a batch worth writing at once.
+// c.mu must be held.
+func (c *Conn) fullLocked() bool {
+	return len(c.queue) >= c.limits.MaxFrames/8 || c.bytes >= c.limits.MaxBytes/8
 }
 
 // countRate records n frames written at now.
@@ -124,6 +154,12 @@ func (c *Conn) Send(frame []byte) bool {
 	}
 	c.queue = append(c.queue, frame)
 	c.bytes += len(frame)
+	if c.waiting && c.fullLocked() {
+		select {
+		case c.kick <- struct{}{}:
+		default:
+		}
+	}
 	if !c.writing {
 		c.writing = true
 		c.wg.Add(1)

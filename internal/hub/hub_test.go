@@ -287,3 +287,28 @@ func TestWriteCoalescing(t *testing.T) {
 		t.Fatalf("busy connection: mean batch %.1f frames, want several per write", busy)
 	}
 }
+
+// TestCoalescingNeverOverflows: a client that reads fast is not dropped
+// because the writer waited to coalesce while a burst filled its queue.
+func TestCoalescingNeverOverflows(t *testing.T) {
+	var slow atomic.Int32
+	c := hub.NewConn(discard{}, hub.Limits{MaxFrames: 256, MaxBytes: 1 << 24, WriteTimeout: time.Second,
+		WriteDelay: 50 * time.Millisecond}, &hub.Counters{SlowConsumers: func() { slow.Add(1) }})
+	frame := hub.MessageFrame([]byte(`{}`))
+	for end := time.Now().Add(1100 * time.Millisecond); time.Now().Before(end); { // learn a high rate
+		c.Send(frame)
+		time.Sleep(100 * time.Microsecond)
+	}
+	for i := range 2000 { // eight queues' worth, faster than one delay lets through
+		if !c.Send(frame) {
+			t.Fatalf("Send %d refused during a burst (slow consumers %d)", i, slow.Load())
+		}
+		if i%16 == 15 {
+			time.Sleep(200 * time.Microsecond)
+		}
+	}
+	c.Wait()
+	if slow.Load() != 0 {
+		t.Fatalf("%d slow-consumer drops, want 0", slow.Load())
+	}
+}
