@@ -3,6 +3,7 @@ package hub_test
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -310,5 +311,30 @@ func TestCoalescingNeverOverflows(t *testing.T) {
 	c.Wait()
 	if slow.Load() != 0 {
 		t.Fatalf("%d slow-consumer drops, want 0", slow.Load())
+	}
+}
+
+// TestIdleRoomsUnloaded: past MaxIdleRooms the hub drops rooms nobody is
+// subscribed to, keeps the others, and a dropped room refuses Subscribe so
+// that the caller loads it again.
+func TestIdleRoomsUnloaded(t *testing.T) {
+	h := hub.New(mesh.DefaultHistory)
+	busy, _ := h.Room("busy", noLoad)
+	c := hub.NewConn(discard{}, hub.DefaultLimits, nil)
+	if _, err := busy.Subscribe(c, mesh.Participant{ID: "a"}, true, false, 0, joinedFrame, nil); err != nil {
+		t.Fatal(err)
+	}
+	idle, _ := h.Room("idle", noLoad)
+	for i := range hub.MaxIdleRooms {
+		h.Room(mesh.RoomID(fmt.Sprintf("r%d", i)), noLoad)
+	}
+	if got := h.Len(); got > hub.MaxIdleRooms {
+		t.Fatalf("%d rooms in memory, want at most %d", got, hub.MaxIdleRooms)
+	}
+	if again, _ := h.Room("busy", noLoad); again != busy {
+		t.Fatal("a room with a subscriber was unloaded")
+	}
+	if _, err := idle.Subscribe(c, mesh.Participant{ID: "a"}, true, false, 0, joinedFrame, nil); !errors.Is(err, hub.ErrRoomGone) {
+		t.Fatalf("Subscribe on an unloaded room: %v, want ErrRoomGone", err)
 	}
 }

@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"errors"
 	"sync"
 
 	"github.com/the-mesh/mesh"
@@ -24,12 +25,24 @@ func New(recentCap int) *Hub {
 // most the hub's recent capacity), for a room's first use.
 type Loader func(id mesh.RoomID, n int) (head uint64, recent []mesh.Entry, err error)
 
+// MaxIdleRooms is how many rooms the hub keeps in memory before it drops
+// those with no subscriber; a dropped room is loaded again from storage
+// when it is next used.
+const MaxIdleRooms = 1024
+
+// ErrRoomGone is returned by Subscribe on a room the hub has dropped; the
+// caller gets the room again from Hub.Room and retries.
+var ErrRoomGone = errors.New("hub: room was unloaded; get it again")
+
 // Room returns the room, loading it on first use.
 func (h *Hub) Room(id mesh.RoomID, load Loader) (*Room, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if r := h.rooms[id]; r != nil {
 		return r, nil
+	}
+	if len(h.rooms) >= MaxIdleRooms {
+		h.dropIdleLocked()
 	}
 	head, recent, err := load(id, h.recentCap)
 	if err != nil {
@@ -42,6 +55,18 @@ func (h *Hub) Room(id mesh.RoomID, load Loader) (*Room, error) {
 	}
 	h.rooms[id] = r
 	return r, nil
+}
+
+// dropIdleLocked unloads every room without subscribers. h.mu must be held.
+func (h *Hub) dropIdleLocked() {
+	for id, r := range h.rooms {
+		r.mu.Lock()
+		if len(r.subs) == 0 {
+			r.gone = true
+			delete(h.rooms, id)
+		}
+		r.mu.Unlock()
+	}
 }
 
 // Publish hands a durable entry to the room's subscribers in this process,
@@ -75,6 +100,7 @@ type Room struct {
 	start  int           // index of the oldest entry in recent
 	subs   map[*Conn]*sub
 	online map[mesh.ParticipantID]int // subscribed connections per participant
+	gone   bool                       // unloaded by the hub: Subscribe refuses
 }
 
 type recentEntry struct {
@@ -185,6 +211,9 @@ type JoinedFunc func(history [][]byte, head uint64, online map[mesh.ParticipantI
 func (r *Room) Subscribe(c *Conn, p mesh.Participant, listen, resume bool, after uint64, joined JoinedFunc, presence []byte) (Subscription, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.gone {
+		return Subscription{}, ErrRoomGone
+	}
 	if _, dup := r.subs[c]; !dup {
 		r.online[p.ID]++
 	}

@@ -2,6 +2,7 @@ package web
 
 import (
 	"encoding/json"
+	"errors"
 	"slices"
 	"time"
 
@@ -93,6 +94,11 @@ func (sess *session) join(id mesh.RoomID, ref string, resume bool, after uint64)
 	}
 	listen := n.Can(sess.p.ID, id, mesh.CapListen)
 	sub, err := r.Subscribe(sess.out, *sess.p, listen, resume, after, joined, sess.presence(id, mesh.PresenceJoin))
+	for tries := 0; errors.Is(err, hub.ErrRoomGone) && tries < 3; tries++ { // unloaded meanwhile
+		if r, err = n.HubRoom(id); err == nil {
+			sub, err = r.Subscribe(sess.out, *sess.p, listen, resume, after, joined, sess.presence(id, mesh.PresenceJoin))
+		}
+	}
 	if err != nil {
 		sess.refuse(ref, "join", id, err)
 		return
