@@ -83,6 +83,7 @@ const (
 	DefaultMaxTextBytes  = 8 << 10
 	DefaultHistory       = 50  // messages in a joined frame
 	MaxPageLimit         = 500 // messages per GET .../messages page
+	MaxWaitSeconds       = 55  // longest long poll of GET .../messages?wait=
 	DefaultPageLimit     = 100
 	MaxCommandNameBytes  = 64 // command names
 )

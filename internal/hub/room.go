@@ -63,6 +63,7 @@ func (h *Hub) dropIdleLocked() {
 		r.mu.Lock()
 		if len(r.subs) == 0 {
 			r.gone = true
+			r.wakeLocked() // waiters fetch the room again
 			delete(h.rooms, id)
 		}
 		r.mu.Unlock()
@@ -101,6 +102,7 @@ type Room struct {
 	subs   map[*Conn]*sub
 	online map[mesh.ParticipantID]int // subscribed connections per participant
 	gone   bool                       // unloaded by the hub: Subscribe refuses
+	notify chan struct{}              // closed by the next Publish; made on demand
 }
 
 type recentEntry struct {
@@ -146,6 +148,7 @@ func (r *Room) Publish(e mesh.Entry, except *Conn) int {
 		return 0
 	}
 	r.pushLocked(e.Seq, len(e.Line), frame)
+	r.wakeLocked()
 	n := 0
 	for c, s := range r.subs {
 		if c == except {
@@ -310,6 +313,28 @@ func (r *Room) UnsubscribeParticipant(id mesh.ParticipantID, self *Conn, left, p
 		}
 	}
 	return n
+}
+
+// Changed returns a channel that is closed when the room next publishes
+// an entry (or is unloaded). A long poll takes it before reading storage,
+// so no entry can slip between the read and the wait.
+func (r *Room) Changed() <-chan struct{} {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.notify == nil {
+		r.notify = make(chan struct{})
+		if r.gone {
+			close(r.notify)
+		}
+	}
+	return r.notify
+}
+
+func (r *Room) wakeLocked() {
+	if r.notify != nil {
+		close(r.notify)
+		r.notify = nil
+	}
 }
 
 // Relisten sets each subscriber's listen flag from may, after a policy

@@ -48,9 +48,8 @@ const Version = "1"
 // Wait bounds of wait_for_messages and run_command.
 const (
 	DefaultWaitSeconds = 25
-	MaxWaitSeconds     = 55
+	MaxWaitSeconds     = mesh.MaxWaitSeconds
 	CommandTimeout     = 30 * time.Second
-	pollInterval       = 250 * time.Millisecond
 )
 
 // client calls the node's REST API as one participant.

@@ -159,32 +159,32 @@ func (c *client) messages(ctx context.Context, room string, after uint64, limit 
 	return resp.Messages, err
 }
 
-// poll lists the room's messages after seq every pollInterval until done
-// accepts the page, and returns the page; when ctx ends first it returns
-// what the last poll found with no error (an empty wait is not a failure).
-// The node's REST API has no long poll, hence the polling: one indexed
-// read per 250 ms per waiting tool call.
+// poll waits until the room holds messages after seq that done accepts,
+// with the node's long poll (GET .../messages?wait=), and returns them;
+// when ctx ends first it returns what it last found, with no error (an
+// empty wait is not a failure).
 func (c *client) poll(ctx context.Context, room string, after uint64, done func([]mesh.Message) bool) ([]mesh.Message, error) {
-	t := time.NewTicker(pollInterval)
-	defer t.Stop()
 	var last []mesh.Message
 	for {
-		ms, err := c.messages(ctx, room, after, 0)
+		wait := mesh.MaxWaitSeconds
+		if d, ok := ctx.Deadline(); ok {
+			wait = max(1, min(wait, int(time.Until(d).Seconds())))
+		}
+		q := url.Values{"after": {strconv.FormatUint(after, 10)}, "wait": {strconv.Itoa(wait)}}
+		var resp struct {
+			Messages []mesh.Message `json:"messages"`
+		}
+		err := c.do(ctx, "GET", roomPath(room, "/messages?"+q.Encode()), nil, &resp)
 		if ctx.Err() != nil {
 			return last, nil
 		}
 		if err != nil {
 			return nil, err
 		}
-		if done(ms) {
-			return ms, nil
+		if done(resp.Messages) {
+			return resp.Messages, nil
 		}
-		last = ms
-		select {
-		case <-ctx.Done():
-			return last, nil
-		case <-t.C:
-		}
+		last = resp.Messages
 	}
 }
 

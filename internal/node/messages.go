@@ -1,6 +1,7 @@
 package node
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 
@@ -187,6 +188,28 @@ func (n *Node) Messages(actor mesh.Participant, id mesh.RoomID, after uint64, li
 		out[i] = e.Line
 	}
 	return out, nil
+}
+
+// WaitMessages is Messages as a long poll: when the room holds nothing
+// after `after`, it waits until something is stored there or ctx ends (then
+// it returns an empty page, not an error).
+func (n *Node) WaitMessages(ctx context.Context, actor mesh.Participant, id mesh.RoomID, after uint64, limit int) ([]json.RawMessage, error) {
+	for {
+		r, err := n.HubRoom(id)
+		if err != nil {
+			return nil, err
+		}
+		changed := r.Changed() // before the read: nothing is missed between
+		msgs, err := n.Messages(actor, id, after, limit)
+		if err != nil || len(msgs) > 0 {
+			return msgs, err
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return msgs, nil
+		}
+	}
 }
 
 // ReadLog returns stored entries of a room with seq > after, for catch-up.

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -240,7 +241,19 @@ func (s *Server) listMessages(w http.ResponseWriter, r *http.Request, p mesh.Par
 		s.fail(w, mesh.Errorf(mesh.EInvalid, "limit must be a positive integer, got %q.", q.Get("limit")))
 		return
 	}
-	msgs, err := s.node.Messages(p, mesh.RoomID(r.PathValue("id")), after, int(min(limit, 1<<20)))
+	wait, err := queryUint(q.Get("wait"), 0)
+	if err != nil || wait > mesh.MaxWaitSeconds {
+		s.fail(w, mesh.Errorf(mesh.EInvalid, "wait must be 0 to %d seconds, got %q.", mesh.MaxWaitSeconds, q.Get("wait")))
+		return
+	}
+	var msgs []json.RawMessage
+	if wait > 0 {
+		ctx, cancel := context.WithTimeout(r.Context(), time.Duration(wait)*time.Second)
+		defer cancel()
+		msgs, err = s.node.WaitMessages(ctx, p, mesh.RoomID(r.PathValue("id")), after, int(min(limit, 1<<20)))
+	} else {
+		msgs, err = s.node.Messages(p, mesh.RoomID(r.PathValue("id")), after, int(min(limit, 1<<20)))
+	}
 	if err != nil {
 		s.fail(w, err)
 		return

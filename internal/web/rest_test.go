@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/the-mesh/mesh/internal/meshtest"
 	"github.com/the-mesh/mesh/internal/node"
@@ -207,3 +208,38 @@ func TestHealthAndMetrics(t *testing.T) {
 }
 
 var _ = node.Registration{}
+
+// TestMessagesLongPoll: ?wait= answers at once when there is something
+// after the cursor, waits for the next message otherwise, and returns an
+// empty page when the wait ends.
+func TestMessagesLongPoll(t *testing.T) {
+	n := meshtest.Start(t, "")
+	_, tok := n.Register(t, "w")
+	n.Do(t, "POST", "/api/v1/rooms/lobby/join", tok, nil)
+	n.Do(t, "POST", "/api/v1/rooms/lobby/messages", tok, map[string]any{"text": "first"})
+	if _, body := n.Do(t, "GET", "/api/v1/rooms/lobby/messages?after=0&wait=30", tok, nil); len(body["messages"].([]any)) != 1 {
+		t.Fatalf("wait with a message pending: %v, want it at once", body)
+	}
+	got := make(chan map[string]any, 1)
+	go func() {
+		_, body := n.Do(t, "GET", "/api/v1/rooms/lobby/messages?after=1&wait=30", tok, nil)
+		got <- body
+	}()
+	time.Sleep(100 * time.Millisecond) // let the poll start waiting; correctness does not depend on it
+	n.Do(t, "POST", "/api/v1/rooms/lobby/messages", tok, map[string]any{"text": "second"})
+	select {
+	case body := <-got:
+		msgs := body["messages"].([]any)
+		if len(msgs) != 1 || msgs[0].(map[string]any)["body"].(map[string]any)["text"] != "second" {
+			t.Fatalf("long poll returned %v, want the second message", body)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("long poll did not return after a message was posted")
+	}
+	if _, body := n.Do(t, "GET", "/api/v1/rooms/lobby/messages?after=2&wait=1", tok, nil); len(body["messages"].([]any)) != 0 {
+		t.Fatalf("expired wait: %v, want an empty page", body)
+	}
+	if st, _ := n.Do(t, "GET", "/api/v1/rooms/lobby/messages?wait=99", tok, nil); st != 400 {
+		t.Fatalf("wait=99: HTTP %d, want 400", st)
+	}
+}
