@@ -49,6 +49,7 @@ type Conn struct {
 	drained sync.Cond // signalled when the writer takes a batch or the conn closes
 	waiting bool      // the writer is waiting to coalesce; Send may kick it
 	kick    chan struct{}
+	timer   *time.Timer // the writer's coalescing timer, made on first use
 
 	// Owned by the writer goroutine (one at a time, ordered by mu).
 	lastWrite  time.Time
@@ -85,11 +86,15 @@ func (c *Conn) coalesce() {
 	}
 	c.waiting = true
 	c.mu.Unlock()
-	t := time.NewTimer(wait)
+	if c.timer == nil {
+		c.timer = time.NewTimer(wait)
+	} else {
+		c.timer.Reset(wait) // Go 1.23 timers: no stale tick to drain
+	}
 	select {
-	case <-t.C:
+	case <-c.timer.C:
 	case <-c.kick:
-		t.Stop()
+		c.timer.Stop()
 	}
 	c.mu.Lock()
 	c.waiting = false
