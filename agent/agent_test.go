@@ -413,3 +413,37 @@ func TestOwnMessagesNotDelivered(t *testing.T) {
 		t.Fatalf("got %q, want %q", m.Body.Text, "b: after")
 	}
 }
+
+// TestPresenceAndLeave: a client sees others arrive and go; after Leave
+// it gets nothing more from the room and its Say there is refused.
+func TestPresenceAndLeave(t *testing.T) {
+	n := meshtest.Start(t, "")
+	_, aTok := mustRegister(t, n.URL, "a")
+	bp, bTok := mustRegister(t, n.URL, "b")
+	a, b := mustDial(t, n.URL, aTok), mustDial(t, n.URL, bTok)
+	mustJoin(t, a, "lobby")
+	mustJoin(t, b, "lobby")
+	presence := func(event string) {
+		t.Helper()
+		select {
+		case p := <-a.Presence():
+			if p.Event != event || p.Participant.ID != bp.ID {
+				t.Fatalf("presence %s of %s, want %s of b", p.Event, p.Participant.ID, event)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("no presence %s within 5 s", event)
+		}
+	}
+	presence("join")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := b.Leave(ctx, "lobby"); err != nil {
+		t.Fatalf("leave: %v", err)
+	}
+	presence("leave")
+	_, err := b.Say(ctx, "lobby", "still here?")
+	var me *mesh.Error
+	if !errors.As(err, &me) || me.Code != mesh.EForbidden {
+		t.Fatalf("say after leave: %v, want forbidden", err)
+	}
+}

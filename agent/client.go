@@ -204,8 +204,8 @@ func (c *Client) Leave(ctx context.Context, room mesh.RoomID) error {
 	_, joined := c.rooms[room]
 	c.mu.Unlock()
 	if !joined {
-		// No connection of ours is subscribed, so the node would send no
-		// answer on the WebSocket: leave over REST.
+		// Not joined on this client (perhaps on another, or in an
+		// earlier run): leave over REST, which needs no subscription.
 		return doREST(ctx, http.DefaultClient, c.base, "POST", "/api/v1/rooms/"+string(room)+"/leave", c.cfg.Token, nil, nil)
 	}
 	_, err := c.call(ctx, room, func(ref string) any {
