@@ -293,19 +293,21 @@ func TestWriteCoalescing(t *testing.T) {
 // because the writer waited to coalesce while a burst filled its queue.
 func TestCoalescingNeverOverflows(t *testing.T) {
 	var slow atomic.Int32
-	c := hub.NewConn(discard{}, hub.Limits{MaxFrames: 256, MaxBytes: 1 << 24, WriteTimeout: time.Second,
+	c := hub.NewConn(discard{}, hub.Limits{MaxFrames: 1024, MaxBytes: 1 << 24, WriteTimeout: time.Second,
 		WriteDelay: 50 * time.Millisecond}, &hub.Counters{SlowConsumers: func() { slow.Add(1) }})
 	frame := hub.MessageFrame([]byte(`{}`))
 	for end := time.Now().Add(1100 * time.Millisecond); time.Now().Before(end); { // learn a high rate
 		c.Send(frame)
 		time.Sleep(100 * time.Microsecond)
 	}
-	for i := range 2000 { // eight queues' worth, faster than one delay lets through
+	// About 32,000 frames a second: one 50 ms wait would gather 1,600,
+	// more than the queue holds; an early write keeps it far from full.
+	for i := range 4000 {
 		if !c.Send(frame) {
 			t.Fatalf("Send %d refused during a burst (slow consumers %d)", i, slow.Load())
 		}
-		if i%16 == 15 {
-			time.Sleep(200 * time.Microsecond)
+		if i%32 == 31 {
+			time.Sleep(500 * time.Microsecond) // about 1 ms in practice
 		}
 	}
 	c.Wait()
