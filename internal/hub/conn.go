@@ -44,6 +44,7 @@ type Conn struct {
 	writing bool   // a writer goroutine is running
 	closed  bool   // no more frames are accepted
 	drain   bool   // closed by Close: write what is queued before the socket closes
+	slow    bool   // closed as a slow consumer
 	reason  string // why the connection was closed
 	wg      sync.WaitGroup
 	drained sync.Cond // signalled when the writer takes a batch or the conn closes
@@ -250,6 +251,9 @@ func (c *Conn) Abort(reason string) {
 
 // abortSlow aborts the connection as a slow consumer and counts it.
 func (c *Conn) abortSlow(reason string) {
+	c.mu.Lock()
+	c.slow = !c.closed
+	c.mu.Unlock()
 	c.Abort(SlowConsumer + ": " + reason)
 	if c.counters.SlowConsumers != nil {
 		c.counters.SlowConsumers()
@@ -277,6 +281,13 @@ func (c *Conn) Reason() string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.reason
+}
+
+// Slow reports whether the connection was closed as a slow consumer.
+func (c *Conn) Slow() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.slow
 }
 
 // Wait blocks until no writer goroutine runs.

@@ -63,16 +63,26 @@ func (p *pendingCommands) add(id string, c pendingCommand) {
 	p.m[id] = c
 }
 
-// take removes and returns the command id, if it is still waiting.
-func (p *pendingCommands) take(id string, now time.Time) (pendingCommand, bool) {
+// answer removes and returns command id if it waits in room for by. It
+// leaves a command addressed to someone else waiting.
+// Errors: ENotFound (unknown, answered, expired or in another room),
+// EForbidden (another target).
+func (p *pendingCommands) answer(id string, room mesh.RoomID, by mesh.ParticipantID, now time.Time) (pendingCommand, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	c, ok := p.m[id]
-	delete(p.m, id)
 	if ok && now.Sub(c.at) > commandTTL {
-		return c, false
+		delete(p.m, id)
+		ok = false
 	}
-	return c, ok
+	switch {
+	case !ok || c.room != room:
+		return c, mesh.Errorf(mesh.ENotFound, "No command %q is waiting for a result in room %s.", id, room)
+	case c.target != by:
+		return c, mesh.Errorf(mesh.EForbidden, "Command %s was addressed to %s, not to you.", id, c.target)
+	}
+	delete(p.m, id)
+	return c, nil
 }
 
 // Command stores and delivers a command from actor. origin, if not nil,
@@ -174,16 +184,9 @@ func (n *Node) result(actor mesh.Participant, res mesh.Result) (*mesh.Message, e
 	if !n.limits.allow(res.Room, actor.ID, r.Policy.Limits) {
 		return nil, mesh.Errorf(mesh.ERateLimited, "Room %s allows %d messages a minute per participant. Slow down.", res.Room, r.Policy.Limits.MessagesPerMinute)
 	}
-	cmd, ok := n.pending.take(res.Ref, n.now())
-	switch {
-	case !ok || cmd.room != res.Room:
-		if ok {
-			n.pending.add(res.Ref, cmd) // not this room's: leave it waiting
-		}
-		return nil, mesh.Errorf(mesh.ENotFound, "No command %q is waiting for a result in room %s.", res.Ref, res.Room)
-	case cmd.target != actor.ID:
-		n.pending.add(res.Ref, cmd)
-		return nil, mesh.Errorf(mesh.EForbidden, "Command %s was addressed to %s, not to you.", res.Ref, cmd.target)
+	cmd, err := n.pending.answer(res.Ref, res.Room, actor.ID, n.now())
+	if err != nil {
+		return nil, err
 	}
 	ok2 := res.OK
 	return &mesh.Message{

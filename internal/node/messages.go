@@ -21,8 +21,8 @@ type Post struct {
 	Ref string
 }
 
-// MaxRefBytes is the longest Post.Ref the node accepts.
-const MaxRefBytes = 128
+// MaxRefBytes is the longest Post.Ref the node accepts: the wire's limit.
+const MaxRefBytes = mesh.MaxRefBytes
 
 // Say stores a chat message from actor and delivers it to the room's
 // subscribers once it is on disk. origin, if not nil, is the sending

@@ -11,6 +11,7 @@ import (
 
 	"github.com/the-mesh/mesh"
 	"github.com/the-mesh/mesh/internal/audit"
+	"github.com/the-mesh/mesh/internal/governance"
 )
 
 type room struct {
@@ -201,11 +202,10 @@ func (n *Node) Members(id mesh.RoomID, online func(mesh.ParticipantID) bool) ([]
 // AddMember makes actor a member of room id (a no-op if it is one).
 // Errors: ENotFound.
 func (n *Node) AddMember(actor mesh.Participant, id mesh.RoomID, remote string) error {
-	err := n.Check(actor.ID, id, mesh.CapListen)
-	if mesh.ErrorCode(err) == mesh.EForbidden {
-		if n.Can(actor.ID, id, mesh.CapSpeak) {
-			err = nil // a participant that may only speak may still join
-		} else {
+	s, r, _, err := n.govern(actor.ID, id)
+	if err == nil {
+		// A participant that may only speak may still join.
+		if caps := governance.Capabilities(s, r); !caps.Has(mesh.CapListen) && !caps.Has(mesh.CapSpeak) {
 			err = mesh.Errorf(mesh.EForbidden, "You may not join room %s: you may neither listen nor speak in it.", id)
 		}
 	}

@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"os"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/gobwas/ws"
@@ -100,8 +99,8 @@ func (sess *session) run() {
 	defer func() {
 		sess.leaveAll()
 		sess.out.Close(code, reason)
-		if r := sess.out.Reason(); strings.HasPrefix(r, hub.SlowConsumer) {
-			sess.srv.audit(sess.actor(), "disconnect", "", sess.remote, mesh.Errorf(mesh.ERateLimited, "%s", r))
+		if sess.out.Slow() {
+			sess.srv.audit(sess.actor(), "disconnect", "", sess.remote, mesh.Errorf(mesh.ERateLimited, "%s", sess.out.Reason()))
 		}
 	}()
 	for {
