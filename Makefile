@@ -4,18 +4,36 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 ARGS    ?=
 
-.PHONY: build run test test-go test-race fuzz bench vet clean
+.PHONY: build run test test-go test-ts test-web web npm fuzz bench bench-web vet clean
 
 build: bin/mesh
 
-bin/mesh: $(shell find . -name '*.go' -not -path './node_modules/*') go.mod go.sum
+# The web client is built into internal/webui/dist, which the binary embeds.
+bin/mesh: web $(shell find . -name '*.go' -not -path './node_modules/*') go.mod go.sum
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/mesh ./cmd/mesh
+
+# npm packages (the SDK, the web client and their tools), once.
+npm: node_modules/.package-lock.json
+node_modules/.package-lock.json: package.json package-lock.json sdk/package.json web/package.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+web: npm
+	npm run build -w web
 
 # Start a node on 127.0.0.1:3000 with data in ./mesh-data (ARGS adds flags).
 run: build
 	./bin/mesh up $(ARGS)
 
-test: vet test-go
+test: vet test-go test-ts test-web
+
+# The TypeScript SDK: type check, conformance vectors, a real node.
+test-ts: build
+	npm test -w sdk
+
+# The web client in Debian's chromium against a real node.
+test-web: build
+	npm test -w web
 
 vet:
 	$(GO) vet ./...
@@ -44,6 +62,10 @@ fuzz:
 # Go micro-benchmarks; `bin/mesh bench` drives a real node.
 bench:
 	$(GO) test -run XXX -bench . -benchmem ./...
+
+# The 3D client's frame rate, draw calls and load time in headless chromium.
+bench-web: build
+	npm run bench -w web
 
 clean:
 	rm -rf bin
