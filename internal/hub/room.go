@@ -68,7 +68,7 @@ func (h *Hub) Room(id mesh.RoomID, load Loader) (*Room, error) {
 func (h *Hub) dropIdleLocked() {
 	for id, r := range h.rooms {
 		r.mu.Lock()
-		if len(r.subs) == 0 {
+		if len(r.subs) == 0 && len(r.visits) == 0 {
 			r.gone = true
 			r.wakeLocked() // waiters fetch the room again
 			delete(h.rooms, id)
@@ -110,7 +110,8 @@ type Room struct {
 	online map[mesh.ParticipantID]int // subscribed connections per participant
 	gone   bool                       // unloaded by the hub: Subscribe refuses
 	notify chan struct{}              // closed by the next Publish; made on demand
-	space  *world.Space               // the avatars of online participants
+	space  *world.Space               // the avatars of online participants and visitors
+	visits map[mesh.ParticipantID]visit // present through REST, made on demand
 	due    atomic.Bool                // space changed since the last state frame
 	tick   *atomic.Uint64             // the hub's world tick
 }
@@ -257,7 +258,7 @@ func (r *Room) Subscribe(c *Conn, p mesh.Participant, listen, resume bool, after
 	s := &sub{p: p, listen: listen}
 	r.subs[c] = s
 	c.Send(frame)
-	if first && presence != nil {
+	if _, visiting := r.visits[p.ID]; first && !visiting && presence != nil {
 		r.broadcastLocked(presence, c)
 	}
 	if !resume || !listen || after >= r.head {
@@ -305,6 +306,9 @@ func (r *Room) Unsubscribe(c *Conn, presence []byte) bool {
 	delete(r.subs, c)
 	if r.online[s.p.ID]--; r.online[s.p.ID] <= 0 {
 		delete(r.online, s.p.ID)
+		if _, visiting := r.visits[s.p.ID]; visiting {
+			return true // the avatar stays until the visit ends
+		}
 		r.space.Leave(s.p.ID)
 		if presence != nil {
 			r.broadcastLocked(presence, nil)
@@ -330,7 +334,9 @@ func (r *Room) UnsubscribeParticipant(id mesh.ParticipantID, self *Conn, left, p
 			n++
 		}
 	}
-	if n > 0 {
+	_, visiting := r.visits[id]
+	delete(r.visits, id)
+	if n > 0 || visiting {
 		delete(r.online, id)
 		r.space.Leave(id)
 		if presence != nil {

@@ -78,11 +78,24 @@ func (h *Hub) tickWorld(tick uint64) {
 	}
 }
 
-// sendState queues the tick's state frame on every listening subscriber.
+// sendState ends visits that ran out, walks the walkers, and queues the
+// tick's state frame on every listening subscriber.
 func (r *Room) sendState(tick uint64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.due.Store(false)
+	now := time.Now()
+	for id, v := range r.visits {
+		if now.Before(v.until) {
+			continue
+		}
+		delete(r.visits, id)
+		if r.online[id] == 0 {
+			r.space.Leave(id)
+			r.broadcastLocked(v.leave, nil)
+		}
+	}
+	r.space.Advance(now)
+	r.due.Store(r.space.Walking() || len(r.visits) > 0)
 	st, ok := r.space.State(tick)
 	if !ok {
 		return
@@ -112,6 +125,39 @@ func (r *Room) Move(c *Conn, m *mesh.Move) error {
 		r.due.Store(true)
 	}
 	return nil
+}
+
+// visit is a participant present in the world through REST: its avatar
+// stays until the visit ends, even without a connection.
+type visit struct {
+	until time.Time
+	leave []byte // the presence frame sent when the visit ends
+}
+
+// Walk makes p present in the room until ttl after it arrives (a visit: join is
+// the presence frame sent if p was not present, leave the one sent when
+// the visit ends without a connection) and walks its avatar to target at
+// the room's speed. It returns p's avatar, the clamped target and how long
+// the walk takes; ErrRoomGone if the hub unloaded the room meanwhile.
+func (r *Room) Walk(p mesh.Participant, target mesh.Vec, ttl time.Duration, join, leave []byte) (mesh.AvatarState, mesh.Vec, time.Duration, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.gone {
+		return mesh.AvatarState{}, mesh.Vec{}, 0, ErrRoomGone
+	}
+	now := time.Now()
+	if _, visiting := r.visits[p.ID]; !visiting && r.online[p.ID] == 0 {
+		r.enterLocked(p.ID)
+		r.broadcastLocked(join, nil)
+	}
+	if r.visits == nil {
+		r.visits = map[mesh.ParticipantID]visit{}
+	}
+	to, eta, _ := r.space.Walk(p.ID, target, now)
+	r.visits[p.ID] = visit{until: now.Add(eta + ttl), leave: leave}
+	r.due.Store(true)
+	a, _ := r.space.Avatar(p.ID)
+	return a, to, eta, nil
 }
 
 // Where returns participant id's position in the room, if present.

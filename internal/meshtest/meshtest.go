@@ -242,7 +242,7 @@ func (c *Client) Expect(typ string) Frame {
 		if f.Type() == "error" {
 			c.tb.Fatalf("expected %s, got error %v", typ, f)
 		}
-		if f.Type() != "presence" {
+		if f.Type() != "presence" && f.Type() != "state" {
 			c.tb.Fatalf("expected %s, got %v", typ, f)
 		}
 	}
@@ -256,7 +256,7 @@ func (c *Client) ExpectError() Frame {
 		if f.Type() == "error" {
 			return f
 		}
-		if f.Type() != "presence" && f.Type() != "message" {
+		if f.Type() != "presence" && f.Type() != "message" && f.Type() != "state" {
 			c.tb.Fatalf("expected an error frame, got %v", f)
 		}
 	}

@@ -30,12 +30,15 @@ type Space struct {
 	room    mesh.RoomID
 	avatars map[mesh.ParticipantID]*avatar
 	changed []*avatar // moved or spawned since the last State, each once
+	walkers int       // avatars with walking set
 }
 
 type avatar struct {
 	mesh.AvatarState
 	last    time.Time // when the last move was applied (or the spawn)
 	changed bool      // in Space.changed
+	walking bool      // the node walks it to target (a REST move)
+	target  mesh.Vec
 }
 
 // NewSpace returns an empty space for room.
@@ -63,6 +66,9 @@ func (s *Space) Leave(id mesh.ParticipantID) {
 		return
 	}
 	delete(s.avatars, id)
+	if a.walking {
+		s.walkers--
+	}
 	if a.changed {
 		for i, c := range s.changed {
 			if c == a {
@@ -92,8 +98,67 @@ func (s *Space) Move(id mesh.ParticipantID, pos mesh.Vec, facing float64, seq ui
 	a.Facing = round(normalize(facing))
 	a.Ack = seq
 	a.last = now
+	s.stopWalking(a)
 	s.markChanged(a)
 	return true
+}
+
+// Walk sets id walking to target (clamped to the floor) at the room's
+// speed, one step per Advance; a Move by its client stops the walk. It
+// returns the clamped target and how long the walk takes, or false when
+// id is not present.
+func (s *Space) Walk(id mesh.ParticipantID, target mesh.Vec, now time.Time) (mesh.Vec, time.Duration, bool) {
+	a := s.avatars[id]
+	if a == nil {
+		return mesh.Vec{}, 0, false
+	}
+	half := s.rules.Size / 2
+	target = mesh.Vec{round(clamp(target[0], half)), 0, round(clamp(target[2], half))}
+	if !a.walking {
+		a.walking = true
+		s.walkers++
+		a.last = now
+	}
+	a.target = target
+	d := math.Hypot(target[0]-a.Pos[0], target[2]-a.Pos[2])
+	return target, time.Duration(d / s.rules.Speed * float64(time.Second)), true
+}
+
+// Walking reports whether an avatar is walking, so Advance has work.
+func (s *Space) Walking() bool { return s.walkers > 0 }
+
+// Advance moves each walking avatar toward its target by what the speed
+// allows since its last step.
+func (s *Space) Advance(now time.Time) {
+	if s.walkers == 0 {
+		return
+	}
+	for _, a := range s.avatars {
+		if !a.walking {
+			continue
+		}
+		dx, dz := a.target[0]-a.Pos[0], a.target[2]-a.Pos[2]
+		d := math.Hypot(dx, dz)
+		step := s.rules.Speed * min(max(now.Sub(a.last), 0), s.rules.MaxDt).Seconds()
+		if step >= d {
+			a.Pos = a.target
+			s.stopWalking(a)
+		} else {
+			a.Pos = mesh.Vec{round(a.Pos[0] + dx*step/d), 0, round(a.Pos[2] + dz*step/d)}
+		}
+		if d > 0 {
+			a.Facing = round(math.Atan2(dx, dz))
+		}
+		a.last = now
+		s.markChanged(a)
+	}
+}
+
+func (s *Space) stopWalking(a *avatar) {
+	if a.walking {
+		a.walking = false
+		s.walkers--
+	}
 }
 
 // Avatar returns id's state, if present.

@@ -140,3 +140,49 @@ func TestRoundHasNoNegativeZero(t *testing.T) {
 		t.Errorf("round(-0.0001) = %v, want +0", v)
 	}
 }
+
+func TestWalkAdvancesAtSpeed(t *testing.T) {
+	s := NewSpace("lobby", DefaultRules)
+	s.Enter("p_a", t0)
+	s.Move("p_a", mesh.Vec{0, 0, 0}, 0, 1, t0.Add(time.Second)) // from the centre
+	s.State(1)
+	to, eta, ok := s.Walk("p_a", mesh.Vec{0, 0, 100}, t0.Add(time.Second))
+	if !ok || to != (mesh.Vec{0, 0, 20}) || eta != 20*time.Second/6 {
+		t.Fatalf("Walk: got %v %v %v, want to [0 0 20] in 3.33s", to, eta, ok)
+	}
+	s.Advance(t0.Add(1500 * time.Millisecond))
+	if a, _ := s.Avatar("p_a"); a.Pos != (mesh.Vec{0, 0, 3}) || a.Facing != 0 || a.Ack != 1 {
+		t.Fatalf("after 0.5 s: got %+v, want [0 0 3], ack unchanged", a)
+	}
+	s.Advance(t0.Add(10 * time.Second))
+	if a, _ := s.Avatar("p_a"); a.Pos != (mesh.Vec{0, 0, 9}) {
+		t.Fatalf("a step is credited at most MaxDt: got %v, want [0 0 9]", a.Pos)
+	}
+	if !s.Walking() {
+		t.Fatal("stopped walking before arriving")
+	}
+	s.Move("p_a", mesh.Vec{0, 0, 9}, 0, 2, t0.Add(11*time.Second)) // the client takes over
+	if s.Walking() {
+		t.Error("a client move did not end the walk")
+	}
+	if _, _, ok := s.Walk("p_nobody", mesh.Vec{}, t0); ok {
+		t.Error("an absent avatar walked")
+	}
+}
+
+func TestWalkArrivesAndLeaveEndsIt(t *testing.T) {
+	s := NewSpace("lobby", DefaultRules)
+	s.Enter("p_a", t0)
+	s.Enter("p_b", t0)
+	s.Walk("p_a", mesh.Vec{1, 0, 1}, t0) // at most 7.5 m from the spawn
+	s.Advance(t0.Add(time.Second))
+	s.Advance(t0.Add(2 * time.Second))
+	if a, _ := s.Avatar("p_a"); a.Pos != (mesh.Vec{1, 0, 1}) || s.Walking() {
+		t.Fatalf("got %v walking=%v, want arrived at [1 0 1]", a.Pos, s.Walking())
+	}
+	s.Walk("p_b", mesh.Vec{10, 0, 10}, t0)
+	s.Leave("p_b")
+	if s.Walking() {
+		t.Error("a walker that left is still counted")
+	}
+}
