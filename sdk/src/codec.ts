@@ -7,7 +7,7 @@
 import { invalid, MeshError } from "./errors.js";
 import { isWellFormed, parseStrict, utf8Length } from "./json.js";
 import { checkTypes, pick, refuseKeys, S, type Shape } from "./shape.js";
-import type { ClientFrame, Message, Participant, ServerFrame } from "./types.js";
+import type { ClientFrame, Member, Message, Participant, ServerFrame } from "./types.js";
 import { validRoomId } from "./types.js";
 
 export * from "./types.js";
@@ -151,6 +151,11 @@ export function decodeMessage(v: unknown): Message {
   return pick(v, messageShape, "message") as Message;
 }
 
+/** decodeMember decodes a room member (a participant with online). */
+export function decodeMember(v: unknown): Member {
+  return pick(v, memberShape, "member") as Member;
+}
+
 /** decodeParticipant decodes a participant, checking it as decodeServerFrame does. */
 export function decodeParticipant(v: unknown): Participant {
   return pick(v, participantShape, "participant") as Participant;
@@ -187,7 +192,7 @@ const clientOrder: Record<ClientFrame["type"], string[]> = {
 };
 
 /** Fields always encoded, even when empty (the others are left out when empty). */
-const alwaysEncoded = new Set(["type", "ok", "output"]);
+const alwaysEncoded = new Set(["type", "ok", "output", "pos", "facing", "seq"]);
 
 /**
  * decodeClientFrame parses one client frame exactly as the node does and
@@ -257,6 +262,7 @@ function normalise(obj: Record<string, unknown>, type: ClientFrame["type"]): Cli
     out.ok ??= false;
     out.output ??= "";
   }
+  if (type === "move") out.facing ??= 0;
   return out as unknown as ClientFrame;
 }
 
@@ -320,14 +326,15 @@ export function checkClientFrame(f: ClientFrame): void {
         throw invalid(`action must be mute, unmute, kick, ban or unban; got ${goQuote(String(f.action))}.`);
       }
       return;
-    case "move":
+    case "move": {
       needRoom("move", f.room);
-      if (!Array.isArray(f.pos) || f.pos.length !== 3 || !f.pos.every(isFiniteNumber)) {
-        throw invalid('move needs "pos": three finite numbers [x, y, z].');
-      }
-      if (!isFiniteNumber(f.facing)) throw invalid('move needs a finite "facing".');
-      if (!Number.isSafeInteger(f.seq) || f.seq < 1) throw invalid('move needs a "seq": a positive integer.');
+      const pos = (f.pos ?? []) as unknown[];
+      if (pos.length !== 3) throw invalid(`move needs "pos" as [x, y, z]; got ${pos.length} numbers.`);
+      if (!f.seq) throw invalid('move needs a positive "seq".');
+      // JSON has no NaN or infinity: a frame built in JavaScript might.
+      if (!pos.every(isFiniteNumber) || !isFiniteNumber(f.facing ?? 0)) throw invalid("move needs finite numbers in pos and facing.");
       return;
+    }
     case "ping":
       return;
   }

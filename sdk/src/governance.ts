@@ -39,7 +39,7 @@ function bit(c: string): number {
 }
 
 /** own returns o[k] only when k is o's own key (never a prototype's). */
-function own<T>(o: Record<string, T>, k: string): T | undefined {
+function ownKey<T>(o: Record<string, T>, k: string): T | undefined {
   return Object.hasOwn(o, k) ? o[k] : undefined;
 }
 
@@ -81,8 +81,8 @@ function creatorLevel(s: Subject, r: GovernedRoom): number {
 
 function base(p: Policy, r: GovernedRoom, id: string, trust: string, owner: boolean): number {
   if (trustRank(trust) < 0) return 0;
-  const b = owner || (id !== "" && (r.creatorAncestors ?? []).includes(id)) ? all : setOf(own(p.capabilities, trust)) | setOf(own(p.grants, id));
-  return b & ~setOf(own(p.revokes, id));
+  const b = owner || (id !== "" && (r.creatorAncestors ?? []).includes(id)) ? all : setOf(ownKey(p.capabilities, trust)) | setOf(ownKey(p.grants, id));
+  return b & ~setOf(ownKey(p.revokes, id));
 }
 
 function heldSet(s: Subject, r: GovernedRoom): number {
@@ -179,7 +179,7 @@ function why(s: Subject, c: Capability, r: GovernedRoom, self: boolean): string 
     const your = self && i === 0 ? "your" : "its";
     let cause: string;
     if (trustRank(eff) < 0) cause = `trust ${goQuote(own)} is unknown and holds nothing`;
-    else if ((setOf(own(p.revokes, id)) & bit(c)) !== 0) cause = "it is revoked for " + you;
+    else if ((setOf(ownKey(p.revokes, id)) & bit(c)) !== 0) cause = "it is revoked for " + you;
     else if (eff !== own) cause = `trust ${eff} does not grant it (${your} trust ${own} is clamped to ${your} parent's)`;
     else cause = `trust ${eff} does not grant it`;
     if (i === 0) return cause;

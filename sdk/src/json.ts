@@ -19,6 +19,15 @@ export interface KeyEvent {
 export interface Parsed {
   value: unknown;
   keys: KeyEvent[];
+  /** Something other than whitespace follows the value (only with first: true). */
+  trailing: boolean;
+}
+
+/** SyntaxFault is malformed JSON: a MeshError (invalid) with the keys read before the fault. */
+export class SyntaxFault extends MeshError {
+  keys: KeyEvent[] = [];
+  /** The input ended too early. */
+  eof = false;
 }
 
 const maxDepth = 10000;
@@ -58,14 +67,20 @@ export function joinPath(path: string, key: string): string {
  * a MeshError with code invalid whose message starts "Malformed JSON".
  * Escaped lone surrogates become U+FFFD, as in Go.
  */
-export function parseStrict(text: string): Parsed {
+export function parseStrict(text: string, opts: { first?: boolean } = {}): Parsed {
   const p = new Parser(text);
-  p.ws();
-  if (p.i >= text.length) throw p.eof();
-  const value = p.value([], "", 0);
-  p.ws();
-  if (p.i < text.length) throw p.bad("after top-level value");
-  return { value, keys: p.keys };
+  try {
+    p.ws();
+    if (p.i >= text.length) throw p.eof();
+    const value = p.value([], "", 0);
+    p.ws();
+    const trailing = p.i < text.length;
+    if (trailing && !opts.first) throw p.bad("after top-level value");
+    return { value, keys: p.keys, trailing };
+  } catch (err) {
+    if (err instanceof SyntaxFault) err.keys = p.keys;
+    throw err;
+  }
 }
 
 class Parser {
@@ -86,22 +101,24 @@ class Parser {
     return utf8Length(this.s.slice(0, i));
   }
 
-  eof(): MeshError {
-    return invalid(`Malformed JSON at byte ${this.byteOffset(this.s.length)}: unexpected end of JSON input.`);
+  eof(): SyntaxFault {
+    const e = new SyntaxFault("invalid", `Malformed JSON at byte ${this.byteOffset(this.s.length)}: unexpected end of JSON input.`);
+    e.eof = true;
+    return e;
   }
 
-  bad(context: string): MeshError {
+  bad(context: string): SyntaxFault {
     if (this.i >= this.s.length) return this.eof();
     const ch = String.fromCodePoint(this.s.codePointAt(this.i)!);
     const shown = ch === "'" ? "'\\''" : ch === '"' ? "'\"'" : `'${ch}'`;
-    return invalid(`Malformed JSON at byte ${this.byteOffset(this.i + ch.length)}: invalid character ${shown} ${context}.`);
+    return new SyntaxFault("invalid", `Malformed JSON at byte ${this.byteOffset(this.i + ch.length)}: invalid character ${shown} ${context}.`);
   }
 
   value(parent: string[], path: string, depth: number): unknown {
     if (depth > maxDepth) throw invalid(`Malformed JSON at byte ${this.byteOffset(this.i)}: exceeded max depth.`);
     const s = this.s;
     if (this.i >= s.length) throw this.eof();
-    const c = s[this.i];
+    const c = s[this.i]!;
     switch (c) {
       case "{":
         return this.object(parent, path, depth);
@@ -122,6 +139,10 @@ class Parser {
 
   literal<T>(word: string, v: T): T {
     for (let k = 0; k < word.length; k++, this.i++) {
+      if (this.i >= this.s.length) {
+        // Go's scanner reads the end of input as a space here.
+        throw new SyntaxFault("invalid", `Malformed JSON at byte ${this.byteOffset(this.i)}: invalid character ' ' in literal ${word} (expecting '${word[k]}').`);
+      }
       if (this.s[this.i] !== word[k]) throw this.bad(`in literal ${word} (expecting '${word[k]}')`);
     }
     return v;
@@ -220,13 +241,13 @@ class Parser {
       this.ws();
       if (s[this.i] !== '"') throw this.bad("looking for beginning of object key string");
       const key = this.string();
+      const at = joinPath(path, key);
+      this.keys.push({ parent, key, path: at, dup: seen.has(key) });
+      seen.add(key);
       this.ws();
       if (s[this.i] !== ":") throw this.bad("after object key");
       this.i++;
       this.ws();
-      const at = joinPath(path, key);
-      this.keys.push({ parent, key, path: at, dup: seen.has(key) });
-      seen.add(key);
       const v = this.value([...parent, key], at, depth + 1);
       if (key === "__proto__") Object.defineProperty(obj, key, { value: v, enumerable: true, writable: true, configurable: true });
       else obj[key] = v;

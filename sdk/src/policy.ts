@@ -4,7 +4,7 @@
 
 import { invalid, MeshError } from "./errors.js";
 import { goQuote } from "./codec.js";
-import { isWellFormed, keysOf, parseStrict } from "./json.js";
+import { isWellFormed, keysOf, type Parsed, parseStrict, SyntaxFault } from "./json.js";
 import { checkTypes, define, refuseKeys, S } from "./shape.js";
 import type { Capability, Trust } from "./types.js";
 import { isTrust } from "./types.js";
@@ -83,10 +83,23 @@ export function parsePolicy(doc: string | Doc | null | undefined): Policy {
   let v: unknown = doc;
   try {
     if (typeof doc === "string") {
-      if (doc === "" || doc === "null") return defaultPolicy();
+      if (doc === "") return defaultPolicy();
       if (!isWellFormed(doc)) throw invalid("Body is not valid UTF-8.");
-      const parsed = parseStrict(doc);
-      if (isObject(parsed.value)) refuseKeys(parsed.keys, policyShape);
+      // As the node's decoder: keys are checked as they are read, then
+      // types, then whatever follows the document.
+      let parsed: Parsed;
+      try {
+        parsed = parseStrict(doc, { first: true });
+      } catch (e) {
+        if (e instanceof SyntaxFault) {
+          refuseKeys(e.keys, policyShape);
+          if (e.eof) throw invalid("Malformed JSON: unexpected end of input.");
+        }
+        throw e;
+      }
+      refuseKeys(parsed.keys, policyShape);
+      checkTypes(parsed.value, policyShape);
+      if (parsed.trailing) throw invalid("Unexpected data after the JSON object.");
       v = parsed.value;
     } else if (isObject(v)) {
       refuseKeys(keysOf(v), policyShape);

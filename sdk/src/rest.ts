@@ -29,7 +29,10 @@ export type Fetch = (input: string, init: RequestInit) => Promise<Response>;
 
 export interface RequestOptions {
   token?: string | undefined;
+  /** Sent as JSON. */
   body?: unknown;
+  /** Sent as it is (room files). */
+  raw?: string | Uint8Array | undefined;
   signal?: AbortSignal | undefined;
   fetch?: Fetch | undefined;
 }
@@ -38,7 +41,11 @@ function badURL(raw: string): Error {
   return new Error(`mesh: node URL ${JSON.stringify(raw)} must be http(s)://host:port`);
 }
 
-/** nodeBase checks a node URL (http or https) and returns it without a trailing slash. */
+/**
+ * nodeBase checks a node URL and returns its http(s) base without a
+ * trailing slash. A ws(s):// URL of the WebSocket endpoint is turned back
+ * into its node's base.
+ */
 export function nodeBase(raw: string): string {
   let u: URL;
   try {
@@ -46,8 +53,12 @@ export function nodeBase(raw: string): string {
   } catch {
     throw badURL(raw);
   }
-  if ((u.protocol !== "http:" && u.protocol !== "https:") || u.host === "") throw badURL(raw);
-  return `${u.protocol}//${u.host}${u.pathname}`.replace(/\/+$/, "");
+  const schemes: Record<string, string> = { "http:": "http:", "https:": "https:", "ws:": "http:", "wss:": "https:" };
+  const scheme = schemes[u.protocol];
+  if (!scheme || u.host === "") throw badURL(raw);
+  let path = u.pathname.replace(/\/+$/, "");
+  if (scheme !== u.protocol) path = path.replace(/\/api\/v1\/ws$/, "");
+  return `${scheme}//${u.host}${path}`;
 }
 
 /** wsEndpoint turns a node URL into its WebSocket endpoint; a ws(s):// URL is taken as it is. */
@@ -56,17 +67,22 @@ export function wsEndpoint(raw: string): string {
   return nodeBase(raw).replace(/^http/, "ws") + "/api/v1/ws";
 }
 
+/** Body is a decoded answer: JSON, text (text/*), or bytes (anything else). */
+export type Body = unknown;
+
 /**
- * decodeResponse turns a REST answer into its JSON body (undefined when
- * empty), or throws: the node's error body becomes a MeshError with its
- * code, message and the HTTP status; any other failure a MeshError whose
- * code fits the status.
+ * decodeResponse turns a REST answer into its body: JSON (the default when
+ * there is no Content-Type), a string for text/*, bytes for anything else,
+ * undefined when empty. An error status throws: the node's error body as
+ * a MeshError with its code, message and the HTTP status; anything else
+ * as a MeshError whose code fits the status.
  */
-export function decodeResponse(status: number, text: string, what = "request"): unknown {
+export function decodeResponse(status: number, body: string | Uint8Array, what = "request", contentType = ""): Body {
+  const text = (): string => (typeof body === "string" ? body : new TextDecoder().decode(body));
   if (status >= 300) {
     let e: { code?: unknown; message?: unknown } | undefined;
     try {
-      e = (JSON.parse(text) as { error?: typeof e }).error;
+      e = (JSON.parse(text()) as { error?: typeof e }).error;
     } catch {
       // not a JSON error body
     }
@@ -74,37 +90,50 @@ export function decodeResponse(status: number, text: string, what = "request"): 
       throw new MeshError(e.code, e.message, { status });
     }
     const code = ErrorCodes.find((c) => statusOfCode[c] === status) ?? "internal";
-    throw new MeshError(code, `${what}: HTTP ${status}${text ? ": " + text.slice(0, 200) : ""}`, { status });
+    const t = text();
+    throw new MeshError(code, `${what}: HTTP ${status}${t ? ": " + t.slice(0, 200) : ""}`, { status });
   }
-  if (text === "") return undefined;
+  const type = contentType.split(";")[0]!.trim().toLowerCase();
+  if (type !== "" && type !== "application/json") {
+    if (type.startsWith("text/")) return text();
+    return typeof body === "string" ? new TextEncoder().encode(body) : body;
+  }
+  const t = text();
+  if (t === "") return undefined;
   try {
-    return JSON.parse(text);
+    return JSON.parse(t);
   } catch {
-    throw new MeshError("internal", `${what}: the answer is not JSON: ${text.slice(0, 200)}`, { status });
+    throw new MeshError("internal", `${what}: the answer is not JSON: ${t.slice(0, 200)}`, { status });
   }
 }
 
 /**
  * request sends one REST request to the node at baseUrl and returns the
- * decoded JSON answer. path starts with "/". A refusal is a MeshError
- * (code, message, status); a network failure is the fetch error.
+ * decoded answer (see decodeResponse). path starts with "/". body is sent
+ * as JSON; raw (room files) as it is. A refusal is a MeshError (code,
+ * message, status); a network failure is the fetch error.
  */
 export async function request<T = unknown>(baseUrl: string, method: string, path: string, opts: RequestOptions = {}): Promise<T> {
   const url = nodeBase(baseUrl) + path;
   const headers: Record<string, string> = {};
   if (opts.token) headers.Authorization = "Bearer " + opts.token;
   const init: RequestInit = { method, headers };
-  if (opts.body !== undefined) {
+  if (opts.raw !== undefined) {
+    headers["Content-Type"] = "application/octet-stream";
+    init.body = opts.raw as BodyInit;
+  } else if (opts.body !== undefined) {
     headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(opts.body);
   }
   if (opts.signal) init.signal = opts.signal;
   const f = opts.fetch ?? (globalThis.fetch as Fetch);
   const resp = await f(url, init);
-  return decodeResponse(resp.status, await resp.text(), `${method} ${path}`) as T;
+  const bytes = new Uint8Array(await resp.arrayBuffer());
+  return decodeResponse(resp.status, bytes, `${method} ${path}`, resp.headers.get("Content-Type") ?? "") as T;
 }
 
 const room = (id: string, rest = ""): string => `/api/v1/rooms/${encodeURIComponent(id)}${rest}`;
+const dataPath = (p: string): string => p.split("/").map(encodeURIComponent).join("/");
 
 /** Rest calls the node's REST API as one participant (the token's). */
 export class Rest {
@@ -183,6 +212,24 @@ export class Rest {
 
   async invite(): Promise<{ invite: string; expires: string }> {
     return this.request("POST", "/api/v1/invites");
+  }
+
+  /** readData reads a room file (its bytes), or lists a directory (a path ending in "/", or "" for the root). */
+  async readData(id: string, path: string): Promise<Uint8Array | { files: RoomFile[] }> {
+    return this.request("GET", room(id, "/data/" + dataPath(path)));
+  }
+
+  async writeData(id: string, path: string, content: string | Uint8Array): Promise<RoomFile> {
+    const out = await request<{ file: RoomFile }>(this.baseUrl, "PUT", room(id, "/data/" + dataPath(path)), {
+      token: this.token,
+      raw: content,
+      fetch: this.fetch,
+    });
+    return out.file;
+  }
+
+  async deleteData(id: string, path: string): Promise<void> {
+    await this.request("DELETE", room(id, "/data/" + dataPath(path)));
   }
 
   async revoke(participant: string): Promise<void> {
