@@ -496,8 +496,9 @@ export class Connection {
     }
     if (this.stopped) return;
     if (code === 1008) {
-      const why = this.lastRefusal ?? new MeshError("unauthorized", `The node closed the connection: ${reason || "policy violation"}.`);
-      this.fail(why);
+      // A policy violation: reconnecting with the same token would not help.
+      const code = /rate limit/.test(reason) ? "rate_limited" : "unauthorized";
+      this.fail(this.lastRefusal ?? new MeshError(code, `The node closed the connection: ${reason || "policy violation"}.`));
       return;
     }
     this.log.warn?.(`mesh: connection lost (${code}${reason ? " " + reason : ""}); reconnecting`);
