@@ -192,7 +192,8 @@ export class Connection {
     this.setStatus("connecting");
     try {
       const w = await this.dial(opts.signal);
-      this.ticker = setInterval(() => this.keepalive(), 1000);
+      const every = Math.min(1000, Math.max(50, this.opts.pingAfter / 4));
+      this.ticker = setInterval(() => this.keepalive(), every);
       return w;
     } catch (err) {
       this.stopped = true;
