@@ -275,6 +275,12 @@ func TestTLSFiles(t *testing.T) {
 
 // TestPlainOffLoopback checks that plain HTTP off loopback needs --insecure.
 func TestPlainOffLoopback(t *testing.T) {
+	_, _, help := run(t, "up", "--help")
+	for _, flag := range []string{"-tls auto", "-tls-cert", "-tls-key", "-tls-host", "-acme domain", "-insecure"} {
+		if !strings.Contains(help, flag) {
+			t.Errorf("mesh up --help does not explain %s", flag)
+		}
+	}
 	for _, addr := range []string{"0.0.0.0:0", "[::]:0", ":0"} {
 		dir := filepath.Join(t.TempDir(), "data")
 		code, _, errOut := run(t, "up", "--data", dir, "--addr", addr)

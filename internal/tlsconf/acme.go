@@ -43,6 +43,7 @@ func (s *Server) setupACME() error {
 	}
 	// The handler answers the CA's challenges and redirects every other
 	// GET or HEAD to https.
+	s.acmeAddr = ln.Addr()
 	s.acmeHTTP = &http.Server{Handler: m.HTTPHandler(nil), ReadHeaderTimeout: 10 * time.Second}
 	s.wg.Go(func() {
 		if err := s.acmeHTTP.Serve(ln); !errors.Is(err, http.ErrServerClosed) {

@@ -3,6 +3,7 @@ package tlsconf
 import (
 	"crypto/tls"
 	"fmt"
+	"os"
 	"time"
 )
 
@@ -16,6 +17,9 @@ func (s *Server) reloadManual() error {
 	cert, err := tls.LoadX509KeyPair(s.cfg.CertFile, s.cfg.KeyFile)
 	if err != nil {
 		return fmt.Errorf("tls: load --tls-cert %s and --tls-key %s: %w", s.cfg.CertFile, s.cfg.KeyFile, err)
+	}
+	if st, err := os.Stat(s.cfg.KeyFile); err == nil && st.Mode().Perm()&0o004 != 0 {
+		s.log.Warn("tls: the key file is readable by every user: chmod o-r it", "file", s.cfg.KeyFile)
 	}
 	now := s.now()
 	switch leaf := cert.Leaf; {

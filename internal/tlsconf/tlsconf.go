@@ -142,6 +142,7 @@ type Server struct {
 	caCreated bool     // Auto: the CA was made by New
 	acme      *autocert.Manager
 	acmeHTTP  *http.Server
+	acmeAddr  net.Addr // where acmeHTTP listens
 
 	stop context.CancelFunc
 	wg   sync.WaitGroup // the check loop and the HTTP-01 server

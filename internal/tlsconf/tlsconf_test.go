@@ -481,6 +481,20 @@ func TestACMEConfig(t *testing.T) {
 	if sc := s.SelfClientConfig(); sc.ServerName != "mesh.example.org" || sc.InsecureSkipVerify {
 		t.Errorf("self client config: %q, skip %v", sc.ServerName, sc.InsecureSkipVerify)
 	}
+	// --acme-http: challenges it does not know are 404, the rest goes to https.
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	for path, want := range map[string]int{"/.well-known/acme-challenge/unknown": 404, "/api/v1/rooms": 302} {
+		req, _ := http.NewRequest("GET", "http://"+s.ACMEHTTPAddr()+path, nil)
+		req.Host = "mesh.example.org"
+		resp, err := noRedirect.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want || (want == 302 && resp.Header.Get("Location") != "https://mesh.example.org"+path) {
+			t.Errorf("GET %s: %d to %q, want %d", path, resp.StatusCode, resp.Header.Get("Location"), want)
+		}
+	}
 }
 
 func TestLoopback(t *testing.T) {
