@@ -5,6 +5,7 @@ package web
 
 import (
 	"context"
+	"crypto/tls"
 	"log/slog"
 	"net"
 	"net/http"
@@ -30,6 +31,11 @@ type Config struct {
 	PingInterval  time.Duration // the node pings every connection this often
 	VisitTTL      time.Duration // how long a REST move keeps an avatar without a connection
 	Logger        *slog.Logger
+
+	// SelfTLS verifies the node's own certificate when the /mcp endpoint
+	// calls the REST API over https (tlsconf.Server.SelfClientConfig);
+	// nil when the node serves plain HTTP.
+	SelfTLS *tls.Config
 }
 
 // DefaultConfig returns the default wire limits.
@@ -54,6 +60,7 @@ type Server struct {
 	cfg  Config
 	log  *slog.Logger
 	mux  *http.ServeMux
+	self *http.Client // the /mcp endpoint's client of this node
 
 	ctx    context.Context // canceled by Shutdown; sessions watch it
 	cancel context.CancelFunc
@@ -72,6 +79,7 @@ func New(n *node.Node, cfg Config) *Server {
 	s := &Server{node: n, cfg: cfg, log: cfg.Logger, mux: http.NewServeMux(),
 		sessions: map[*session]struct{}{}, perIP: map[string]int{}}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.self = selfClient(cfg.SelfTLS)
 	s.routes()
 	n.Stats().Open = func() float64 {
 		s.mu.Lock()
@@ -107,6 +115,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		})
 	}
 	closing.Wait()
+	s.self.CloseIdleConnections()
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()
 	select {
