@@ -37,7 +37,7 @@ test("an idle client pings and stays; a silent one is dropped after pongWait and
 
   await new Promise((r) => setTimeout(r, 1500)); // idle: pings answered, no reconnect
   assert.ok(pings.length >= 1, "the idle client pinged");
-  assert.deepEqual(statuses, []);
+  assert.equal(statuses.join(","), "", "no reconnect while pings are answered");
 
   proxy.freeze(); // the network goes silent
   const acks = [];
