@@ -4,7 +4,7 @@
 
 import { checkClientFrame, validRoomId } from "./codec.js";
 import { type CommandHandler, CommandRouter } from "./commands.js";
-import { type CallOptions, Connection, type ConnectionOptions, type FrameEvent, type Status } from "./connection.js";
+import { type CallOptions, Connection, type ConnectionOptions, type FrameEvent, listenerFailed, type Status } from "./connection.js";
 import { ClosedError, invalid } from "./errors.js";
 import { Emitter } from "./emitter.js";
 import { type Fetch, Rest } from "./rest.js";
@@ -113,7 +113,7 @@ export class Client {
     this.ownMessages = opts.ownMessages ?? false;
     this.queueLimit = opts.queueLimit ?? 4096;
     const log = opts.logger ?? {};
-    this.events = new Emitter((err, event) => log.error?.(`mesh: a ${String(event)} listener threw`, err));
+    this.events = new Emitter(listenerFailed(log));
     this.router = new CommandRouter({
       me: () => this.conn.me.id,
       maxTextBytes: () => this.conn.limits.maxTextBytes,
@@ -184,7 +184,7 @@ export class Client {
    */
   messages(opts: { signal?: AbortSignal } = {}): AsyncIterableIterator<Message> {
     const q = new MessageQueue(this, opts.signal);
-    if (this.closed || this.conn.status === "closed") q.end();
+    if (this.closed || this.conn.done) q.end();
     else this.queues.add(q);
     return q;
   }

@@ -75,6 +75,20 @@ interface Pending {
   reject(err: unknown): void;
 }
 
+/**
+ * listenerFailed reports a listener that threw: to the logger if it has an
+ * error method, else by throwing it again on its own, so that it is not
+ * lost (an uncaught exception in Node, a console error in a browser).
+ */
+export function listenerFailed(log: Logger): (err: unknown, event: string | number | symbol) => void {
+  return (err, event) => {
+    if (log.error) log.error(`mesh: a ${String(event)} listener threw`, err);
+    else queueMicrotask(() => {
+      throw err;
+    });
+  };
+}
+
 /** isFatal reports whether err means the node will not take this token again. */
 function isFatal(err: unknown): boolean {
   return err instanceof MeshError && err.code === "unauthorized";
@@ -132,7 +146,7 @@ export class Connection {
       ...opts,
     };
     this.opts.maxBackoff = Math.max(this.opts.maxBackoff, this.opts.minBackoff);
-    this.events = new Emitter((err, event) => this.log.error?.(`mesh: a ${String(event)} listener threw`, err));
+    this.events = new Emitter(listenerFailed(this.log));
   }
 
   on<K extends keyof ConnectionEvents>(event: K, fn: (v: ConnectionEvents[K]) => void): () => void {
@@ -159,6 +173,11 @@ export class Connection {
 
   get limits(): WireLimits {
     return this._limits;
+  }
+
+  /** done reports whether the connection is closed for good (close(), a fatal error, or a failed open). */
+  get done(): boolean {
+    return this.stopped;
   }
 
   /** The error that closed the connection for good, if it was not close(). */
@@ -515,6 +534,12 @@ export class Connection {
       if (this.stopped || this.held) continue;
       try {
         await this.dial();
+        if (this.held && this.sock) {
+          // Held while dialling: close again and wait for the release.
+          const s = this.sock;
+          kill(s, true);
+          this.dropped(s, 1000, "held");
+        }
         return;
       } catch (err) {
         if (this.stopped) return;

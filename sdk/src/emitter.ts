@@ -13,7 +13,7 @@ export type Listener<T> = (value: T) => void;
 /**
  * Emitter calls each listener of an event in the order they were added.
  * A listener that throws is reported to onError and does not stop the
- * others.
+ * others (nor the connection that emits).
  */
 export class Emitter<Events extends object> {
   private listeners = new Map<keyof Events, Set<Listener<never>>>();
