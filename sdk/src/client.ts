@@ -4,9 +4,9 @@
 
 import { checkClientFrame, validRoomId } from "./codec.js";
 import { type CommandHandler, CommandRouter } from "./commands.js";
-import { type CallOptions, Connection, type ConnectionOptions, type FrameEvent, listenerFailed, type Status } from "./connection.js";
+import { type CallOptions, Connection, type ConnectionOptions, type FrameEvent, type Status } from "./connection.js";
 import { ClosedError, invalid } from "./errors.js";
-import { Emitter } from "./emitter.js";
+import { Emitter, listenerFailed } from "./emitter.js";
 import { type Fetch, Rest } from "./rest.js";
 import type {
   AckFrame,
@@ -26,6 +26,7 @@ import type {
   WireLimits,
   WorldState,
 } from "./types.js";
+import { MessageQueue } from "./queue.js";
 import { World } from "./world.js";
 
 export interface ClientOptions extends ConnectionOptions {
@@ -408,7 +409,7 @@ export class Client {
     this.events.emit("presence", f);
   }
 
-  /** pressure holds the connection while an iterator is queueLimit behind, and releases it at half. */
+  /** pressure holds the connection while an iterator is queueLimit behind, and releases it at half. @internal */
   pressure(): void {
     let most = 0;
     for (const q of this.queues) most = Math.max(most, q.size);
@@ -416,6 +417,7 @@ export class Client {
     else if (most <= this.queueLimit / 2) this.conn.hold(false);
   }
 
+  /** @internal */
   forgetQueue(q: MessageQueue): void {
     this.queues.delete(q);
     this.pressure();
@@ -445,69 +447,4 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
     };
     signal?.addEventListener("abort", abort, { once: true });
   });
-}
-
-/** MessageQueue is one messages() iterator: a queue the client pushes to. */
-class MessageQueue implements AsyncIterableIterator<Message> {
-  private items: Message[] = [];
-  private head = 0;
-  private waiting: ((r: IteratorResult<Message>) => void) | undefined;
-  private done = false;
-
-  constructor(
-    private readonly client: Client,
-    signal?: AbortSignal,
-  ) {
-    signal?.addEventListener("abort", () => this.end(), { once: true });
-    if (signal?.aborted) this.done = true;
-  }
-
-  get size(): number {
-    return this.items.length - this.head;
-  }
-
-  push(m: Message): void {
-    if (this.done) return;
-    if (this.waiting) {
-      const w = this.waiting;
-      this.waiting = undefined;
-      w({ value: m, done: false });
-      return;
-    }
-    this.items.push(m);
-    if (this.size >= this.client.queueLimit) this.client.pressure();
-  }
-
-  next(): Promise<IteratorResult<Message>> {
-    if (this.head < this.items.length) {
-      const value = this.items[this.head++]!;
-      if (this.head > 1024 && this.head * 2 > this.items.length) {
-        this.items = this.items.slice(this.head);
-        this.head = 0;
-      }
-      if (this.size <= this.client.queueLimit / 2) this.client.pressure();
-      return Promise.resolve({ value, done: false });
-    }
-    if (this.done) return Promise.resolve({ value: undefined, done: true });
-    return new Promise((resolve) => (this.waiting = resolve));
-  }
-
-  return(): Promise<IteratorResult<Message>> {
-    this.end();
-    return Promise.resolve({ value: undefined, done: true });
-  }
-
-  end(): void {
-    this.done = true;
-    this.items = [];
-    this.head = 0;
-    this.client.forgetQueue(this);
-    const w = this.waiting;
-    this.waiting = undefined;
-    w?.({ value: undefined, done: true });
-  }
-
-  [Symbol.asyncIterator](): AsyncIterableIterator<Message> {
-    return this;
-  }
 }

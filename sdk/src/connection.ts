@@ -4,7 +4,7 @@
 
 import { decodeClientFrame, decodeServerFrame, encodeClientFrame, goQuote, UnknownFrameError } from "./codec.js";
 import { ClosedError, DisconnectedError, invalid, MeshError } from "./errors.js";
-import { Emitter, type Logger } from "./emitter.js";
+import { Emitter, listenerFailed, type Logger } from "./emitter.js";
 import { utf8Length } from "./json.js";
 import { TokenBucket } from "./limiter.js";
 import { wsEndpoint } from "./rest.js";
@@ -24,7 +24,10 @@ import type {
 } from "./types.js";
 import { kill, OPEN, onControl, resolveWebSocket, type WebSocketConstructor, type WebSocketLike } from "./websocket.js";
 
-/** Status is "connecting" (dialling, or reconnecting after a drop), "open", or "closed" (for good). */
+/**
+ * Status is "connecting" (dialling, or reconnecting after a drop), "open",
+ * or "closed": not opened yet, or closed for good (Connection.done).
+ */
 export type Status = "connecting" | "open" | "closed";
 
 /** FrameEvent is one raw frame, for a developer terminal. Outgoing hello frames have the token replaced by "…". */
@@ -75,20 +78,6 @@ interface Pending {
   reject(err: unknown): void;
 }
 
-/**
- * listenerFailed reports a listener that threw: to the logger if it has an
- * error method, else by throwing it again on its own, so that it is not
- * lost (an uncaught exception in Node, a console error in a browser).
- */
-export function listenerFailed(log: Logger): (err: unknown, event: string | number | symbol) => void {
-  return (err, event) => {
-    if (log.error) log.error(`mesh: a ${String(event)} listener threw`, err);
-    else queueMicrotask(() => {
-      throw err;
-    });
-  };
-}
-
 /** isFatal reports whether err means the node will not take this token again. */
 function isFatal(err: unknown): boolean {
   return err instanceof MeshError && err.code === "unauthorized";
@@ -108,7 +97,6 @@ export class Connection {
   private readonly log: Logger;
   private readonly opts: Required<Omit<ConnectionOptions, "WebSocket" | "logger">> & ConnectionOptions;
   private sock: WebSocketLike | null = null;
-  private gen = 0; // counts installed sockets
   private started = false;
   private stopped = false;
   private fatalError: Error | undefined;
@@ -483,7 +471,6 @@ export class Connection {
   /** install makes sock the live socket after its welcome. */
   private install(sock: WebSocketLike, w: WelcomeFrame): void {
     this.sock = sock;
-    this.gen++;
     this._me = w.you;
     this._node = w.node;
     this._limits = w.limits;

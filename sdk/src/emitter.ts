@@ -48,3 +48,17 @@ export class Emitter<Events extends object> {
     }
   }
 }
+
+/**
+ * listenerFailed reports a listener that threw: to the logger if it has an
+ * error method, else by throwing it again on its own, so that it is not
+ * lost (an uncaught exception in Node, a console error in a browser).
+ */
+export function listenerFailed(log: Logger): (err: unknown, event: string | number | symbol) => void {
+  return (err, event) => {
+    if (log.error) log.error(`mesh: a ${String(event)} listener threw`, err);
+    else queueMicrotask(() => {
+      throw err;
+    });
+  };
+}
