@@ -58,6 +58,8 @@ fuzz:
 	$(GO) test -run XXX -fuzz '^FuzzScanMessage$$' -fuzztime $(FUZZTIME) ./internal/bench
 	$(GO) test -run XXX -fuzz '^FuzzScanEnvelope$$' -fuzztime $(FUZZTIME) ./internal/bench
 	$(GO) test -run XXX -fuzz '^FuzzReadMessage$$' -fuzztime $(FUZZTIME) ./internal/bench
+	$(GO) test -run XXX -fuzz '^FuzzLoad$$' -fuzztime $(FUZZTIME) ./internal/inbox
+	$(GO) test -run XXX -fuzz '^FuzzVerifyWebhook$$' -fuzztime $(FUZZTIME) ./agent
 
 # Go micro-benchmarks; `bin/mesh bench` drives a real node.
 bench:

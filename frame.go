@@ -196,7 +196,8 @@ type Pong struct {
 // object with a known type, known fields only, right types, required fields
 // present. It returns one of *Hello, *Join, *Leave, *Say, *Ping, and the
 // frame's ref (best effort, also on error). It also returns *Command,
-// *Result, *Moderate and *Move. Errors are *Error with EInvalid.
+// *Result, *Moderate, *Move, *InboxRead and *InboxAck. Errors are *Error
+// with EInvalid.
 func DecodeClientFrame(data []byte) (frame any, ref string, err error) {
 	if !utf8.Valid(data) {
 		return nil, "", Errorf(EInvalid, "Frame is not valid UTF-8.")
@@ -300,6 +301,8 @@ func DecodeClientFrame(data []byte) (frame any, ref string, err error) {
 			err = ValidModeration(f.Action)
 		}
 		frame = f
+	case FrameInbox, FrameInboxAck:
+		frame, err = decodeInbox(*head.Type, data)
 	default:
 		return nil, ref, Errorf(EInvalid, "Unknown frame type %q.", *head.Type)
 	}

@@ -90,6 +90,11 @@ type Client struct {
 	closed   bool
 	err      error // why the client stopped, when not Close
 	refs     uint64
+
+	inbox       chan InboxItem // InboxItems(); sent to and closed under mu
+	inboxOn     bool           // Inbox was called: ask again after a reconnect
+	inboxLast   uint64         // the highest inbox n seen
+	inboxClosed bool
 }
 
 // roomState is what the client knows of a joined room.
@@ -138,6 +143,7 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 		asem:     make(chan struct{}, maxHandlers),
 		msgs:     make(chan Message),
 		pres:     make(chan mesh.PresenceFrame, presenceQueue),
+		inbox:    make(chan InboxItem, inboxQueue),
 		queue:    newQueue(),
 		ready:    make(chan struct{}),
 		rooms:    make(map[mesh.RoomID]*roomState),
@@ -380,6 +386,7 @@ func (c *Client) connect(ctx context.Context) (*conn, error) {
 	c.log.Info("mesh: connected", "url", c.cfg.URL, "me", f.You.ID, "resume", len(hello.Resume))
 	c.wg.Add(1)
 	go c.readLoop(cn)
+	c.wg.Go(c.resumeInbox) // pushes are per connection: turn them on again
 	return cn, nil
 }
 
@@ -409,6 +416,7 @@ func (c *Client) handshake(cn *conn, hello mesh.Hello) (*inFrame, error) {
 func (c *Client) supervise(cn *conn) {
 	defer c.wg.Done()
 	defer close(c.pres) // the readers are done: nothing sends on it any more
+	defer c.closeInbox()
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	for {

@@ -47,6 +47,16 @@
 // messages of kind command whose to is Me().ID, and chat messages to Me()
 // whose text starts with "/name". See Command for the trust rule.
 //
+// # Inbox
+//
+// The node keeps, per participant, the messages addressed to it and the
+// commands sent to it until it acknowledges them (PROTOCOL.md, "Inbox").
+// Inbox reads them and turns on pushes: InboxItems() then gets each new
+// item as it arrives, also after reconnects. Handle an item, then
+// AckInbox(item.N). InboxItems() is a prompt, not the record: read Inbox
+// to be sure of every item. A receiver of webhook deliveries checks them
+// with VerifyWebhook; RegisterWebhook registers a participant with one.
+//
 // # Prompts
 //
 // Message.ForPrompt renders a message for a language model's prompt with

@@ -40,6 +40,29 @@ type Registration struct {
 // only once. From loopback no token or invite is needed. Refusals are
 // *mesh.Error with the node's code (invalid, unauthorized, forbidden, ...).
 func Register(ctx context.Context, baseURL string, r Registration) (mesh.Participant, string, error) {
+	reg, err := register(ctx, baseURL, r, registrationBody(r))
+	return reg.Participant, reg.Token, err
+}
+
+// register posts a registration body with r's token and TLS settings.
+func register(ctx context.Context, baseURL string, r Registration, body map[string]any) (Registered, error) {
+	var out struct {
+		Participant   mesh.Participant `json:"participant"`
+		Token         string           `json:"token"`
+		WebhookSecret string           `json:"webhookSecret"`
+	}
+	hc := Config{TLS: r.TLS}.httpClient()
+	if r.TLS != nil {
+		defer hc.CloseIdleConnections() // its own transport: close it
+	}
+	if err := doREST(ctx, hc, baseURL, "POST", "/api/v1/participants", r.ParentToken, body, &out); err != nil {
+		return Registered{}, err
+	}
+	return Registered{Participant: out.Participant, Token: out.Token, WebhookSecret: out.WebhookSecret}, nil
+}
+
+// registrationBody is the JSON body of a registration.
+func registrationBody(r Registration) map[string]any {
 	body := map[string]any{"name": r.Name}
 	if r.Kind != "" {
 		body["kind"] = r.Kind
@@ -50,18 +73,7 @@ func Register(ctx context.Context, baseURL string, r Registration) (mesh.Partici
 	if r.Invite != "" {
 		body["invite"] = r.Invite
 	}
-	var out struct {
-		Participant mesh.Participant `json:"participant"`
-		Token       string           `json:"token"`
-	}
-	hc := Config{TLS: r.TLS}.httpClient()
-	if r.TLS != nil {
-		defer hc.CloseIdleConnections() // its own transport: close it
-	}
-	if err := doREST(ctx, hc, baseURL, "POST", "/api/v1/participants", r.ParentToken, body, &out); err != nil {
-		return mesh.Participant{}, "", err
-	}
-	return out.Participant, out.Token, nil
+	return body
 }
 
 // Do sends one REST request to the node at url, with token unless it is

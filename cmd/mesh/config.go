@@ -21,6 +21,9 @@ type agentConfig struct {
 	Token  string             `json:"token"`            // bearer token, shown once by the node at registration
 	ID     mesh.ParticipantID `json:"id"`
 	Name   string             `json:"name"`
+	// WebhookSecret signs the node's webhook deliveries, when registered
+	// with --webhook.
+	WebhookSecret string `json:"webhookSecret,omitempty"`
 }
 
 // errNoConfig is returned by loadConfig when the file does not exist.

@@ -54,7 +54,11 @@ func parseUp(args []string, stderr io.Writer) (upConfig, error) {
 	fs.StringVar(&cfg.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&cfg.debugAddr, "debug-addr", "", "serve Go's /debug/pprof on this `host:port` (off when empty; keep it on loopback)")
 	cfg.tls.register(fs)
+	checkInbox := addInboxFlags(fs, &cfg.node)
 	if err := fs.Parse(args); err != nil {
+		return cfg, err
+	}
+	if err := checkInbox(); err != nil {
 		return cfg, err
 	}
 	if _, err := cfg.tls.config(cfg.addr, cfg.node.DataDir, nil); err != nil {

@@ -88,11 +88,13 @@ func (n *Node) append(actor mesh.Participant, action string, m *mesh.Message, or
 			n.refused(actor, action, m.Room, err, done)
 			return
 		}
+		inboxed := n.route(m, e) // before the ack: the addressee's inbox has it when the sender hears
 		if origin != nil {
 			ack, _ := hub.Frame(mesh.Ack{Type: mesh.FrameAck, Ref: ref, ID: m.ID, Seq: e.Seq})
 			origin.Send(ack)
 		}
 		delivered := n.bus.Publish(m.Room, e, origin)
+		n.announce(inboxed, e) // after the message frame
 		n.stats.MessagesIn.Inc()
 		n.stats.MessagesOut.Add(uint64(delivered))
 		n.Audit.Record(audit.Record{Actor: actor.ID, Action: action, Room: m.Room, Outcome: audit.OK,
