@@ -101,7 +101,9 @@ async function main(): Promise<void> {
   rooms.set(await listRooms(token).catch(() => []));
   const want = params.get("room") ?? "lobby";
   const first = rooms.get(want) ? want : rooms.all()[0]?.id ?? "lobby";
-  view.start(world, (now, dt) => world.step(now, dt));
+  // dt is taken from now here, so the loop's own dt (its units) does not matter.
+  let last = 0;
+  view.start(world, (now) => { world.step(now, last ? (now - last) / 1000 : 0); last = now; });
   await session.enter(first).catch(() => {});
   term.print(`Connected as ${you.name} (${you.id}). Type /help for commands.`);
 }

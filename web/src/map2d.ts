@@ -2,7 +2,7 @@
 // the 3D scene, used with ?mode=2d or when neither WebGPU nor WebGL works.
 // Its frame loop updates SVG transforms in place and allocates nothing.
 
-import type { AvatarInfo, Pick, PositionSource, SceneMessage, SceneStats } from "./scene/types.js";
+import type { AvatarInfo, PickHit, PositionSource, SceneMessage, SceneStats } from "./scene/types.js";
 import { svg } from "./ui/dom.js";
 
 /** View is what the shell drives: the 3D scene or this map. */
@@ -14,7 +14,7 @@ export interface View {
   setIdle(id: string, idle: boolean): void;
   message(m: SceneMessage): void;
   start(source: PositionSource, beforeFrame: (now: number, dt: number) => void): void;
-  onPick(cb: (hit: Pick) => void): void;
+  onPick(cb: (hit: PickHit) => void): void;
   stats(): SceneStats;
   resize(w: number, h: number): void;
   dispose(): void;
@@ -35,7 +35,7 @@ export class Map2D implements View {
   private floor: SVGGElement;
   private layer: SVGGElement;
   private avatars = new Map<string, Avatar>();
-  private pick: (hit: Pick) => void = () => {};
+  private pick: (hit: PickHit) => void = () => {};
   private raf = 0;
   private fps = 0; private frameMs = 0;
   private now = 0;
@@ -146,7 +146,7 @@ export class Map2D implements View {
     this.raf = requestAnimationFrame(frame);
   }
 
-  onPick(cb: (hit: Pick) => void): void { this.pick = cb; }
+  onPick(cb: (hit: PickHit) => void): void { this.pick = cb; }
 
   private clicked(ev: MouseEvent): void {
     const target = ev.target as Element;

@@ -1,9 +1,18 @@
-// Types shared by the shell and the 3D scene (see /work/wt/specs/WEB.md).
-// The shell imports only this file from scene/, so the 2D bundle never
-// contains three.js.
+// Types shared between the shell and the 3D scene (WEB.md). This file imports
+// nothing, so the shell (and the 2D bundle) can use it without three.js.
 
-export type Trust = "owner" | "local" | "federated" | "untrusted";
+export type Backend = "webgpu" | "webgl";
 export type Kind = "human" | "agent";
+export type Trust = "owner" | "local" | "federated" | "untrusted";
+export type MessageKind = "chat" | "command" | "result" | "event";
+
+export interface SceneOptions {
+  /** "auto": WebGPU where navigator.gpu gives an adapter, WebGL otherwise; "off": WebGL. */
+  webgpu: "auto" | "off";
+}
+
+export interface RoomInfo { id: string; name: string; size: number }
+export interface PortalInfo { id: string; name: string }
 
 export interface AvatarInfo {
   id: string;
@@ -16,42 +25,51 @@ export interface AvatarInfo {
 export interface SceneMessage {
   from: string;
   to?: string;
-  kind: "chat" | "command" | "result" | "event";
+  kind: MessageKind;
   text: string;
   flagged: boolean;
   untrusted: boolean;
 }
 
-export type Pick =
+export type PickHit =
   | { kind: "floor"; x: number; z: number }
   | { kind: "portal"; room: string }
   | { kind: "avatar"; id: string };
 
 export interface SceneStats {
+  /** Frames per second over the last second or so. */
   fps: number;
+  /** Draw calls and triangles of the last frame (renderer.info). */
   drawCalls: number;
   triangles: number;
+  /** Avatars present, counted from the instanced meshes (those animating out excluded). */
   avatars: number;
+  /** JS time of the last frame: beforeFrame + update + render, in ms. */
   frameMs: number;
 }
 
-export interface Scene {
-  readonly backend: "webgpu" | "webgl";
-  setRoom(room: { id: string; name: string; size: number }, portals: { id: string; name: string }[]): void; // disposes the previous room's objects
-  upsert(a: AvatarInfo): void; // arrival animated when new
-  remove(id: string): void; // departure animated
-  setIdle(id: string, idle: boolean): void; // idle avatars dim
-  message(m: SceneMessage): void; // bubble over speaker + pulse of light to listeners (or to `to`)
-  start(source: PositionSource, beforeFrame: (now: number, dt: number) => void): void; // THE animation loop
-  onPick(cb: (hit: Pick) => void): void;
-  stats(): SceneStats; // avatars = count taken from the scene graph
-  resize(w: number, h: number): void;
-  dispose(): void;
-}
-
-// PositionSource is implemented by world/model.ts; sample allocates nothing.
+/** Implemented by world/model.ts; sample must not allocate. */
 export interface PositionSource {
   sample(now: number, visit: (id: string, x: number, z: number, facing: number) => void): void;
 }
 
-export type CreateScene = (canvas: HTMLCanvasElement, opts: { webgpu: "auto" | "off" }) => Promise<Scene>;
+export interface Scene {
+  readonly backend: Backend;
+  /** Disposes the previous room's objects; avatars, bubbles and pulses are cleared too (upsert the members again). */
+  setRoom(room: RoomInfo, portals: PortalInfo[]): void;
+  /** Adds (arrival animated) or updates an avatar. */
+  upsert(a: AvatarInfo): void;
+  /** Departure animated. */
+  remove(id: string): void;
+  setIdle(id: string, idle: boolean): void;
+  /** Bubble over the speaker and a pulse of light to the listeners (or to `to`). */
+  message(m: SceneMessage): void;
+  /** The animation loop (requestAnimationFrame): beforeFrame, source.sample, update, render. */
+  start(source: PositionSource, beforeFrame: (now: number, dt: number) => void): void;
+  onPick(cb: (hit: PickHit) => void): void;
+  stats(): SceneStats;
+  resize(w: number, h: number): void;
+  dispose(): void;
+}
+
+export type CreateScene = (canvas: HTMLCanvasElement, opts: SceneOptions) => Promise<Scene>;
