@@ -51,6 +51,8 @@ const result = await build({
   assetNames: "[name]-[hash]",
   metafile: true,
   logLevel: "warning",
+  // The SDK from its sources (its package entry is a tsc build for Node).
+  alias: { "@the-mesh/sdk": join(web, "..", "sdk", "src", "index.ts") },
   plugins: [sceneStub],
 });
 

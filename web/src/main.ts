@@ -3,9 +3,8 @@
 
 import "./style.css";
 import { takeToken, forgetToken, joinScreen } from "./auth.js";
-import { Client, MeshError } from "./net/client.js";
-import { rooms as listRooms, wsURL } from "./net/api.js";
-import type { Welcome } from "./net/protocol.js";
+import { Client, MeshError, type Participant } from "@the-mesh/sdk";
+import { rooms as listRooms, origin } from "./net/api.js";
 import type { CreateScene } from "./scene/types.js";
 import { Session } from "./session.js";
 import { Map2D, type View } from "./map2d.js";
@@ -24,14 +23,15 @@ async function main(): Promise<void> {
   const body = document.body;
   let token = takeToken() || (await joinScreen(body));
   const params = new URLSearchParams(location.search);
-  let client: Client, welcome: Welcome;
+  let client: Client;
   for (;;) {
-    client = new Client({ url: wsURL(), token });
+    // ownMessages: your other tabs' messages, and your own replayed on resume (the chat drops repeats).
+    client = new Client(origin(), token, { ownMessages: true });
     try {
-      welcome = await client.connect();
+      await client.connect();
       break;
     } catch (e) {
-      client.close();
+      void client.close();
       if (!(e instanceof MeshError) || e.code !== "unauthorized") {
         body.replaceChildren(el("main", { class: "join-screen" }, el("p", { role: "alert" }, `Cannot reach the node: ${(e as Error).message}`)));
         return;
@@ -40,7 +40,7 @@ async function main(): Promise<void> {
       token = await joinScreen(body, "That login is no longer valid; enter a name to join again.");
     }
   }
-  const you = welcome.you;
+  const you: Participant = client.me;
 
   // Panels.
   const live = new Announcer();
@@ -96,7 +96,7 @@ async function main(): Promise<void> {
   setInterval(() => people.tick(performance.now(), document.hidden), 5000);
   new ResizeObserver(() => view.resize(stage.clientWidth, stage.clientHeight)).observe(stage);
   const hooks = installHooks({ mode, view, world, you: you.id });
-  client.on("frame", (f, dir) => { hooks.frames++; term.frame(f, dir); });
+  client.on("frame", (f) => { hooks.frames++; term.frame(f.text, f.dir); });
 
   rooms.set(await listRooms(token).catch(() => []));
   const want = params.get("room") ?? "lobby";

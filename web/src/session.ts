@@ -3,8 +3,8 @@
 // the live region, and carries out what the user asks (go to a room, say,
 // run a command).
 
-import type { Client } from "./net/client.js";
-import type { Envelope, Joined, Participant, Presence, StateFrame } from "./net/protocol.js";
+import type { Client } from "@the-mesh/sdk";
+import type { Envelope, Joined, Member, Participant, PresenceFrame, StateFrame } from "./net/protocol.js";
 import type { SceneMessage } from "./scene/types.js";
 import type { View } from "./map2d.js";
 import { World, spawnPoint } from "./world/model.js";
@@ -28,24 +28,24 @@ export class Session implements Actions {
   readonly world: World;
   room = ""; // the room on screen (or being entered)
   private shown = ""; // the room whose transcript is on screen
-  private members = new Map<string, Participant>();
-  private pos: [number, number, number] = [0, 0, 0];
+  private members = new Map<string, Participant | Member>();
+  private pos: [number, number, number] = [0, 0, 0]; // the SDK copies it into the frame
   private offs: (() => void)[] = [];
 
   constructor(private you: Participant, private p: Parts) {
     const c = p.client;
     this.world = new World((x, z, facing) => {
-      this.pos[0] = x; this.pos[2] = z; // the client encodes it at once, so one array serves every move
-      const seq = c.move(this.room, this.pos, facing);
-      return seq > 0 ? seq : undefined;
+      this.pos[0] = x; this.pos[2] = z;
+      if (c.status !== "open") return undefined; // the world resets when the room is resumed
+      try { return c.move(this.room, this.pos, facing); } catch { return undefined; }
     });
     this.offs.push(
       c.on("joined", (j) => this.joined(j)),
-      c.on("presence", (f) => this.presence(f as unknown as Presence)),
+      c.on("presence", (f) => this.presence(f)),
       c.on("message", (m) => this.message(m)),
-      c.on("state", (f) => this.state(f as unknown as StateFrame)),
+      c.on("state", (f) => this.state(f)),
       c.on("left", (f) => { if (f.room === this.room) p.chat.note("You are no longer in this room.", "err"); }),
-      c.on("error", (f) => p.chat.note(`The node refused a frame: ${f.message}`, "err")));
+      c.on("error", (e) => p.chat.note(`The node refused a frame: ${e.message}`, "err")));
   }
 
   nameOf = (id: string): string => this.members.get(id)?.name ?? id;
@@ -78,7 +78,7 @@ export class Session implements Actions {
     if (this.shown !== j.room) { chat.clear(); this.shown = j.room; }
     this.members = new Map(j.members.map((m) => [m.id, m]));
     this.members.set(this.you.id, { ...this.you, online: true });
-    for (const m of this.members.values()) if (m.online) this.arrive(m, now);
+    for (const m of this.members.values()) if ("online" in m && m.online) this.arrive(m, now);
     for (const m of j.history ?? []) chat.add(m);
     if (j.state?.moves) this.world.applyState(j.state.moves, now);
     chat.setMembers(people.all(), this.you.id);
@@ -96,7 +96,7 @@ export class Session implements Actions {
     }
   }
 
-  private presence(f: Presence): void {
+  private presence(f: PresenceFrame): void {
     if (f.room !== this.room) return;
     const { people, view, live, chat } = this.p, who = f.participant;
     if (f.event === "join") {
@@ -136,7 +136,7 @@ export class Session implements Actions {
   async say(text: string, to = ""): Promise<void> {
     try {
       const ack = await this.p.client.say(this.room, text, to ? { to } : {});
-      this.own(ack.id ?? "", ack.seq ?? 0, "chat", { text }, to);
+      this.own(ack.id, ack.seq, "chat", { text }, to);
     } catch (e) {
       this.p.chat.note(`Not sent: ${(e as Error).message}`, "err");
       throw e;
@@ -147,7 +147,7 @@ export class Session implements Actions {
     const t = this.find(target);
     if (!t) throw new Error(`No one called ${target} is in this room.`);
     const ack = await this.p.client.sendCommand(this.room, t.id, name, args);
-    this.own(ack.id ?? "", ack.seq ?? 0, "command", { command: name, args }, t.id);
+    this.own(ack.id, ack.seq, "command", { command: name, args }, t.id);
     return `command ${ack.id} sent to ${t.name}; its result will appear in the chat`;
   }
 
@@ -171,7 +171,7 @@ export class Session implements Actions {
   private own(id: string, seq: number, kind: "chat" | "command", body: Envelope["body"], to: string): void {
     const m: Envelope = {
       id, room: this.room, seq, kind, trust: this.you.trust, ts: new Date().toISOString(), body,
-      from: { id: this.you.id, name: this.you.name, kind: this.you.kind },
+      from: { id: this.you.id, name: this.you.name, kind: this.you.kind, node: this.you.node },
       ...(to ? { to } : {}),
     };
     this.p.chat.add(m);

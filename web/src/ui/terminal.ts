@@ -46,9 +46,8 @@ export class Terminal {
   }
 
   /** frame shows a raw frame when the toggle is on. */
-  frame(f: unknown, dir: "in" | "out"): void {
+  frame(text: string, dir: "in" | "out"): void {
     if (!this.raw.checked) return;
-    const text = JSON.stringify(f);
     this.print((dir === "in" ? "← " : "→ ") + (text.length > 600 ? text.slice(0, 600) + "…" : text), "frame " + dir);
   }
 
