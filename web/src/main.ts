@@ -52,7 +52,7 @@ async function main(): Promise<void> {
     join: (r) => session!.join(r), say: (t) => session!.say(t), who: () => session!.who(),
     rooms: () => session!.rooms(), cmd: (t, n, a) => session!.cmd(t, n, a),
   });
-  const status = el("p", { class: "status" }, "connecting");
+  const status = el("p", { class: "status", role: "status", "aria-label": "Connection" }, "connecting");
   const roomName = el("span", { class: "room-name" });
   const stage = el("main", { class: "stage", "aria-labelledby": "stage-h" },
     el("h2", { id: "stage-h", class: "sr-only" }, "Room view"),
@@ -78,8 +78,13 @@ async function main(): Promise<void> {
 
   session = new Session(you, {
     client, view, chat, people, rooms, live,
-    onRoom(name, n) {
+    onRoom(id, name, n) {
       roomName.textContent = name;
+      const q = new URLSearchParams(location.search); // a reload, or the mode switch, comes back to this room
+      q.set("room", id);
+      history.replaceState(null, "", "?" + q.toString());
+      q.set("mode", mode === "3d" ? "2d" : "3d");
+      switcher.setAttribute("href", "?" + q.toString());
       focusable.setAttribute("aria-label", `${mode === "3d" ? "3D view" : "Map"} of ${name}, ${n} present`);
       document.title = `${name} · The Mesh`;
     },

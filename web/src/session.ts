@@ -21,7 +21,7 @@ export interface Parts {
   people: People;
   rooms: Rooms;
   live: Announcer;
-  onRoom(name: string, present: number): void;
+  onRoom(id: string, name: string, present: number): void;
 }
 
 export class Session implements Actions {
@@ -83,7 +83,7 @@ export class Session implements Actions {
     if (j.state?.moves) this.world.applyState(j.state.moves, now);
     chat.setMembers(people.all(), this.you.id);
     const n = people.all().length;
-    this.p.onRoom(info.name, n);
+    this.p.onRoom(j.room, info.name, n);
     live.say(`You are in ${info.name}, with ${n - 1} other${n === 2 ? "" : "s"}.`);
   }
 
@@ -110,7 +110,7 @@ export class Session implements Actions {
       live.say(`${who.name} left.`);
     } else return;
     chat.setMembers(people.all(), this.you.id);
-    this.p.onRoom(this.p.rooms.get(this.room)?.name ?? this.room, people.all().length);
+    this.p.onRoom(this.room, this.p.rooms.get(this.room)?.name ?? this.room, people.all().length);
   }
 
   private message(m: Envelope): void {
