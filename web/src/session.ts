@@ -58,7 +58,7 @@ export class Session implements Actions {
     try {
       await this.p.client.join(room);
     } catch (e) {
-      this.room = old;
+      if (this.room === room) this.room = old; // unless another room was picked meanwhile
       this.p.chat.note(`Could not enter ${room}: ${(e as Error).message}`, "err");
       throw e;
     }
