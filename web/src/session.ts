@@ -28,6 +28,7 @@ export class Session implements Actions {
   readonly world: World;
   room = ""; // the room on screen (or being entered)
   private shown = ""; // the room whose transcript is on screen
+  private inside = new Set<string>(); // rooms joined and not yet left
   private members = new Map<string, Participant | Member>();
   private pos: [number, number, number] = [0, 0, 0]; // the SDK copies it into the frame
   private offs: (() => void)[] = [];
@@ -50,7 +51,7 @@ export class Session implements Actions {
 
   nameOf = (id: string): string => this.members.get(id)?.name ?? id;
 
-  /** enter moves you to room: join it, then leave the one you were in. */
+  /** enter moves you to room: join it, then leave the rooms you were in. */
   async enter(room: string): Promise<void> {
     if (room === this.room) return;
     const old = this.room;
@@ -62,7 +63,12 @@ export class Session implements Actions {
       this.p.chat.note(`Could not enter ${room}: ${(e as Error).message}`, "err");
       throw e;
     }
-    if (old) await this.p.client.leave(old).catch(() => {}); // already gone is fine
+    this.inside.add(room);
+    for (const r of [...this.inside]) {
+      if (r === this.room) continue;
+      this.inside.delete(r);
+      await this.p.client.leave(r).catch(() => {}); // already gone is fine
+    }
   }
 
   private joined(j: Joined): void {
