@@ -9,6 +9,9 @@ export type MessageKind = "chat" | "command" | "result" | "event";
 export interface SceneOptions {
   /** "auto": WebGPU where navigator.gpu gives an adapter, WebGL otherwise; "off": WebGL. */
   webgpu: "auto" | "off";
+  /** Crowds: "instanced" (InstancedMesh) or "merged" (vertices on the CPU, faster on software
+   * rasterizers). "auto" (default): merged when the GPU is a software one, instanced otherwise. */
+  layers?: "auto" | "instanced" | "merged";
 }
 
 export interface RoomInfo { id: string; name: string; size: number }
