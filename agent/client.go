@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -36,6 +37,15 @@ type Config struct {
 	Token  string       // the participant's token (from Register)
 	Logger *slog.Logger // nil: discard
 
+	// TLS configures https:// and wss:// connections: nil verifies the
+	// node's certificate against the system's roots. LoadCA returns one
+	// that trusts a node's local CA (mesh up --tls auto).
+	TLS *tls.Config
+
+	// HTTPClient makes the REST calls (Do, Leave); nil: one made with TLS
+	// (http.DefaultClient when TLS is nil too). The WebSocket uses TLS.
+	HTTPClient *http.Client
+
 	// Reconnect backoff: attempt n waits a random time in [0, min(MaxBackoff,
 	// MinBackoff*2^n)) (exponential backoff with full jitter). Defaults
 	// 250ms and 15s.
@@ -59,6 +69,7 @@ type Client struct {
 	log   *slog.Logger
 	url   string // WebSocket endpoint
 	base  string // http(s) base for REST
+	hc    *http.Client
 	ctx   context.Context
 	stop  context.CancelFunc // cancels ctx: Close, or a fatal refusal
 	wg    sync.WaitGroup     // supervisor, pump, readers
@@ -122,7 +133,7 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 	}
 	cfg.MaxBackoff = max(cfg.MaxBackoff, cfg.MinBackoff)
 	c := &Client{
-		cfg: cfg, log: cfg.Logger, url: u, base: base,
+		cfg: cfg, log: cfg.Logger, url: u, base: base, hc: cfg.httpClient(),
 		sem:      make(chan struct{}, maxHandlers),
 		asem:     make(chan struct{}, maxHandlers),
 		msgs:     make(chan Message),
@@ -181,6 +192,9 @@ func (c *Client) Close() error {
 	c.stop()
 	c.wg.Wait()
 	c.hwg.Wait()
+	if c.hc != c.cfg.HTTPClient && c.hc != http.DefaultClient {
+		c.hc.CloseIdleConnections() // its own transport (httpClient)
+	}
 	return nil
 }
 
@@ -207,7 +221,7 @@ func (c *Client) Leave(ctx context.Context, room mesh.RoomID) error {
 	if !joined {
 		// Not joined on this client (perhaps on another, or in an
 		// earlier run): leave over REST, which needs no subscription.
-		return doREST(ctx, http.DefaultClient, c.base, "POST", "/api/v1/rooms/"+string(room)+"/leave", c.cfg.Token, nil, nil)
+		return doREST(ctx, c.hc, c.base, "POST", "/api/v1/rooms/"+string(room)+"/leave", c.cfg.Token, nil, nil)
 	}
 	_, err := c.call(ctx, room, func(ref string) any {
 		return mesh.Leave{Type: mesh.FrameLeave, Room: room, Ref: ref}
@@ -329,7 +343,7 @@ func (c *Client) connect(ctx context.Context) (*conn, error) {
 	defer cancel()
 	stop := context.AfterFunc(c.ctx, cancel)
 	defer stop()
-	cn, err := dialConn(ctx, c.url)
+	cn, err := dialConn(ctx, c.url, c.cfg.TLS)
 	if err != nil {
 		return nil, err
 	}

@@ -10,6 +10,11 @@
 //		prompt += m.ForPrompt() + "\n\n" // spotlighted: never raw text
 //	}
 //
+// An https:// node is reached over TLS (wss:// for the WebSocket) and its
+// certificate verified against the system's roots, or against the CA that
+// Config.TLS names: LoadCA reads one, such as the local CA of a node run
+// with --tls auto.
+//
 // # Delivery
 //
 // Messages() carries every message of every joined room that arrives after

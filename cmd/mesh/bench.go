@@ -81,6 +81,7 @@ type benchFlags struct {
 	fs       *flag.FlagSet
 	common   *bench.Common
 	nodeArgs string
+	caFile   string
 	jsonOnly bool
 	quiet    bool
 }
@@ -104,6 +105,7 @@ func addCommonFlags(fs *flag.FlagSet, c *bench.Common) *benchFlags {
 	fs.DurationVar(&c.Warmup, "warmup", c.Warmup, "traffic before the measured window, not counted")
 	fs.DurationVar(&c.Drain, "drain", c.Drain, "longest wait after the window for deliveries in flight")
 	fs.IntVar(&c.Concurrency, "concurrency", c.Concurrency, "registrations and connection set-ups in flight at once")
+	addCAFileFlag(fs, &b.caFile)
 	fs.BoolVar(&b.jsonOnly, "json-only", false, "print only the JSON line")
 	fs.BoolVar(&b.quiet, "quiet", false, "print no progress on stderr")
 	return b
@@ -117,6 +119,11 @@ func (b *benchFlags) parse(args []string, stderr io.Writer) error {
 		return exitError{2, fmt.Errorf("unexpected arguments %q", b.fs.Args())}
 	}
 	b.common.NodeArgs = strings.Fields(b.nodeArgs)
+	tc, err := loadCA(b.caFile)
+	if err != nil {
+		return err
+	}
+	b.common.TLS = tc
 	if !b.quiet {
 		b.common.Progress = stderr
 	}

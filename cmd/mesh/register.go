@@ -38,7 +38,12 @@ func runRegister(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if *kind != string(mesh.KindAgent) && *kind != string(mesh.KindHuman) {
 		return usageError(fs, "--kind must be agent or human, not %q", *kind)
 	}
-	nodeURL := af.node
+	nodeURL, caFile := af.node, ""
+	if af.caFile != "" {
+		if caFile, err = absCAFile(af.caFile); err != nil {
+			return err
+		}
+	}
 	old, err := loadConfig(af.config)
 	switch {
 	case errors.Is(err, errNoConfig):
@@ -48,11 +53,21 @@ func runRegister(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		if nodeURL == "" {
 			nodeURL = old.Node
 		}
+		if caFile == "" && old.Node == nodeURL {
+			caFile = old.CAFile
+		}
 		if old.Node == nodeURL && old.Name == *name {
+			stored := old.CAFile
+			old.CAFile = caFile
 			var me struct {
 				Participant mesh.Participant `json:"participant"`
 			}
 			if err := old.do(ctx, "GET", "/api/v1/participants/me", nil, &me); err == nil {
+				if caFile != stored {
+					if err := saveConfig(af.config, old); err != nil {
+						return err
+					}
+				}
 				fmt.Fprintln(stdout, me.Participant.ID)
 				fmt.Fprintf(stderr, "mesh register: already registered as %s on %s (config %s)\n", *name, nodeURL, af.config)
 				return nil
@@ -68,11 +83,15 @@ func runRegister(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if nodeURL == "" {
 		nodeURL = defaultNodeURL
 	}
-	p, tok, err := agent.Register(ctx, nodeURL, agent.Registration{Name: *name, Kind: mesh.Kind(*kind), Invite: *invite})
+	tc, err := loadCA(caFile)
 	if err != nil {
 		return err
 	}
-	if err := saveConfig(af.config, agentConfig{Node: nodeURL, Token: tok, ID: p.ID, Name: p.Name}); err != nil {
+	p, tok, err := agent.Register(ctx, nodeURL, agent.Registration{Name: *name, Kind: mesh.Kind(*kind), Invite: *invite, TLS: tc})
+	if err != nil {
+		return err
+	}
+	if err := saveConfig(af.config, agentConfig{Node: nodeURL, CAFile: caFile, Token: tok, ID: p.ID, Name: p.Name}); err != nil {
 		return err
 	}
 	fmt.Fprintln(stdout, p.ID)

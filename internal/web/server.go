@@ -5,6 +5,7 @@ package web
 
 import (
 	"context"
+	"crypto/tls"
 	"log/slog"
 	"net"
 	"net/http"
@@ -31,6 +32,11 @@ type Config struct {
 	PingInterval  time.Duration // the node pings every connection this often
 	VisitTTL      time.Duration // how long a REST move keeps an avatar without a connection
 	Logger        *slog.Logger
+
+	// SelfTLS verifies the node's own certificate when the /mcp endpoint
+	// calls the REST API over https (tlsconf.Server.SelfClientConfig);
+	// nil when the node serves plain HTTP.
+	SelfTLS *tls.Config
 }
 
 // DefaultConfig returns the default wire limits.
@@ -56,6 +62,7 @@ type Server struct {
 	log  *slog.Logger
 	mux  *http.ServeMux
 	ui   http.Handler // the browser client (internal/webui)
+	self *http.Client // the /mcp endpoint's client of this node
 
 	ctx    context.Context // canceled by Shutdown; sessions watch it
 	cancel context.CancelFunc
@@ -74,6 +81,7 @@ func New(n *node.Node, cfg Config) *Server {
 	s := &Server{node: n, cfg: cfg, log: cfg.Logger, mux: http.NewServeMux(), ui: webui.Handler(),
 		sessions: map[*session]struct{}{}, perIP: map[string]int{}}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.self = selfClient(cfg.SelfTLS)
 	s.routes()
 	n.Stats().Open = func() float64 {
 		s.mu.Lock()
@@ -109,6 +117,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		})
 	}
 	closing.Wait()
+	s.self.CloseIdleConnections()
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()
 	select {
