@@ -168,6 +168,11 @@ export class Client {
     return this.conn.status;
   }
 
+  /** error is why the client stopped on its own (a refused token, a policy-violation close), if it did. */
+  get error(): Error | undefined {
+    return this.conn.error;
+  }
+
   /**
    * messages returns an iterator over the messages of every joined room
    * that arrive from now on (after a join's head), in seq order per room,

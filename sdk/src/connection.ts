@@ -192,7 +192,8 @@ export class Connection {
     this.setStatus("connecting");
     try {
       const w = await this.dial(opts.signal);
-      this.ticker = setInterval(() => this.keepalive(), 1000);
+      const every = Math.min(1000, Math.max(50, this.opts.pingAfter / 4));
+      this.ticker = setInterval(() => this.keepalive(), every);
       return w;
     } catch (err) {
       this.stopped = true;
@@ -496,8 +497,9 @@ export class Connection {
     }
     if (this.stopped) return;
     if (code === 1008) {
-      const why = this.lastRefusal ?? new MeshError("unauthorized", `The node closed the connection: ${reason || "policy violation"}.`);
-      this.fail(why);
+      // A policy violation: reconnecting with the same token would not help.
+      const code = /rate limit/.test(reason) ? "rate_limited" : "unauthorized";
+      this.fail(this.lastRefusal ?? new MeshError(code, `The node closed the connection: ${reason || "policy violation"}.`));
       return;
     }
     this.log.warn?.(`mesh: connection lost (${code}${reason ? " " + reason : ""}); reconnecting`);
