@@ -141,7 +141,7 @@ type Joined struct {
 	Room    RoomID            `json:"room"`
 	Ref     string            `json:"ref,omitempty"`
 	Members []Member          `json:"members"`
-	State   json.RawMessage   `json:"state,omitempty"`
+	State   *WorldState       `json:"state,omitempty"`
 	History []json.RawMessage `json:"history"`
 	Head    uint64            `json:"head"`
 }
@@ -196,7 +196,7 @@ type Pong struct {
 // object with a known type, known fields only, right types, required fields
 // present. It returns one of *Hello, *Join, *Leave, *Say, *Ping, and the
 // frame's ref (best effort, also on error). It also returns *Command,
-// *Result and *Moderate. Errors are *Error with EInvalid.
+// *Result, *Moderate and *Move. Errors are *Error with EInvalid.
 func DecodeClientFrame(data []byte) (frame any, ref string, err error) {
 	if !utf8.Valid(data) {
 		return nil, "", Errorf(EInvalid, "Frame is not valid UTF-8.")
@@ -278,6 +278,13 @@ func DecodeClientFrame(data []byte) (frame any, ref string, err error) {
 		}
 		if err == nil && f.Ref == "" {
 			err = Errorf(EInvalid, `result needs "ref": the id of the command it answers.`)
+		}
+		frame = f
+	case FrameMove:
+		f := new(Move)
+		err = decodeStrict(data, f)
+		if err == nil {
+			err = validMove(f)
 		}
 		frame = f
 	case FrameModerate:

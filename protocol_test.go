@@ -177,6 +177,7 @@ var serverFrames = map[string]func() any{
 	mesh.FramePresence: func() any { return new(mesh.PresenceFrame) },
 	mesh.FrameError:    func() any { return new(mesh.ErrorFrame) },
 	mesh.FramePong:     func() any { return new(mesh.Pong) },
+	mesh.FrameState:    func() any { return new(mesh.State) },
 }
 
 // roundTrip decodes input strictly into v, encodes v again and checks the

@@ -83,7 +83,8 @@ type Client struct {
 
 // roomState is what the client knows of a joined room.
 type roomState struct {
-	last uint64 // the highest seq received (delivered, acked or in history)
+	last  uint64 // the highest seq received (delivered, acked or in history)
+	world world  // the floor and its avatars
 }
 
 // waiter is a call waiting for the node's answer to one frame.

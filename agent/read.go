@@ -13,20 +13,22 @@ import (
 // envelope in a message frame and a sentence in an error frame, so it is
 // kept raw and decoded by type.
 type inFrame struct {
-	Type        string            `json:"type"`
-	Ref         string            `json:"ref"`
-	You         *mesh.Participant `json:"you"`         // welcome
-	Limits      mesh.WireLimits   `json:"limits"`      // welcome
-	Room        mesh.RoomID       `json:"room"`        // joined, left, presence
-	Members     []mesh.Member     `json:"members"`     // joined
-	History     []mesh.Message    `json:"history"`     // joined
-	Head        uint64            `json:"head"`        // joined
-	ID          string            `json:"id"`          // ack
-	Seq         uint64            `json:"seq"`         // ack
-	Event       string            `json:"event"`       // presence
-	Participant mesh.Participant  `json:"participant"` // presence
-	Code        string            `json:"code"`        // error
-	Raw         json.RawMessage   `json:"message"`     // message (envelope), error (text)
+	Type        string             `json:"type"`
+	Ref         string             `json:"ref"`
+	You         *mesh.Participant  `json:"you"`         // welcome
+	Limits      mesh.WireLimits    `json:"limits"`      // welcome
+	Room        mesh.RoomID        `json:"room"`        // joined, left, presence
+	Members     []mesh.Member      `json:"members"`     // joined
+	History     []mesh.Message     `json:"history"`     // joined
+	Head        uint64             `json:"head"`        // joined
+	ID          string             `json:"id"`          // ack
+	Seq         uint64             `json:"seq"`         // ack
+	Event       string             `json:"event"`       // presence
+	Participant mesh.Participant   `json:"participant"` // presence
+	Code        string             `json:"code"`        // error
+	State       *mesh.WorldState   `json:"state"`       // joined
+	Moves       []mesh.AvatarState `json:"moves"`       // state
+	Raw         json.RawMessage    `json:"message"`     // message (envelope), error (text)
 
 	Msg  *mesh.Message `json:"-"` // message
 	Text string        `json:"-"` // error
@@ -65,11 +67,15 @@ func (c *Client) handle(cn *conn, data []byte) error {
 		rs := c.rooms[f.Room]
 		switch {
 		case f.Ref != "" || rs == nil: // a join: history runs up to head
-			c.rooms[f.Room] = &roomState{last: f.Head}
+			rs = &roomState{last: f.Head}
+			c.rooms[f.Room] = rs
 		case f.Head < rs.last: // a resume, and the room's log restarted
 			c.log.Warn("mesh: the room's log is shorter than what the client has; starting over from its head",
 				"room", f.Room, "had", rs.last, "head", f.Head)
 			rs.last = f.Head
+		}
+		if f.State != nil {
+			rs.updateWorld(f.State, nil)
 		}
 		c.mu.Unlock()
 		c.answer(cn, f, nil)
@@ -85,7 +91,20 @@ func (c *Client) handle(cn *conn, data []byte) error {
 		if !c.answer(cn, f, e) {
 			c.log.Warn("mesh: the node refused a frame", "ref", f.Ref, "code", f.Code, "message", f.Text)
 		}
+	case mesh.FrameState:
+		c.mu.Lock()
+		if rs := c.rooms[f.Room]; rs != nil {
+			rs.updateWorld(nil, f.Moves)
+		}
+		c.mu.Unlock()
 	case mesh.FramePresence:
+		if f.Event == mesh.PresenceLeave {
+			c.mu.Lock()
+			if rs := c.rooms[f.Room]; rs != nil {
+				rs.forget(f.Participant.ID)
+			}
+			c.mu.Unlock()
+		}
 		select {
 		case c.pres <- mesh.PresenceFrame{Type: f.Type, Room: f.Room, Event: f.Event, Participant: f.Participant}:
 		default:

@@ -10,8 +10,10 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/the-mesh/mesh/internal/hub"
 	"github.com/the-mesh/mesh/internal/node"
 	"github.com/the-mesh/mesh/internal/web"
+	"github.com/the-mesh/mesh/internal/world"
 )
 
 const upSummary = `Start a node: the REST API, the WebSocket at /api/v1/ws, /healthz and /metrics.
@@ -30,6 +32,7 @@ type upConfig struct {
 
 func parseUp(args []string, stderr io.Writer) (upConfig, error) {
 	cfg := upConfig{node: node.DefaultConfig(), web: web.DefaultConfig()}
+	cfg.node.World, cfg.node.Tick = world.DefaultRules, hub.DefaultTick
 	fs := newFlagSet("up", upSummary, stderr)
 	fs.StringVar(&cfg.addr, "addr", "127.0.0.1:3000", "`host:port` to listen on (port 0 picks a free one)")
 	fs.StringVar(&cfg.node.DataDir, "data", "./mesh-data", "data `directory` (created if missing)")
@@ -41,6 +44,9 @@ func parseUp(args []string, stderr io.Writer) (upConfig, error) {
 	fs.IntVar(&cfg.web.MaxConnsPerIP, "max-conns-per-ip", cfg.web.MaxConnsPerIP, "WebSocket connections per client address (0 turns it off)")
 	fs.IntVar(&cfg.web.SendQueue.MaxFrames, "send-queue", cfg.web.SendQueue.MaxFrames, "frames queued per connection before it is dropped as a slow consumer")
 	fs.DurationVar(&cfg.web.SendQueue.WriteDelay, "write-delay", cfg.web.SendQueue.WriteDelay, "least time between two writes to one connection; frames queued meanwhile share a system call (0 writes at once)")
+	fs.DurationVar(&cfg.node.Tick, "tick", cfg.node.Tick, "how often the world sends state frames (one per room that changed)")
+	fs.Float64Var(&cfg.node.World.Size, "world-size", cfg.node.World.Size, "each room's floor edge in `metres`")
+	fs.Float64Var(&cfg.node.World.Speed, "world-speed", cfg.node.World.Speed, "the fastest an avatar may move, in `metres` per second")
 	fs.StringVar(&cfg.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&cfg.debugAddr, "debug-addr", "", "serve Go's /debug/pprof on this `host:port` (off when empty; keep it on loopback)")
 	if err := fs.Parse(args); err != nil {
@@ -60,6 +66,10 @@ func parseUp(args []string, stderr io.Writer) (upConfig, error) {
 		return cfg, errors.New("--burst must be at least 1 when --rate is on")
 	case cfg.web.SendQueue.MaxFrames < 16:
 		return cfg, errors.New("--send-queue must be at least 16")
+	case cfg.node.Tick < 10*time.Millisecond || cfg.node.Tick > time.Second:
+		return cfg, errors.New("--tick must be between 10ms and 1s")
+	case !(cfg.node.World.Size >= 4 && cfg.node.World.Size <= 10000) || !(cfg.node.World.Speed > 0 && cfg.node.World.Speed <= 1000):
+		return cfg, errors.New("--world-size must be 4 to 10000 and --world-speed above 0 and at most 1000")
 	}
 	return cfg, nil
 }

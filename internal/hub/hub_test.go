@@ -48,7 +48,7 @@ func entry(seq uint64) mesh.Entry {
 
 func noLoad(mesh.RoomID, int) (uint64, []mesh.Entry, error) { return 0, nil, nil }
 
-func joinedFrame(history [][]byte, head uint64, _ map[mesh.ParticipantID]int) ([]byte, error) {
+func joinedFrame(history [][]byte, head uint64, _ map[mesh.ParticipantID]int, _ mesh.WorldState) ([]byte, error) {
 	raw := make([]json.RawMessage, len(history))
 	for i, h := range history {
 		raw[i] = h

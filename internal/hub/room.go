@@ -3,22 +3,28 @@ package hub
 import (
 	"errors"
 	"sync"
+	"sync/atomic"
 
 	"github.com/the-mesh/mesh"
+	"github.com/the-mesh/mesh/internal/world"
 )
 
 // Hub holds the rooms that have live subscribers or recent traffic.
 type Hub struct {
 	recentCap int
 
-	mu    sync.Mutex // guards rooms
+	mu    sync.Mutex // guards rooms and world.rules
 	rooms map[mesh.RoomID]*Room
+
+	world ticker
+	tick  atomic.Uint64 // the world's current tick
 }
 
 // New returns a hub whose rooms keep the last recentCap messages in memory
 // (at least mesh.DefaultHistory).
 func New(recentCap int) *Hub {
-	return &Hub{recentCap: max(recentCap, mesh.DefaultHistory), rooms: map[mesh.RoomID]*Room{}}
+	return &Hub{recentCap: max(recentCap, mesh.DefaultHistory), rooms: map[mesh.RoomID]*Room{},
+		world: ticker{rules: world.DefaultRules}}
 }
 
 // Loader returns a room's head and its latest entries (oldest first, at
@@ -49,7 +55,8 @@ func (h *Hub) Room(id mesh.RoomID, load Loader) (*Room, error) {
 		return nil, err
 	}
 	r := &Room{ID: id, head: head, recent: make([]recentEntry, 0, h.recentCap),
-		subs: map[*Conn]*sub{}, online: map[mesh.ParticipantID]int{}}
+		subs: map[*Conn]*sub{}, online: map[mesh.ParticipantID]int{},
+		space: world.NewSpace(id, h.world.rules), tick: &h.tick}
 	for _, e := range recent {
 		r.pushLocked(e.Seq, len(e.Line), MessageFrame(e.Line))
 	}
@@ -61,7 +68,7 @@ func (h *Hub) Room(id mesh.RoomID, load Loader) (*Room, error) {
 func (h *Hub) dropIdleLocked() {
 	for id, r := range h.rooms {
 		r.mu.Lock()
-		if len(r.subs) == 0 {
+		if len(r.subs) == 0 && len(r.visits) == 0 {
 			r.gone = true
 			r.wakeLocked() // waiters fetch the room again
 			delete(h.rooms, id)
@@ -103,6 +110,10 @@ type Room struct {
 	online map[mesh.ParticipantID]int // subscribed connections per participant
 	gone   bool                       // unloaded by the hub: Subscribe refuses
 	notify chan struct{}              // closed by the next Publish; made on demand
+	space  *world.Space               // the avatars of online participants and visitors
+	visits map[mesh.ParticipantID]visit // present through REST, made on demand
+	due    atomic.Bool                // space changed since the last state frame
+	tick   *atomic.Uint64             // the hub's world tick
 }
 
 type recentEntry struct {
@@ -116,6 +127,7 @@ type sub struct {
 	listen  bool     // holds the listen capability: gets messages and presence
 	syncing bool     // catching up from storage: live frames wait in pending
 	pending [][]byte // live frames that arrived while syncing
+	moveSeq uint64   // the last move seq applied from this connection
 }
 
 func (r *Room) pushLocked(seq uint64, lineLen int, frame []byte) {
@@ -202,9 +214,10 @@ type Subscription struct {
 }
 
 // JoinedFunc builds the joined frame for a new subscriber from the room's
-// latest messages (empty on resume), head and online participants. It runs
-// under the room's lock and must not call back into the room.
-type JoinedFunc func(history [][]byte, head uint64, online map[mesh.ParticipantID]int) ([]byte, error)
+// latest messages (empty on resume), head, online participants and world
+// (which includes the subscriber). It runs under the room's lock and must
+// not call back into the room.
+type JoinedFunc func(history [][]byte, head uint64, online map[mesh.ParticipantID]int, world mesh.WorldState) ([]byte, error)
 
 // Subscribe adds c as a subscriber for participant p and queues, in order:
 // the joined frame, then (on resume) every message after `after` that the
@@ -217,7 +230,8 @@ func (r *Room) Subscribe(c *Conn, p mesh.Participant, listen, resume bool, after
 	if r.gone {
 		return Subscription{}, ErrRoomGone
 	}
-	if _, dup := r.subs[c]; !dup {
+	_, dup := r.subs[c]
+	if !dup {
 		r.online[p.ID]++
 	}
 	var history [][]byte
@@ -226,15 +240,25 @@ func (r *Room) Subscribe(c *Conn, p mesh.Participant, listen, resume bool, after
 			history = append(history, r.recentLocked(i).line)
 		}
 	}
-	frame, err := joined(history, r.head, r.online)
+	first := !dup && r.online[p.ID] == 1
+	if first {
+		r.enterLocked(p.ID)
+	}
+	frame, err := joined(history, r.head, r.online, r.space.Snapshot(r.tick.Load()))
 	if err != nil {
-		r.online[p.ID]--
+		if !dup {
+			r.online[p.ID]--
+		}
+		if first {
+			delete(r.online, p.ID)
+			r.space.Leave(p.ID)
+		}
 		return Subscription{}, err
 	}
 	s := &sub{p: p, listen: listen}
 	r.subs[c] = s
 	c.Send(frame)
-	if r.online[p.ID] == 1 && presence != nil {
+	if _, visiting := r.visits[p.ID]; first && !visiting && presence != nil {
 		r.broadcastLocked(presence, c)
 	}
 	if !resume || !listen || after >= r.head {
@@ -282,6 +306,10 @@ func (r *Room) Unsubscribe(c *Conn, presence []byte) bool {
 	delete(r.subs, c)
 	if r.online[s.p.ID]--; r.online[s.p.ID] <= 0 {
 		delete(r.online, s.p.ID)
+		if _, visiting := r.visits[s.p.ID]; visiting {
+			return true // the avatar stays until the visit ends
+		}
+		r.space.Leave(s.p.ID)
 		if presence != nil {
 			r.broadcastLocked(presence, nil)
 		}
@@ -306,8 +334,11 @@ func (r *Room) UnsubscribeParticipant(id mesh.ParticipantID, self *Conn, left, p
 			n++
 		}
 	}
-	if n > 0 {
+	_, visiting := r.visits[id]
+	delete(r.visits, id)
+	if n > 0 || visiting {
 		delete(r.online, id)
+		r.space.Leave(id)
 		if presence != nil {
 			r.broadcastLocked(presence, nil)
 		}

@@ -82,7 +82,7 @@ func TestHTTP(t *testing.T) {
 	for _, tl := range tools.Tools {
 		names = append(names, tl.Name)
 	}
-	for _, want := range []string{"list_rooms", "join_room", "send_message", "read_messages", "wait_for_messages", "list_members", "run_command", "read_data", "write_data"} {
+	for _, want := range []string{"list_rooms", "join_room", "send_message", "read_messages", "wait_for_messages", "list_members", "move", "run_command", "read_data", "write_data"} {
 		if !slices.Contains(names, want) {
 			t.Errorf("tool %s missing from %v", want, names)
 		}
@@ -109,6 +109,17 @@ func TestHTTP(t *testing.T) {
 	}
 	if e := call(t, cs, "list_members", map[string]any{"room": "lobby"}, &members); e != "" || len(members.Members) == 0 {
 		t.Fatalf("list_members: %q %+v", e, members)
+	}
+
+	var walk struct {
+		To         []float64 `json:"to"`
+		ETASeconds float64   `json:"eta_seconds"`
+	}
+	if e := call(t, cs, "move", map[string]any{"room": "lobby", "x": 4, "z": 99}, &walk); e != "" || len(walk.To) != 3 || walk.To[2] != 20 || walk.ETASeconds <= 0 {
+		t.Fatalf("move: %q %+v, want a walk to the floor's edge at z=20", e, walk)
+	}
+	if e := call(t, cs, "move", map[string]any{"room": "nowhere", "x": 0, "z": 0}, nil); !strings.HasPrefix(e, "not_found:") {
+		t.Fatalf("move in a missing room: got %q, want not_found", e)
 	}
 
 	// bob posts while alice waits.

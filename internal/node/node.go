@@ -22,6 +22,7 @@ import (
 	"github.com/the-mesh/mesh/internal/metrics"
 	"github.com/the-mesh/mesh/internal/roomdata"
 	"github.com/the-mesh/mesh/internal/store/jsonl"
+	"github.com/the-mesh/mesh/internal/world"
 )
 
 // Config is what a node needs to open. DefaultConfig fills every field.
@@ -32,6 +33,8 @@ type Config struct {
 	Logger       *slog.Logger
 	Now          func() time.Time
 	Metrics      *metrics.Registry // nil: a private registry
+	World        world.Rules       // movement rules; zero: world.DefaultRules
+	Tick         time.Duration     // how often state frames go out; zero: hub.DefaultTick
 }
 
 // DefaultConfig returns the configuration of `mesh up` without flags.
@@ -116,6 +119,12 @@ func Open(cfg Config) (*Node, error) {
 	if cfg.Metrics == nil {
 		cfg.Metrics = metrics.NewRegistry()
 	}
+	if cfg.World == (world.Rules{}) {
+		cfg.World = world.DefaultRules
+	}
+	if cfg.Tick <= 0 {
+		cfg.Tick = hub.DefaultTick
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data directory: %w", err)
 	}
@@ -161,6 +170,7 @@ func (n *Node) open() error {
 		return err
 	}
 	n.Hub = hub.New(256)
+	n.Hub.StartWorld(n.cfg.World, n.cfg.Tick)
 	n.bus = n.Hub
 	if err := n.bootstrap(); err != nil {
 		return err
@@ -208,6 +218,9 @@ func (n *Node) Stats() *Stats { return n.stats }
 // every connection first.
 func (n *Node) Close() error {
 	var errs []error
+	if n.Hub != nil {
+		n.Hub.Close()
+	}
 	if n.store != nil {
 		errs = append(errs, n.store.Close())
 	}

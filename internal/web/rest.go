@@ -39,6 +39,7 @@ func (s *Server) routes() {
 	m.HandleFunc("POST /api/v1/rooms/{id}/commands", s.authed(s.postCommand))
 	m.HandleFunc("POST /api/v1/rooms/{id}/results", s.authed(s.postResult))
 	m.HandleFunc("POST /api/v1/rooms/{id}/moderation", s.authed(s.moderate))
+	m.HandleFunc("POST /api/v1/rooms/{id}/move", s.authed(s.walk))
 	m.HandleFunc("GET /api/v1/audit", s.authed(s.readAudit))
 	m.Handle("/mcp", s.mcpHandler())
 	m.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {

@@ -28,6 +28,7 @@ type Config struct {
 	HelloTimeout  time.Duration
 	IdleTimeout   time.Duration // a connection that sends nothing for this long is closed
 	PingInterval  time.Duration // the node pings every connection this often
+	VisitTTL      time.Duration // how long a REST move keeps an avatar without a connection
 	Logger        *slog.Logger
 }
 
@@ -42,6 +43,7 @@ func DefaultConfig() Config {
 		HelloTimeout:  10 * time.Second,
 		IdleTimeout:   90 * time.Second,
 		PingInterval:  30 * time.Second,
+		VisitTTL:      2 * time.Minute,
 		Logger:        slog.New(slog.DiscardHandler),
 	}
 }

@@ -81,7 +81,8 @@ func (sess *session) join(id mesh.RoomID, ref string, resume bool, after uint64)
 		sess.refuse(ref, "join", id, err)
 		return
 	}
-	joined := func(history [][]byte, head uint64, online map[mesh.ParticipantID]int) ([]byte, error) {
+	listen := n.Can(sess.p.ID, id, mesh.CapListen)
+	joined := func(history [][]byte, head uint64, online map[mesh.ParticipantID]int, world mesh.WorldState) ([]byte, error) {
 		members, err := n.Members(id, func(p mesh.ParticipantID) bool { return online[p] > 0 })
 		if err != nil {
 			return nil, err
@@ -90,9 +91,12 @@ func (sess *session) join(id mesh.RoomID, ref string, resume bool, after uint64)
 		for i, h := range history {
 			raw[i] = h
 		}
-		return hub.Frame(mesh.Joined{Type: mesh.FrameJoined, Room: id, Ref: ref, Members: members, History: raw, Head: head})
+		f := mesh.Joined{Type: mesh.FrameJoined, Room: id, Ref: ref, Members: members, History: raw, Head: head}
+		if listen {
+			f.State = &world
+		}
+		return hub.Frame(f)
 	}
-	listen := n.Can(sess.p.ID, id, mesh.CapListen)
 	sub, err := r.Subscribe(sess.out, *sess.p, listen, resume, after, joined, sess.presence(id, mesh.PresenceJoin))
 	for tries := 0; errors.Is(err, hub.ErrRoomGone) && tries < 3; tries++ { // unloaded meanwhile
 		if r, err = n.HubRoom(id); err == nil {
@@ -129,6 +133,16 @@ func (sess *session) catchUp(r *hub.Room, sub hub.Subscription) {
 		}
 	}
 	r.EndSync(sess.out)
+}
+
+// move hands a move to the room; the next state frame carries its result.
+func (sess *session) move(f *mesh.Move) {
+	if !sess.joined(f.Room, f.Ref, "move") {
+		return
+	}
+	if err := sess.rooms[f.Room].Move(sess.out, f); err != nil {
+		sess.refuse(f.Ref, "move", f.Room, mesh.Errorf(mesh.EForbidden, "Join room %q on this connection before sending move frames to it.", f.Room))
+	}
 }
 
 // leave ends the participant's membership: every one of its connections

@@ -206,6 +206,8 @@ func (sess *session) handle(data []byte, readErr error) (ws.StatusCode, string) 
 		sess.say(f)
 	case *mesh.Ping:
 		sess.send(mesh.Pong{Type: mesh.FramePong, Ref: f.Ref})
+	case *mesh.Move:
+		sess.move(f)
 	case *mesh.Command:
 		if sess.joined(f.Room, f.Ref, "command") {
 			sess.srv.node.Command(*sess.p, *f, sess.out, sess.replyError(f.Ref))
