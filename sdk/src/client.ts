@@ -1,0 +1,508 @@
+// Client: a participant in the mesh. It turns the protocol into calls
+// (join, say, commands, moves) on top of a Connection that keeps itself
+// up, and delivers each room's messages without gap or repeat.
+
+import { checkClientFrame, validRoomId } from "./codec.js";
+import { type CommandHandler, CommandRouter } from "./commands.js";
+import { type CallOptions, Connection, type ConnectionOptions, type FrameEvent, type Status } from "./connection.js";
+import { ClosedError, invalid } from "./errors.js";
+import { Emitter } from "./emitter.js";
+import { type Fetch, Rest } from "./rest.js";
+import type {
+  AckFrame,
+  JoinedFrame,
+  LeftFrame,
+  Member,
+  Message,
+  ModerationAction,
+  Move,
+  MoveFrame,
+  Participant,
+  PongFrame,
+  PresenceFrame,
+  StateFrame,
+  Trust,
+  Vec3,
+  WireLimits,
+  WorldState,
+} from "./types.js";
+import { World } from "./world.js";
+
+export interface ClientOptions extends ConnectionOptions {
+  /**
+   * Deliver the participant's own messages too (sent by its other
+   * connections, or replayed on resume). Default false: an agent never
+   * sees, and so never reacts to, itself.
+   */
+  ownMessages?: boolean;
+  /** Messages one messages() iterator may hold unread before the connection is held (back-pressure). Default 4096. */
+  queueLimit?: number;
+  /** fetch for REST calls (default globalThis.fetch). */
+  fetch?: Fetch;
+  /** Bounds Client.dial's handshake. */
+  signal?: AbortSignal;
+}
+
+/** Joined is the node's answer to join: the history runs up to head; messages() continues after it. */
+export interface Joined {
+  room: string;
+  members: Member[];
+  history: Message[];
+  head: number;
+  state?: WorldState;
+}
+
+/** Ack tells that a message the client sent is on disk: id and seq name it. */
+export interface Ack {
+  room: string;
+  id: string;
+  seq: number;
+}
+
+export interface ClientEvents {
+  /** A message of a joined room (see messages()). */
+  message: Message;
+  presence: PresenceFrame;
+  state: StateFrame;
+  /** A join's answer, or a room resumed after a reconnect (resumed: true, empty history). */
+  joined: Joined & { resumed: boolean };
+  left: LeftFrame;
+  /** Every raw frame in and out, for a developer terminal. */
+  frame: FrameEvent;
+  status: Status;
+  error: Error;
+}
+
+export interface SayOptions extends CallOptions {
+  /** Address the message to one participant: addressing, not privacy. */
+  to?: string;
+  /** Your own correlation id (default: one the SDK makes). */
+  ref?: string;
+}
+
+/**
+ * Client is one participant's connection to a node. Create it with
+ * Client.dial (or new Client and connect()), close it with close().
+ * Methods may be called while it reconnects: they wait for it, bounded by
+ * their signal option. Refusals by the node are MeshError.
+ */
+export class Client {
+  readonly conn: Connection;
+  /** REST calls as the same participant. */
+  readonly rest: Rest;
+  private readonly events: Emitter<ClientEvents>;
+  private readonly router: CommandRouter;
+  private readonly world = new World();
+  private readonly members = new Map<string, Map<string, Member>>();
+  private readonly queues = new Set<MessageQueue>();
+  private readonly moveSeq = new Map<string, number>();
+  private readonly ownMessages: boolean;
+  readonly queueLimit: number;
+  private closed = false;
+
+  /** dial connects (hello, welcome) and returns the client; a refused token is a MeshError (unauthorized). */
+  static async dial(url: string, token: string, opts: ClientOptions = {}): Promise<Client> {
+    const c = new Client(url, token, opts);
+    await c.connect({ signal: opts.signal });
+    return c;
+  }
+
+  constructor(url: string, token: string, opts: ClientOptions = {}) {
+    this.conn = new Connection(url, token, opts);
+    this.rest = new Rest(url, token, opts.fetch);
+    this.ownMessages = opts.ownMessages ?? false;
+    this.queueLimit = opts.queueLimit ?? 4096;
+    const log = opts.logger ?? {};
+    this.events = new Emitter((err, event) => log.error?.(`mesh: a ${String(event)} listener threw`, err));
+    this.router = new CommandRouter({
+      me: () => this.conn.me.id,
+      maxTextBytes: () => this.conn.limits.maxTextBytes,
+      say: (room, text, to) => this.say(room, text, { to }),
+      result: (room, command, ok, output) => this.conn.request({ type: "result", room, ref: command, ok, output }),
+      log,
+    });
+    const c = this.conn;
+    c.on("message", (m) => this.onMessage(m));
+    c.on("joined", (f) => this.onJoined(f));
+    c.on("left", (f) => {
+      this.world.onLeft(f.room);
+      this.members.delete(f.room);
+      this.events.emit("left", f);
+    });
+    c.on("presence", (f) => this.onPresence(f));
+    c.on("state", (f) => {
+      this.world.onState(f);
+      this.events.emit("state", f);
+    });
+    c.on("frame", (f) => this.events.emit("frame", f));
+    c.on("error", (e) => this.events.emit("error", e));
+    c.on("status", (s) => {
+      if (s === "closed") this.endQueues();
+      this.events.emit("status", s);
+    });
+  }
+
+  /** connect dials the node and waits for welcome. */
+  async connect(opts: CallOptions = {}): Promise<void> {
+    await this.conn.open(opts);
+  }
+
+  on<K extends keyof ClientEvents>(event: K, fn: (v: ClientEvents[K]) => void): () => void {
+    return this.events.on(event, fn);
+  }
+
+  off<K extends keyof ClientEvents>(event: K, fn: (v: ClientEvents[K]) => void): void {
+    this.events.off(event, fn);
+  }
+
+  /** me is the participant the token authenticates, as the latest welcome told it. */
+  get me(): Participant {
+    return this.conn.me;
+  }
+
+  get limits(): WireLimits {
+    return this.conn.limits;
+  }
+
+  get status(): Status {
+    return this.conn.status;
+  }
+
+  /**
+   * messages returns an iterator over the messages of every joined room
+   * that arrive from now on (after a join's head), in seq order per room,
+   * each at most once, across reconnects. Create it before joining so
+   * nothing is missed. It ends when the client closes, the signal aborts,
+   * or the loop breaks. An iterator that falls queueLimit messages behind
+   * holds the connection until it catches up (nothing is lost: the client
+   * resumes where it was).
+   */
+  messages(opts: { signal?: AbortSignal } = {}): AsyncIterableIterator<Message> {
+    const q = new MessageQueue(this, opts.signal);
+    if (this.closed || this.conn.status === "closed") q.end();
+    else this.queues.add(q);
+    return q;
+  }
+
+  /**
+   * join subscribes the client to a room (and makes it a member) and
+   * returns the members, the latest history up to head and the world.
+   * The room is resumed after every reconnect until leave. Refusals:
+   * forbidden, not_found, conflict (joined already).
+   */
+  async join(room: string, opts: CallOptions = {}): Promise<Joined> {
+    const f = (await this.conn.request({ type: "join", room }, opts)) as JoinedFrame;
+    return joinedOf(f);
+  }
+
+  /** leave ends the participant's membership of a room and stops resuming it. */
+  async leave(room: string, opts: CallOptions = {}): Promise<void> {
+    if (!validRoomId(room)) throw invalid(`leave names an invalid room id ${JSON.stringify(room)}.`);
+    if (this.conn.lastSeq(room) === undefined) {
+      // Not joined on this client: leave over REST, which needs no subscription.
+      await this.rest.request("POST", `/api/v1/rooms/${room}/leave`, undefined, opts.signal);
+      return;
+    }
+    try {
+      await this.conn.request({ type: "leave", room }, opts);
+    } finally {
+      this.conn.forget(room);
+    }
+  }
+
+  /**
+   * say posts a chat message to a joined room and resolves once the node
+   * has it on disk. Refusals: forbidden, rate_limited, too_large, blocked,
+   * invalid. A DisconnectedError means it may or may not be stored.
+   */
+  async say(room: string, text: string, opts: SayOptions = {}): Promise<Ack> {
+    const f: { type: "say"; room: string; text: string; to?: string; ref?: string } = { type: "say", room, text };
+    if (opts.to) f.to = opts.to;
+    if (opts.ref) f.ref = opts.ref;
+    const a = (await this.conn.request(f, opts)) as AckFrame;
+    return { room, id: a.id ?? "", seq: a.seq ?? 0 };
+  }
+
+  /**
+   * sendCommand asks target, a member holding execute, to run name with
+   * args (any JSON value), and resolves with the ack: its id is what the
+   * target's result refers to (a message of kind result with ref = id).
+   */
+  async sendCommand(room: string, target: string, name: string, args?: unknown, opts: CallOptions = {}): Promise<Ack> {
+    const f: { type: "command"; room: string; target: string; name: string; args?: unknown } = { type: "command", room, target, name };
+    if (args !== undefined) f.args = args;
+    const a = (await this.conn.request(f, opts)) as AckFrame;
+    return { room, id: a.id ?? "", seq: a.seq ?? 0 };
+  }
+
+  /** moderate mutes, unmutes, kicks, bans or unbans target in room (needs moderate). */
+  async moderate(room: string, action: ModerationAction, target: string, opts: CallOptions = {}): Promise<void> {
+    await this.conn.request({ type: "moderate", room, action, target }, opts);
+  }
+
+  /** ping asks the node for a pong and returns the round trip in milliseconds. */
+  async ping(opts: CallOptions = {}): Promise<number> {
+    const t = Date.now();
+    (await this.conn.request({ type: "ping" }, opts)) as PongFrame;
+    return Date.now() - t;
+  }
+
+  /**
+   * command registers handler for commands named name addressed to this
+   * participant: messages of kind command with to = me, and chat messages
+   * to me starting "/name". The handler runs only when the message's
+   * trust ranks at or above minTrust (owner > local > federated >
+   * untrusted) and it carries no guard flags, checked here whatever the
+   * node allowed; anything else is answered "refused: ..." without
+   * calling it. A command message gets a result; a chat command a chat
+   * reply to its sender. At most 8 handlers run at once.
+   */
+  command(name: string, minTrust: Trust, handler: CommandHandler): this {
+    this.router.register(name, minTrust, handler);
+    return this;
+  }
+
+  /** presence returns the members of a joined room as last told (online per presence frames), ordered by id. */
+  presence(room: string): Member[] {
+    return [...(this.members.get(room)?.values() ?? [])].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  }
+
+  /** positions returns every avatar the client knows in a joined room, as of the node's last state. */
+  positions(room: string): Move[] {
+    return [...(this.world.room(room)?.avatars.values() ?? [])];
+  }
+
+  /**
+   * move sends one move of the client's avatar in a joined room and
+   * returns its seq (fire and forget: the node's state frame acks it;
+   * a refusal comes as an "error" event). Send at most one per 50 ms.
+   */
+  move(room: string, pos: Vec3, facing: number): number {
+    if (this.conn.lastSeq(room) === undefined) throw invalid(`mesh: join room ${JSON.stringify(room)} before moving in it`);
+    const seq = (this.moveSeq.get(room) ?? 0) + 1;
+    const f: MoveFrame = { type: "move", room, pos: [pos[0], pos[1], pos[2]], facing, seq };
+    checkClientFrame(f);
+    this.moveSeq.set(room, seq);
+    this.conn.send(f).catch((err: Error) => this.events.emit("error", err));
+    return seq;
+  }
+
+  /**
+   * moveTo walks the client's avatar in a joined room to (x, z) (clamped
+   * to the floor), one move per 50 ms tick at nine tenths of the room's
+   * speed, and resolves with the node's final word on where it stands.
+   */
+  async moveTo(room: string, x: number, z: number, opts: CallOptions = {}): Promise<Move> {
+    if (!Number.isFinite(x) || !Number.isFinite(z)) throw invalid("mesh: moveTo needs finite x and z");
+    const signal = opts.signal;
+    for (;;) {
+      const w = this.world.room(room);
+      const start = w?.avatars.get(this.me.id);
+      if (!w || this.conn.lastSeq(room) === undefined) throw invalid(`mesh: join room ${JSON.stringify(room)} before moving in it`);
+      if (!start || !(w.speed > 0)) throw invalid(`mesh: the node has not placed this client in room ${JSON.stringify(room)} (no listen capability?)`);
+      const half = w.size / 2;
+      const tx = Math.max(-half, Math.min(half, x));
+      const tz = Math.max(-half, Math.min(half, z));
+      let pos: Vec3 = [start.pos[0], 0, start.pos[2]];
+      let last = Date.now();
+      let resumed = false;
+      const off = this.conn.on("joined", (f) => {
+        if (f.room === room && !f.ref) resumed = true;
+      });
+      try {
+        for (;;) {
+          const dx = tx - pos[0];
+          const dz = tz - pos[2];
+          const d = Math.hypot(dx, dz);
+          if (d < 0.001 || resumed) break;
+          await sleep(50, signal);
+          const now = Date.now();
+          const step = Math.min(d, (0.9 * w.speed * (now - last)) / 1000);
+          last = now;
+          pos = [pos[0] + (dx * step) / d, 0, pos[2] + (dz * step) / d];
+          if (this.conn.status === "open") this.move(room, pos, Math.atan2(dx, dz));
+        }
+        if (!resumed) {
+          const a = await this.settled(room, () => resumed, signal);
+          if (a) return a;
+        }
+      } finally {
+        off();
+      }
+      // The connection was replaced meanwhile: walk on from where the node has us now.
+    }
+  }
+
+  /** settled waits until the node has applied the last move sent to room; undefined if the room was resumed meanwhile. */
+  private settled(room: string, resumed: () => boolean, signal?: AbortSignal): Promise<Move | undefined> {
+    return new Promise((resolve, reject) => {
+      const me = this.me.id;
+      const check = (): void => {
+        if (resumed()) return done(undefined);
+        const a = this.world.room(room)?.avatars.get(me);
+        if (!this.world.room(room)) return fail(invalid(`mesh: room ${JSON.stringify(room)} was left while moving`));
+        if (a && a.ack >= (this.moveSeq.get(room) ?? 0)) done(a);
+      };
+      const offs = [this.events.on("state", check), this.events.on("joined", check), this.events.on("left", check)];
+      const stop = (): void => {
+        offs.forEach((off) => off());
+        signal?.removeEventListener("abort", abort);
+      };
+      const done = (a: Move | undefined): void => {
+        stop();
+        resolve(a);
+      };
+      const fail = (e: unknown): void => {
+        stop();
+        reject(e);
+      };
+      const abort = (): void => fail(signal!.reason);
+      const closed = this.events.on("status", (s) => s === "closed" && fail(this.conn.error ?? new ClosedError()));
+      offs.push(closed);
+      signal?.addEventListener("abort", abort, { once: true });
+      check();
+    });
+  }
+
+  /**
+   * close closes the connection, stops reconnecting, aborts the command
+   * handlers' signal and waits for them. Pending calls fail with
+   * ClosedError; iterators end. Safe to call more than once.
+   */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.conn.close();
+    await this.router.close();
+    this.endQueues();
+  }
+
+  // Internals.
+
+  private onMessage(m: Message): void {
+    if (!this.ownMessages && m.from.id === this.conn.me.id) return; // our own: the ack told the caller
+    this.router.route(m);
+    this.events.emit("message", m);
+    for (const q of this.queues) q.push(m);
+  }
+
+  private onJoined(f: JoinedFrame): void {
+    this.world.onJoined(f);
+    this.members.set(f.room, new Map(f.members.map((m) => [m.id, m])));
+    this.events.emit("joined", { ...joinedOf(f), resumed: !f.ref });
+  }
+
+  private onPresence(f: PresenceFrame): void {
+    this.world.onPresence(f);
+    const ms = this.members.get(f.room);
+    if (ms && (f.event === "join" || f.event === "update")) ms.set(f.participant.id, { ...f.participant, online: true });
+    if (ms && f.event === "leave") {
+      const m = ms.get(f.participant.id);
+      if (m) ms.set(m.id, { ...m, online: false });
+    }
+    this.events.emit("presence", f);
+  }
+
+  /** pressure holds the connection while an iterator is queueLimit behind, and releases it at half. */
+  pressure(): void {
+    let most = 0;
+    for (const q of this.queues) most = Math.max(most, q.size);
+    if (most >= this.queueLimit) this.conn.hold(true);
+    else if (most <= this.queueLimit / 2) this.conn.hold(false);
+  }
+
+  forgetQueue(q: MessageQueue): void {
+    this.queues.delete(q);
+    this.pressure();
+  }
+
+  private endQueues(): void {
+    for (const q of [...this.queues]) q.end();
+  }
+}
+
+function joinedOf(f: JoinedFrame): Joined {
+  const j: Joined = { room: f.room, members: f.members, history: f.history, head: f.head };
+  if (f.state) j.state = f.state;
+  return j;
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    signal?.throwIfAborted();
+    const t = setTimeout(() => {
+      signal?.removeEventListener("abort", abort);
+      resolve();
+    }, ms);
+    const abort = (): void => {
+      clearTimeout(t);
+      reject(signal!.reason);
+    };
+    signal?.addEventListener("abort", abort, { once: true });
+  });
+}
+
+/** MessageQueue is one messages() iterator: a queue the client pushes to. */
+class MessageQueue implements AsyncIterableIterator<Message> {
+  private items: Message[] = [];
+  private head = 0;
+  private waiting: ((r: IteratorResult<Message>) => void) | undefined;
+  private done = false;
+
+  constructor(
+    private readonly client: Client,
+    signal?: AbortSignal,
+  ) {
+    signal?.addEventListener("abort", () => this.end(), { once: true });
+    if (signal?.aborted) this.done = true;
+  }
+
+  get size(): number {
+    return this.items.length - this.head;
+  }
+
+  push(m: Message): void {
+    if (this.done) return;
+    if (this.waiting) {
+      const w = this.waiting;
+      this.waiting = undefined;
+      w({ value: m, done: false });
+      return;
+    }
+    this.items.push(m);
+    if (this.size >= this.client.queueLimit) this.client.pressure();
+  }
+
+  next(): Promise<IteratorResult<Message>> {
+    if (this.head < this.items.length) {
+      const value = this.items[this.head++]!;
+      if (this.head > 1024 && this.head * 2 > this.items.length) {
+        this.items = this.items.slice(this.head);
+        this.head = 0;
+      }
+      if (this.size <= this.client.queueLimit / 2) this.client.pressure();
+      return Promise.resolve({ value, done: false });
+    }
+    if (this.done) return Promise.resolve({ value: undefined, done: true });
+    return new Promise((resolve) => (this.waiting = resolve));
+  }
+
+  return(): Promise<IteratorResult<Message>> {
+    this.end();
+    return Promise.resolve({ value: undefined, done: true });
+  }
+
+  end(): void {
+    this.done = true;
+    this.items = [];
+    this.head = 0;
+    this.client.forgetQueue(this);
+    const w = this.waiting;
+    this.waiting = undefined;
+    w?.({ value: undefined, done: true });
+  }
+
+  [Symbol.asyncIterator](): AsyncIterableIterator<Message> {
+    return this;
+  }
+}

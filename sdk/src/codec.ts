@@ -1,0 +1,382 @@
+// The wire codec: client frames are checked and encoded, server frames are
+// decoded strictly (every known field of the right type, required fields
+// present; unknown fields are dropped, as clients must ignore them), and
+// decodeClientFrame refuses exactly what the node's decoder refuses, in
+// its words, so a developer terminal can check a frame before sending it.
+
+import { invalid, MeshError } from "./errors.js";
+import { isWellFormed, parseStrict, utf8Length } from "./json.js";
+import { checkTypes, pick, refuseKeys, S, type Shape } from "./shape.js";
+import type { ClientFrame, Member, Message, Participant, ServerFrame } from "./types.js";
+import { validRoomId } from "./types.js";
+
+export * from "./types.js";
+
+/** The longest client ref, in bytes. */
+export const maxRefBytes = 128;
+/** The longest command name, in bytes. */
+export const maxCommandNameBytes = 64;
+
+// Shapes of what the node sends.
+
+const participantFields = {
+  id: S.string,
+  name: S.string,
+  kind: S.string,
+  trust: S.string,
+  parent: S.string,
+  webhook: S.string,
+  node: S.string,
+  created: S.string,
+};
+const participantRequired = ["id", "name", "kind", "trust", "node", "created"];
+
+export const participantShape = S.object(participantFields, participantRequired);
+export const memberShape = S.object({ ...participantFields, online: S.bool }, [...participantRequired, "online"]);
+
+export const messageShape = S.object(
+  {
+    id: S.string,
+    room: S.string,
+    seq: S.uint,
+    kind: S.string,
+    from: S.object({ id: S.string, name: S.string, kind: S.string, node: S.string }, ["id", "name", "kind", "node"]),
+    trust: S.string,
+    ts: S.string,
+    body: S.object({
+      text: S.string,
+      command: S.string,
+      args: S.any,
+      ok: S.bool,
+      output: S.string,
+      event: S.object(
+        {
+          type: S.string,
+          path: S.string,
+          size: S.int,
+          sha256: S.string,
+          action: S.string,
+          target: S.string,
+          by: S.string,
+        },
+        ["type"],
+      ),
+    }),
+    to: S.string,
+    ref: S.string,
+    flags: S.array(S.string),
+    provenance: S.array(S.object({ node: S.string, ts: S.string, sig: S.string })),
+  },
+  ["id", "room", "seq", "kind", "from", "trust", "ts", "body"],
+);
+
+const moveShape = S.object({ id: S.string, pos: S.array(S.number), facing: S.number, ack: S.uint }, ["id", "pos", "facing", "ack"]);
+
+const serverShapes: Record<ServerFrame["type"], Shape> = {
+  welcome: S.object(
+    {
+      type: S.string,
+      you: participantShape,
+      node: S.object({ id: S.string, name: S.string, publicKey: S.string, version: S.string }, ["id", "name", "publicKey"]),
+      limits: S.object({ maxFrameBytes: S.uint, maxTextBytes: S.uint, rate: S.number, burst: S.uint }, [
+        "maxFrameBytes",
+        "maxTextBytes",
+        "rate",
+        "burst",
+      ]),
+    },
+    ["type", "you", "node", "limits"],
+  ),
+  joined: S.object(
+    {
+      type: S.string,
+      room: S.string,
+      ref: S.string,
+      members: S.array(memberShape),
+      state: S.object({ tick: S.uint, size: S.number, speed: S.number, moves: S.array(moveShape) }, ["tick", "moves"]),
+      history: S.array(messageShape),
+      head: S.uint,
+    },
+    ["type", "room", "head"],
+  ),
+  left: S.object({ type: S.string, room: S.string, ref: S.string }, ["type", "room"]),
+  message: S.object({ type: S.string, message: messageShape }, ["type", "message"]),
+  ack: S.object({ type: S.string, ref: S.string, id: S.string, seq: S.uint }, ["type"]),
+  presence: S.object({ type: S.string, room: S.string, event: S.string, participant: participantShape }, [
+    "type",
+    "room",
+    "event",
+    "participant",
+  ]),
+  error: S.object({ type: S.string, ref: S.string, code: S.string, message: S.string }, ["type", "code", "message"]),
+  pong: S.object({ type: S.string, ref: S.string }, ["type"]),
+  state: S.object({ type: S.string, room: S.string, tick: S.uint, moves: S.array(moveShape) }, ["type", "room", "tick", "moves"]),
+};
+
+/** UnknownFrameError is a well-formed frame of a type this SDK does not know (from a newer node). */
+export class UnknownFrameError extends MeshError {
+  constructor(readonly frameType: string) {
+    super("invalid", `Unknown frame type ${goQuote(frameType)} from the node.`);
+    this.name = "UnknownFrameError";
+  }
+}
+
+/**
+ * decodeServerFrame decodes one text frame from the node. A malformed
+ * frame is a MeshError (code invalid) whose message names the fault, e.g.
+ * `message frame: field "message.seq" must be a non-negative integer, got
+ * string.`; a frame of an unknown type is an UnknownFrameError.
+ */
+export function decodeServerFrame(text: string): ServerFrame {
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch (e) {
+    throw invalid(`Frame from the node is not JSON: ${(e as Error).message}`);
+  }
+  if (typeof v !== "object" || v === null || Array.isArray(v)) throw invalid("Frame from the node is not a JSON object.");
+  const type = (v as { type?: unknown }).type;
+  if (typeof type !== "string") throw invalid('Frame from the node has no "type" string.');
+  if (!Object.hasOwn(serverShapes, type)) throw new UnknownFrameError(type);
+  const f = pick(v, serverShapes[type as ServerFrame["type"]], `${type} frame`) as Record<string, unknown>;
+  if (type === "joined") {
+    f.members ??= [];
+    f.history ??= [];
+  }
+  return f as unknown as ServerFrame;
+}
+
+/** decodeMessage decodes an envelope (from REST, or a vector), checking it as decodeServerFrame does. */
+export function decodeMessage(v: unknown): Message {
+  return pick(v, messageShape, "message") as Message;
+}
+
+/** decodeMember decodes a room member (a participant with online). */
+export function decodeMember(v: unknown): Member {
+  return pick(v, memberShape, "member") as Member;
+}
+
+/** decodeParticipant decodes a participant, checking it as decodeServerFrame does. */
+export function decodeParticipant(v: unknown): Participant {
+  return pick(v, participantShape, "participant") as Participant;
+}
+
+// Client frames.
+
+const ref = S.string;
+const clientShapes: Record<ClientFrame["type"], Shape> = {
+  hello: S.object({ type: S.string, token: S.string, resume: S.map(S.uint) }),
+  join: S.object({ type: S.string, room: S.string, ref }),
+  leave: S.object({ type: S.string, room: S.string, ref }),
+  say: S.object({ type: S.string, room: S.string, text: S.string, to: S.string, ref }),
+  command: S.object({ type: S.string, room: S.string, target: S.string, name: S.string, args: S.any, ref }),
+  result: S.object({ type: S.string, room: S.string, ref: S.string, ok: S.bool, output: S.string }),
+  moderate: S.object({ type: S.string, room: S.string, action: S.string, target: S.string, ref }),
+  ping: S.object({ type: S.string, ref }),
+  move: S.object({ type: S.string, room: S.string, pos: S.array(S.number), facing: S.number, seq: S.uint, ref }),
+};
+
+const moderationActions = ["mute", "unmute", "kick", "ban", "unban"];
+
+/** The field order of each client frame as encoded. */
+const clientOrder: Record<ClientFrame["type"], string[]> = {
+  hello: ["type", "token", "resume"],
+  join: ["type", "room", "ref"],
+  leave: ["type", "room", "ref"],
+  say: ["type", "room", "text", "to", "ref"],
+  command: ["type", "room", "target", "name", "args", "ref"],
+  result: ["type", "room", "ref", "ok", "output"],
+  moderate: ["type", "room", "action", "target", "ref"],
+  ping: ["type", "ref"],
+  move: ["type", "room", "pos", "facing", "seq", "ref"],
+};
+
+/** Fields always encoded, even when empty (the others are left out when empty). */
+const alwaysEncoded = new Set(["type", "ok", "output", "pos", "facing", "seq"]);
+
+/**
+ * decodeClientFrame parses one client frame exactly as the node does and
+ * returns it with its ref; what the node refuses is refused here with a
+ * MeshError of the same code and message (carrying the ref when it could
+ * be read). Bytes that are not UTF-8 are refused first.
+ */
+export function decodeClientFrame(data: string | Uint8Array): { frame: ClientFrame; ref: string } {
+  let text: string;
+  if (typeof data === "string") {
+    if (!isWellFormed(data)) throw invalid("Frame is not valid UTF-8.");
+    text = data;
+  } else {
+    try {
+      text = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(data);
+    } catch {
+      throw invalid("Frame is not valid UTF-8.");
+    }
+  }
+  const { value, keys } = parseStrict(text);
+  if (value !== null && (typeof value !== "object" || Array.isArray(value))) {
+    throw invalid(`Expected a JSON object, got ${Array.isArray(value) ? "array" : typeof value === "boolean" ? "bool" : typeof value}.`);
+  }
+  const obj = (value ?? {}) as Record<string, unknown>;
+  const type = obj.type;
+  if (type !== undefined && type !== null && typeof type !== "string") {
+    throw invalid(`Field "type" must be a string, got ${typeof type === "boolean" ? "bool" : Array.isArray(type) ? "array" : typeof type}.`);
+  }
+  let r = "";
+  if (typeof obj.ref === "string") {
+    if (utf8Length(obj.ref) > maxRefBytes) throw invalid(`ref is ${utf8Length(obj.ref)} bytes; the limit is ${maxRefBytes}.`);
+    r = obj.ref;
+  }
+  const fail = (e: unknown): never => {
+    if (e instanceof MeshError) throw invalid(e.message, r === "" ? undefined : r);
+    throw e;
+  };
+  if (typeof type !== "string") return fail(invalid('Frame has no "type" field.'));
+  if (!Object.hasOwn(clientShapes, type)) return fail(invalid(`Unknown frame type ${goQuote(type)}.`));
+  const shape = clientShapes[type as ClientFrame["type"]];
+  try {
+    refuseKeys(keys, shape);
+    checkTypes(obj, shape);
+    const frame = normalise(obj, type as ClientFrame["type"]);
+    checkClientFrame(frame);
+    return { frame, ref: r };
+  } catch (e) {
+    return fail(e);
+  }
+}
+
+/** normalise drops null and empty optional fields, as the node's types do. */
+function normalise(obj: Record<string, unknown>, type: ClientFrame["type"]): ClientFrame {
+  const out: Record<string, unknown> = { type };
+  for (const k of clientOrder[type]) {
+    const v = obj[k];
+    if (k === "type" || v === undefined) continue;
+    if (v === null) {
+      if (k === "ok") out.ok = false;
+      if (k === "output") out.output = "";
+      if (k === "args") out.args = null;
+      continue;
+    }
+    out[k] = v;
+  }
+  if (type === "result") {
+    out.ok ??= false;
+    out.output ??= "";
+  }
+  if (type === "move") out.facing ??= 0;
+  return out as unknown as ClientFrame;
+}
+
+function needRoom(frame: string, room: unknown): void {
+  if (room === undefined || room === "") throw invalid(`${frame} needs a "room".`);
+  if (typeof room !== "string" || !validRoomId(room)) {
+    throw invalid(`${frame} names an invalid room id ${goQuote(String(room))}: lowercase letters, digits and dashes, up to 64.`);
+  }
+}
+
+function isFiniteNumber(v: unknown): v is number {
+  return typeof v === "number" && Number.isFinite(v);
+}
+
+/**
+ * checkClientFrame checks a frame's values as the node does (room ids,
+ * required fields, limits) and, since JavaScript callers may pass
+ * anything, the types of its fields. It throws a MeshError (invalid).
+ */
+export function checkClientFrame(f: ClientFrame): void {
+  const o = f as unknown as Record<string, unknown>;
+  if (typeof o !== "object" || o === null || typeof o.type !== "string" || !Object.hasOwn(clientShapes, o.type)) {
+    throw invalid(`Unknown frame type ${goQuote(String(o?.type))}.`);
+  }
+  for (const k of Object.keys(o)) {
+    if (!clientOrder[f.type].includes(k) && o[k] !== undefined) throw invalid(`Unknown field ${goQuote(k)}.`);
+  }
+  checkTypes(o, clientShapes[f.type]);
+  if (typeof o.ref === "string" && utf8Length(o.ref) > maxRefBytes) {
+    throw invalid(`ref is ${utf8Length(o.ref)} bytes; the limit is ${maxRefBytes}.`);
+  }
+  switch (f.type) {
+    case "hello":
+      if (!f.token) throw invalid('hello needs a "token".');
+      for (const room of Object.keys(f.resume ?? {})) {
+        if (!validRoomId(room)) throw invalid(`hello.resume names an invalid room id ${goQuote(room)}.`);
+      }
+      return;
+    case "join":
+    case "leave":
+      return needRoom(f.type, f.room);
+    case "say":
+      needRoom("say", f.room);
+      if (!f.text) throw invalid('say needs a non-empty "text".');
+      return;
+    case "command":
+      needRoom("command", f.room);
+      if (!f.target) throw invalid('command needs a "target".');
+      if (!f.name || utf8Length(f.name) > maxCommandNameBytes) {
+        throw invalid(`command needs a "name" of 1 to ${maxCommandNameBytes} bytes.`);
+      }
+      return;
+    case "result":
+      needRoom("result", f.room);
+      if (!f.ref) throw invalid('result needs "ref": the id of the command it answers.');
+      return;
+    case "moderate":
+      needRoom("moderate", f.room);
+      if (!f.target) throw invalid('moderate needs a "target".');
+      if (!moderationActions.includes(f.action)) {
+        throw invalid(`action must be mute, unmute, kick, ban or unban; got ${goQuote(String(f.action))}.`);
+      }
+      return;
+    case "move": {
+      needRoom("move", f.room);
+      const pos = (f.pos ?? []) as unknown[];
+      if (pos.length !== 3) throw invalid(`move needs "pos" as [x, y, z]; got ${pos.length} numbers.`);
+      if (!f.seq) throw invalid('move needs a positive "seq".');
+      // JSON has no NaN or infinity: a frame built in JavaScript might.
+      if (!pos.every(isFiniteNumber) || !isFiniteNumber(f.facing ?? 0)) throw invalid("move needs finite numbers in pos and facing.");
+      return;
+    }
+    case "ping":
+      return;
+  }
+}
+
+/**
+ * encodeClientFrame checks f (checkClientFrame) and encodes it as the
+ * text of one WebSocket frame, with empty optional fields left out.
+ */
+export function encodeClientFrame(f: ClientFrame): string {
+  checkClientFrame(f);
+  const o = f as unknown as Record<string, unknown>;
+  const out: Record<string, unknown> = {};
+  for (const k of clientOrder[f.type]) {
+    const v = o[k];
+    if (v === undefined) continue;
+    if (!alwaysEncoded.has(k) && (v === "" || (k === "resume" && Object.keys(v as object).length === 0))) continue;
+    out[k] = v;
+  }
+  if (f.type === "result") {
+    out.ok = f.ok === true;
+    out.output = f.output ?? "";
+  }
+  return JSON.stringify(out);
+}
+
+/**
+ * goQuote quotes s as Go's %q does (strconv.Quote): printable characters
+ * as they are, \" and \\, \n-style escapes and \x, \u or \U for the rest.
+ * The node's messages quote with it.
+ */
+export function goQuote(s: string): string {
+  let out = '"';
+  for (const ch of s) {
+    const c = ch.codePointAt(0)!;
+    const named: Record<number, string> = { 7: "\\a", 8: "\\b", 9: "\\t", 10: "\\n", 11: "\\v", 12: "\\f", 13: "\\r", 34: '\\"', 92: "\\\\" };
+    if (named[c]) out += named[c];
+    else if (c >= 0xd800 && c <= 0xdfff) out += "\\ufffd";
+    else if (c < 0x20 || c === 0x7f) out += "\\x" + c.toString(16).padStart(2, "0");
+    else if (c < 0x80 || /[\p{L}\p{M}\p{N}\p{P}\p{S}]/u.test(ch)) out += ch;
+    else if (c < 0x10000) out += "\\u" + c.toString(16).padStart(4, "0");
+    else out += "\\U" + c.toString(16).padStart(8, "0");
+  }
+  return out + '"';
+}

@@ -1,0 +1,47 @@
+// @the-mesh/sdk: the TypeScript SDK for The Mesh (see README.md).
+
+export * from "./types.js";
+export { MeshError, ClosedError, DisconnectedError, ErrorCodes, statusOfCode, errorCode, type ErrorCode } from "./errors.js";
+export {
+  decodeServerFrame,
+  decodeClientFrame,
+  encodeClientFrame,
+  checkClientFrame,
+  decodeMessage,
+  decodeParticipant,
+  decodeMember,
+  goQuote,
+  UnknownFrameError,
+  maxRefBytes,
+  maxCommandNameBytes,
+} from "./codec.js";
+export { parseStrict, utf8Length } from "./json.js";
+export { forPrompt, canonicalJSON } from "./prompt.js";
+export { parsePolicy, defaultPolicy, capabilities, isCapability, type Policy, type ScanMode } from "./policy.js";
+export {
+  capabilitiesOf,
+  can,
+  check,
+  mayCommand,
+  mayReadData,
+  mayWriteData,
+  effectiveTrust,
+  type Subject,
+  type GovernedRoom,
+} from "./governance.js";
+export { request, decodeResponse, nodeBase, wsEndpoint, Rest, type Room, type RoomFile, type Fetch, type RequestOptions, type Body as ResponseBody } from "./rest.js";
+export { register, type Registration } from "./register.js";
+export { TokenBucket } from "./limiter.js";
+export { Emitter, type Logger, type Listener } from "./emitter.js";
+export { resolveWebSocket, type WebSocketLike, type WebSocketConstructor } from "./websocket.js";
+export {
+  Connection,
+  type Status,
+  type FrameEvent,
+  type ConnectionEvents,
+  type ConnectionOptions,
+  type CallOptions,
+} from "./connection.js";
+export { parseCommand, refusal, truncate, CommandRouter, type Command, type CommandHandler, type Answerer } from "./commands.js";
+export { World, type RoomWorld } from "./world.js";
+export { Client, type ClientOptions, type ClientEvents, type Joined, type Ack, type SayOptions } from "./client.js";

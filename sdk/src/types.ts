@@ -1,0 +1,272 @@
+// The protocol's vocabulary: participants, envelopes and frames, with the
+// exact field names of PROTOCOL.md. Optional fields are absent when empty.
+
+export type Trust = "owner" | "local" | "federated" | "untrusted";
+export type Kind = "human" | "agent";
+export type MessageKind = "chat" | "command" | "result" | "event" | "encrypted";
+export type Capability = "speak" | "listen" | "execute" | "moderate" | "bridge" | "data-read" | "data-write";
+export type ModerationAction = "mute" | "unmute" | "kick" | "ban" | "unban";
+
+/** Trust levels, highest first. */
+export const trustLevels: readonly Trust[] = ["owner", "local", "federated", "untrusted"];
+
+/** trustRank orders trust levels: owner 3, local 2, federated 1, untrusted 0, anything else -1. */
+export function trustRank(t: string): number {
+  switch (t) {
+    case "owner":
+      return 3;
+    case "local":
+      return 2;
+    case "federated":
+      return 1;
+    case "untrusted":
+      return 0;
+  }
+  return -1;
+}
+
+/** isTrust reports whether t is a known trust level. */
+export function isTrust(t: unknown): t is Trust {
+  return typeof t === "string" && trustRank(t) >= 0;
+}
+
+const roomIdPattern = /^[a-z0-9][a-z0-9-]{0,63}$/;
+
+/** validRoomId reports whether id is a well-formed room id (1 to 64 of a-z, 0-9, -; not starting with -). */
+export function validRoomId(id: string): boolean {
+  return roomIdPattern.test(id);
+}
+
+export interface Participant {
+  id: string;
+  name: string;
+  kind: Kind;
+  trust: Trust;
+  parent?: string;
+  webhook?: string;
+  node: string;
+  created: string;
+}
+
+/** Member is a participant of a room, with whether it is online in it. */
+export interface Member extends Participant {
+  online: boolean;
+}
+
+export interface Sender {
+  id: string;
+  name: string;
+  kind: Kind;
+  node: string;
+}
+
+export interface RoomEvent {
+  type: string; // data.put, data.delete, moderation, policy
+  path?: string;
+  size?: number;
+  sha256?: string;
+  action?: string;
+  target?: string;
+  by?: string;
+}
+
+export interface Body {
+  text?: string;
+  command?: string;
+  args?: unknown;
+  ok?: boolean;
+  output?: string;
+  event?: RoomEvent;
+}
+
+export interface Provenance {
+  node: string;
+  ts: string;
+  sig: string;
+}
+
+/** Message is the envelope stored in a room's log and delivered to its members. */
+export interface Message {
+  id: string;
+  room: string;
+  seq: number;
+  kind: MessageKind;
+  from: Sender;
+  trust: Trust;
+  ts: string;
+  body: Body;
+  to?: string;
+  ref?: string;
+  flags?: string[];
+  provenance?: Provenance[];
+}
+
+export interface NodeInfo {
+  id: string;
+  name: string;
+  publicKey: string;
+  version?: string;
+}
+
+/** WireLimits are the limits a connection is held to (welcome.limits). */
+export interface WireLimits {
+  maxFrameBytes: number;
+  maxTextBytes: number;
+  rate: number; // frames per second; 0 = off
+  burst: number;
+}
+
+/** Vec3 is a position [x, y, z] in metres; y is 0 on the floor. */
+export type Vec3 = [number, number, number];
+
+/** Move is one participant's authoritative position in a state frame. */
+export interface Move {
+  id: string;
+  pos: Vec3;
+  facing: number;
+  ack: number;
+}
+
+/** WorldState is joined.state: the room's world when the connection subscribed. */
+export interface WorldState {
+  tick: number;
+  size: number;
+  speed: number;
+  moves: Move[];
+}
+
+// Client frames.
+
+export interface HelloFrame {
+  type: "hello";
+  token: string;
+  resume?: Record<string, number>;
+}
+export interface JoinFrame {
+  type: "join";
+  room: string;
+  ref?: string;
+}
+export interface LeaveFrame {
+  type: "leave";
+  room: string;
+  ref?: string;
+}
+export interface SayFrame {
+  type: "say";
+  room: string;
+  text: string;
+  to?: string;
+  ref?: string;
+}
+export interface CommandFrame {
+  type: "command";
+  room: string;
+  target: string;
+  name: string;
+  args?: unknown;
+  ref?: string;
+}
+export interface ResultFrame {
+  type: "result";
+  room: string;
+  ref: string; // the command message's id
+  ok: boolean;
+  output: string;
+}
+export interface ModerateFrame {
+  type: "moderate";
+  room: string;
+  action: ModerationAction;
+  target: string;
+  ref?: string;
+}
+export interface PingFrame {
+  type: "ping";
+  ref?: string;
+}
+export interface MoveFrame {
+  type: "move";
+  room: string;
+  pos: Vec3;
+  facing: number;
+  seq: number;
+  ref?: string;
+}
+
+export type ClientFrame =
+  | HelloFrame
+  | JoinFrame
+  | LeaveFrame
+  | SayFrame
+  | CommandFrame
+  | ResultFrame
+  | ModerateFrame
+  | PingFrame
+  | MoveFrame;
+
+// Server frames.
+
+export interface WelcomeFrame {
+  type: "welcome";
+  you: Participant;
+  node: NodeInfo;
+  limits: WireLimits;
+}
+export interface JoinedFrame {
+  type: "joined";
+  room: string;
+  ref?: string;
+  members: Member[];
+  state?: WorldState;
+  history: Message[];
+  head: number;
+}
+export interface LeftFrame {
+  type: "left";
+  room: string;
+  ref?: string;
+}
+export interface MessageFrame {
+  type: "message";
+  message: Message;
+}
+export interface AckFrame {
+  type: "ack";
+  ref?: string;
+  id?: string;
+  seq?: number;
+}
+export interface PresenceFrame {
+  type: "presence";
+  room: string;
+  event: "join" | "leave" | "update";
+  participant: Participant;
+}
+export interface ErrorFrame {
+  type: "error";
+  ref?: string;
+  code: string;
+  message: string;
+}
+export interface PongFrame {
+  type: "pong";
+  ref?: string;
+}
+export interface StateFrame {
+  type: "state";
+  room: string;
+  tick: number;
+  moves: Move[];
+}
+
+export type ServerFrame =
+  | WelcomeFrame
+  | JoinedFrame
+  | LeftFrame
+  | MessageFrame
+  | AckFrame
+  | PresenceFrame
+  | ErrorFrame
+  | PongFrame
+  | StateFrame;

@@ -1,0 +1,291 @@
+// Conformance: the same vectors the Go tests read (testdata/protocol),
+// through the TypeScript codec, policy parser, governance, spotlighting and
+// REST client. Every vector file must be checked by some assertion, and
+// every file must belong to an area these tests know.
+
+import assert from "node:assert/strict";
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, test } from "node:test";
+import {
+  capabilitiesOf,
+  can,
+  capabilities as allCapabilities,
+  check,
+  decodeClientFrame,
+  decodeMember,
+  decodeMessage,
+  decodeParticipant,
+  decodeServerFrame,
+  encodeClientFrame,
+  forPrompt,
+  isTrust,
+  mayCommand,
+  mayReadData,
+  mayWriteData,
+  MeshError,
+  parsePolicy,
+  request,
+  statusOfCode,
+  validRoomId,
+  wsEndpoint,
+  type Capability,
+  type Fetch,
+  type Subject,
+} from "../src/index.js";
+import { protocolDir } from "./helpers/paths.js";
+
+const areas = ["client-frames", "envelopes", "governance", "policies", "prompt", "rest", "server-frames"];
+
+interface Vector {
+  file: string;
+  name: string;
+  input?: unknown;
+  inputBase64?: string;
+  want: Record<string, unknown>;
+}
+
+const checked = new Set<string>();
+const all = new Set<string>();
+
+/** vectors reads an area's files; each must be {name, want, input | inputBase64} and nothing else. */
+function vectors(area: string): Vector[] {
+  const dir = join(protocolDir, area);
+  const files = readdirSync(dir).sort();
+  assert.ok(files.length > 0, `no vectors in ${area}`);
+  return files.map((f) => {
+    const file = `${area}/${f}`;
+    assert.match(f, /^[a-z0-9-]+\.json$/, `${file}: not a vector file name`);
+    all.add(file);
+    const v = JSON.parse(readFileSync(join(dir, f), "utf8")) as Vector;
+    const keys = Object.keys(v).sort();
+    const shape = "inputBase64" in v ? ["inputBase64", "name", "want"] : ["input", "name", "want"];
+    assert.deepEqual(keys, shape, `${file}: keys`);
+    return { ...v, file };
+  });
+}
+
+/** done marks a vector file as checked once its assertions have passed. */
+const done = (v: Vector): void => void checked.add(v.file);
+
+/** plain re-reads a value as JSON, as the wire would carry it. */
+const plain = (v: unknown): unknown => JSON.parse(JSON.stringify(v));
+
+function assertRefused(fn: () => unknown, code: string, contains: string, ref?: string): void {
+  assert.throws(fn, (err: unknown) => {
+    assert.ok(err instanceof MeshError, `got ${String(err)}, want a MeshError`);
+    assert.equal(err.code, code);
+    assert.ok(err.message.includes(contains), `message ${JSON.stringify(err.message)} lacks ${JSON.stringify(contains)}`);
+    if (ref !== undefined) assert.equal(err.ref ?? "", ref);
+    return true;
+  });
+}
+
+test("testdata/protocol holds only the areas these tests know", () => {
+  assert.deepEqual(readdirSync(protocolDir).sort(), areas);
+});
+
+describe("client-frames: decodeClientFrame refuses what the node refuses; valid frames re-encode", () => {
+  for (const v of vectors("client-frames")) {
+    test(v.file, () => {
+      const raw = v.inputBase64 !== undefined ? Uint8Array.from(Buffer.from(v.inputBase64, "base64")) : (v.input as string);
+      assert.ok(typeof raw !== "string" || typeof v.input === "string", "input must be the frame's text");
+      if ("error" in v.want) {
+        assertRefused(() => decodeClientFrame(raw), v.want.error as string, v.want.contains as string, (v.want.ref as string) ?? "");
+      } else {
+        const { frame, ref } = decodeClientFrame(raw);
+        const enc = JSON.parse(encodeClientFrame(frame)) as Record<string, unknown>;
+        assert.deepEqual(enc, v.want);
+        assert.equal(ref, (enc.ref as string) ?? "");
+      }
+      done(v);
+    });
+  }
+});
+
+describe("server-frames: decoded strictly, re-encoded to the same JSON", () => {
+  const seen = new Set<string>();
+  for (const v of vectors("server-frames")) {
+    test(v.file, () => {
+      const f = decodeServerFrame(JSON.stringify(v.input));
+      assert.equal(f.type, v.want.type);
+      assert.deepEqual(Object.keys(v.want), ["type"]);
+      assert.deepEqual(plain(f), v.input, "a field the SDK does not know, or decodes differently");
+      if (f.type === "joined") {
+        f.history.forEach((m, i) => i > 0 && assert.ok(m.seq > f.history[i - 1]!.seq, "history out of seq order"));
+      }
+      seen.add(f.type);
+      done(v);
+    });
+  }
+  test("every server frame type has a vector", () => {
+    for (const t of ["welcome", "joined", "left", "message", "ack", "presence", "error", "pong", "state"]) assert.ok(seen.has(t), t);
+  });
+});
+
+describe("envelopes: round trip through decodeMessage", () => {
+  for (const v of vectors("envelopes")) {
+    test(v.file, () => {
+      const m = decodeMessage(v.input);
+      assert.deepEqual(plain(m), v.input);
+      assert.deepEqual(v.want, { kind: m.kind });
+      assert.ok(isTrust(m.trust) && ["human", "agent"].includes(m.from.kind) && validRoomId(m.room) && m.seq > 0);
+      done(v);
+    });
+  }
+});
+
+describe("policies: parsePolicy gives the node's effective policy or refusal", () => {
+  for (const v of vectors("policies")) {
+    test(v.file, () => {
+      for (const input of [JSON.stringify(v.input), v.input as Record<string, unknown>]) {
+        if ("error" in v.want) {
+          assertRefused(() => parsePolicy(input), v.want.error as string, v.want.contains as string);
+          continue;
+        }
+        assert.equal(v.want.valid, true);
+        const p = parsePolicy(input);
+        if (v.want.policy !== undefined) assert.deepEqual(plain(p), v.want.policy);
+      }
+      done(v);
+    });
+  }
+});
+
+interface GovSubject {
+  id: string;
+  trust: string;
+  ancestors?: { id: string; trust: string }[];
+}
+
+describe("governance: the same decisions and refusal messages", () => {
+  for (const v of vectors("governance")) {
+    test(v.file, () => {
+      const input = v.input as {
+        subject: GovSubject;
+        target?: GovSubject;
+        room: { creator: string; creatorAncestors?: string[]; policy?: Record<string, unknown> };
+        check: string;
+      };
+      const room = { creator: input.room.creator, creatorAncestors: input.room.creatorAncestors ?? [], policy: parsePolicy(input.room.policy) };
+      const s: Subject = input.subject;
+      assert.equal(input.check === "command", input.target !== undefined, "target goes with check command, only");
+      if (input.check === "capabilities") {
+        const got = capabilitiesOf(s, room);
+        assert.deepEqual(got, v.want.capabilities);
+        for (const c of allCapabilities) assert.equal(can(s, c, room), got.includes(c), `can(${c})`);
+        return done(v);
+      }
+      let err: MeshError | null;
+      if (input.check === "command") err = mayCommand(s, input.target!, room);
+      else if (input.check === "data-write") err = mayWriteData(s, room);
+      else if (input.check === "data-read") err = mayReadData(s, room);
+      else {
+        assert.ok((allCapabilities as readonly string[]).includes(input.check), `check ${input.check}`);
+        err = check(s, input.check as Capability, room);
+        assert.equal(can(s, input.check as Capability, room), err === null);
+      }
+      if (v.want.allowed === true) {
+        assert.deepEqual(v.want, { allowed: true });
+        assert.equal(err, null, err?.message);
+      } else {
+        assert.equal(v.want.allowed, false);
+        assert.ok(err instanceof MeshError, "want a refusal");
+        assert.equal(err.code, "forbidden");
+        assert.ok(err.message.includes(v.want.contains as string), `message ${JSON.stringify(err.message)} lacks ${JSON.stringify(v.want.contains)}`);
+      }
+      done(v);
+    });
+  }
+});
+
+describe("prompt: forPrompt gives Go's bytes", () => {
+  for (const v of vectors("prompt")) {
+    test(v.file, () => {
+      const m = decodeMessage(v.input);
+      assert.deepEqual(plain(m), v.input);
+      assert.equal(typeof v.want.text, "string");
+      assert.equal(forPrompt(m), v.want.text);
+      done(v);
+    });
+  }
+});
+
+interface RestVector {
+  method: string;
+  path: string;
+  auth: "none" | "participant" | "owner";
+  headers?: Record<string, string>;
+  body?: unknown;
+}
+
+describe("rest: each exchange replayed through request(), answers decoded and checked", () => {
+  const base = "http://127.0.0.1:3000";
+  for (const v of vectors("rest")) {
+    test(v.file, async () => {
+      const input = v.input as RestVector;
+      const want = v.want as { status: number; headers?: Record<string, string>; body?: unknown };
+      if (want.status === 101) {
+        // The upgrade is the WebSocket's, not fetch's: check the endpoint the SDK dials.
+        assert.equal(new URL(wsEndpoint(base)).pathname, input.path);
+        assert.equal(input.headers?.Upgrade, "websocket");
+        return done(v);
+      }
+      const raw = typeof input.body === "string";
+      let sent: { url: string; init: RequestInit } | undefined;
+      const fetch: Fetch = async (url, init) => {
+        sent = { url, init };
+        const body = want.body === undefined || want.status === 204 ? null : typeof want.body === "string" ? want.body : JSON.stringify(want.body);
+        return new Response(body, { status: want.status, headers: want.headers ?? { "Content-Type": "application/json" } });
+      };
+      const token = input.auth === "none" ? undefined : "mesh_test";
+      const call = request(base, input.method, input.path, raw ? { token, raw: input.body as string, fetch } : { token, body: input.body, fetch });
+      const body = want.body as Record<string, unknown> | string | undefined;
+      if (want.status >= 400) {
+        const e = (body as { error: { code: string; message: string } }).error;
+        await assert.rejects(call, (err: unknown) => {
+          assert.ok(err instanceof MeshError);
+          assert.deepEqual([err.code, err.message, err.status], [e.code, e.message, want.status]);
+          return true;
+        });
+        assert.equal(statusOfCode[e.code as keyof typeof statusOfCode], want.status, `the status of ${e.code}`);
+      } else {
+        const got = await call;
+        if (typeof body === "string") {
+          const text = got instanceof Uint8Array ? new TextDecoder().decode(got) : got;
+          assert.equal(text, body);
+        } else {
+          assert.deepEqual(got, body);
+          checkShapes(body);
+        }
+      }
+      // The request went out as the vector says.
+      assert.ok(sent);
+      assert.equal(sent.url, base + input.path);
+      assert.equal(sent.init.method, input.method);
+      const headers = sent.init.headers as Record<string, string>;
+      assert.equal(headers.Authorization !== undefined, input.auth !== "none");
+      if (input.body === undefined) assert.equal(sent.init.body, undefined);
+      else if (raw) assert.equal(sent.init.body, input.body);
+      else assert.deepEqual(JSON.parse(sent.init.body as string), input.body);
+      done(v);
+    });
+  }
+});
+
+/** checkShapes decodes the known things in a REST answer and checks they round-trip. */
+function checkShapes(body: Record<string, unknown> | undefined): void {
+  if (!body) return;
+  const same = (decoded: unknown, original: unknown): void => assert.deepEqual(plain(decoded), original);
+  if (body.participant) same(decodeParticipant(body.participant), body.participant);
+  if (body.message) same(decodeMessage(body.message), body.message);
+  for (const m of (body.messages as unknown[]) ?? []) same(decodeMessage(m), m);
+  for (const m of (body.members as unknown[]) ?? []) same(decodeMember(m), m);
+  const rooms = [...((body.rooms as unknown[]) ?? []), ...(body.room ? [body.room] : [])] as { policy: Record<string, unknown> }[];
+  for (const r of rooms) same(parsePolicy(r.policy), r.policy); // the effective policy, every key known
+}
+
+test("every vector file was checked by an assertion", () => {
+  assert.ok(all.size > 200, `only ${all.size} vector files`);
+  assert.deepEqual([...all].filter((f) => !checked.has(f)), []);
+});
