@@ -4,6 +4,8 @@
 //   webgpu=off   force WebGL (default auto)
 //   chat=1000    ms between messages (0: none)
 //   portals=3    portals in the room
+//   layers=auto  crowds: instanced | merged | auto
+//   blank=1      draw nothing but the clear colour (the tests' negative control)
 import { createScene, FIRST_FRAME_MARK, type MeshScene } from "../src/scene/index.js";
 import type { AvatarInfo, PickHit, PositionSource, Scene, SceneMessage, Trust } from "../src/scene/types.js";
 
@@ -65,7 +67,11 @@ const texts = [
 ];
 
 async function main(): Promise<void> {
-  const scene = await createScene(canvas, { webgpu: params.get("webgpu") === "off" ? "off" : "auto" });
+  const layers = params.get("layers");
+  const scene = await createScene(canvas, {
+    webgpu: params.get("webgpu") === "off" ? "off" : "auto",
+    layers: layers === "instanced" || layers === "merged" ? layers : "auto",
+  });
   const ms = scene as MeshScene;
   const portals = Number(params.get("portals") ?? 3);
   const portalList = Array.from({ length: portals }, (_, i) => ({ id: "room-" + i, name: ["design", "ops", "random", "support", "research"][i % 5] + (i >= 5 ? "-" + i : "") }));
@@ -73,6 +79,7 @@ async function main(): Promise<void> {
   const picks: PickHit[] = [];
   scene.onPick((h) => picks.push(h));
   setCount(scene, Number(params.get("n") ?? 200));
+  if (params.get("blank") === "1") ms.scene.visible = false;
   let frames = 0;
   scene.start(source, () => { frames++; });
   window.addEventListener("resize", () => scene.resize(innerWidth, innerHeight));
@@ -110,7 +117,7 @@ async function main(): Promise<void> {
   Object.assign(window, {
     __harness: api,
     __mesh: {
-      mode: "3d", backend: scene.backend, you: ids[0],
+      mode: "3d", backend: scene.backend, layers: ms.layers, you: ids[0],
       avatars: () => scene.stats().avatars, stats: () => scene.stats(),
       get frames() { return frames; },
     },

@@ -94,9 +94,8 @@ export class QuadBatch {
   private readonly uvAttr: BufferAttribute;
   private readonly colAttr: BufferAttribute;
   private n = 0;
-  private readonly rp = { start: 0, count: 0 };
-  private readonly ru = { start: 0, count: 0 };
-  private readonly rc = { start: 0, count: 0 };
+  /** x y z w h px py pw ph r g b a of the next quad (see add). */
+  readonly q = new Float32Array(13);
   // Billboard axes (world units per unit of width/height).
   rx = 1; ry = 0; rz = 0;
   ux = 0; uy = 1; uz = 0;
@@ -132,16 +131,28 @@ export class QuadBatch {
 
   get count(): number { return this.n; }
 
-  /**
-   * A quad centred at (x, y, z), w by h world units, showing atlas pixels
-   * [px, px+pw) x [py, py+ph), tinted (r, g, b, a).
-   */
+  /** push() for code outside the frame loop. */
   push(x: number, y: number, z: number, w: number, h: number,
     px: number, py: number, pw: number, ph: number,
     r: number, g: number, b: number, a: number): void {
+    const q = this.q;
+    q[0] = x; q[1] = y; q[2] = z; q[3] = w; q[4] = h; q[5] = px; q[6] = py; q[7] = pw; q[8] = ph;
+    q[9] = r; q[10] = g; q[11] = b; q[12] = a;
+    this.add();
+  }
+
+  /**
+   * Adds the quad described in q: centred at (x, y, z), w by h world units,
+   * showing atlas pixels [px, px+pw) x [py, py+ph), tinted (r, g, b, a). The
+   * frame loop fills q rather than passing 13 numbers: a call that is not
+   * inlined boxes every double argument.
+   */
+  add(): void {
     const i = this.n;
     if (i >= this.capacity) return;
     this.n = i + 1;
+    const q = this.q, x = q[0], y = q[1], z = q[2], w = q[3], h = q[4], px = q[5], py = q[6], pw = q[7], ph = q[8];
+    const r = q[9], g = q[10], b = q[11], a = q[12];
     const hw = w * 0.5, hh = h * 0.5;
     const ax = this.rx * hw, ay = this.ry * hw, az = this.rz * hw;
     const bx = this.ux * hh, by = this.uy * hh, bz = this.uz * hh;
@@ -153,9 +164,9 @@ export class QuadBatch {
     const W = this.atlas.width, H = this.atlas.height;
     // The atlas is not flipped: canvas row py is texture row py (v = py / H); the quad's bottom shows the slot's bottom.
     const u0 = px / W, u1 = (px + pw) / W, v0 = (py + ph) / H, v1 = py / H;
-    const t = this.uv, q = i * 8;
-    t[q] = u0; t[q + 1] = v0; t[q + 2] = u1; t[q + 3] = v0;
-    t[q + 4] = u1; t[q + 5] = v1; t[q + 6] = u0; t[q + 7] = v1;
+    const t = this.uv, e = i * 8;
+    t[e] = u0; t[e + 1] = v0; t[e + 2] = u1; t[e + 3] = v0;
+    t[e + 4] = u1; t[e + 5] = v1; t[e + 6] = u0; t[e + 7] = v1;
     const c = this.col, k = i * 16;
     for (let j = 0; j < 16; j += 4) { c[k + j] = r; c[k + j + 1] = g; c[k + j + 2] = b; c[k + j + 3] = a; }
   }
@@ -164,10 +175,11 @@ export class QuadBatch {
   end(): void {
     const n = this.n;
     this.geometry.setDrawRange(0, n * 6);
+    this.mesh.visible = n > 0;
     if (n === 0) return;
-    upload(this.posAttr, this.rp, n * 12);
-    upload(this.uvAttr, this.ru, n * 8);
-    upload(this.colAttr, this.rc, n * 16);
+    upload(this.posAttr, n * 12);
+    upload(this.uvAttr, n * 8);
+    upload(this.colAttr, n * 16);
   }
 
   dispose(): void {

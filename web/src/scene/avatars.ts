@@ -3,7 +3,7 @@
 // over you (third), name labels from one atlas (fourth) and a trust ring under
 // each avatar drawn into the shared floor-decal batch: four draw calls, plus a
 // share of one, for any number of avatars.
-import { MeshBasicMaterial, Color, type Scene } from "./three.js";
+import { MeshBasicMaterial, Color, type Object3D } from "./three.js";
 import { makeLayer, type Layer, type LayerKind } from "./layers.js";
 import { Atlas, QuadBatch, roundRect } from "./atlas.js";
 import { agentGeometry, humanGeometry, markerGeometry } from "./geom.js";
@@ -23,6 +23,9 @@ const ARRIVE_MS = 650, LEAVE_MS = 450;
 export const LABEL_SLOTS = 256;
 const LABEL_W = 256, LABEL_H = 32, LABEL_M = 0.3; // slot pixels; world height in metres
 const RELABEL_MS = 1000;
+export const LABEL_Y_HUMAN = 2.0, LABEL_Y_AGENT = 2.3;
+/** Slots of the frame clock (a Float64Array shared by the frame's functions). */
+export const CLOCK_NOW = 0, CLOCK_DT = 1, CLOCK_CX = 2, CLOCK_CZ = 3;
 
 export class Avatar {
   index = -1;          // position in Avatars.list
@@ -59,7 +62,7 @@ export class Avatar {
   }
 
   /** Height of the label's centre above the floor. */
-  labelY(): number { return this.kind === "human" ? 2.0 : 2.3; }
+  labelY(): number { return this.kind === "human" ? LABEL_Y_HUMAN : LABEL_Y_AGENT; }
 }
 
 export class Avatars {
@@ -79,14 +82,14 @@ export class Avatars {
   you: Avatar | null = null;
 
   /** decals: the shared floor batch (flat, additive, glow atlas) where trust rings go. */
-  constructor(private readonly scene: Scene, layers: LayerKind, private readonly decals: QuadBatch) {
+  /** scene: where bodies go; front: where labels go (drawn last). */
+  constructor(scene: Object3D, private readonly front: Object3D, layers: LayerKind, private readonly decals: QuadBatch) {
     this.humans = makeLayer(layers, scene, humanGeometry(), new MeshBasicMaterial({ vertexColors: true }), 256);
     this.agents = makeLayer(layers, scene, agentGeometry(), new MeshBasicMaterial({ vertexColors: true }), 256);
     this.marker = makeLayer(layers, scene, markerGeometry(), new MeshBasicMaterial({ vertexColors: true }), 4);
     this.atlas = new Atlas(2048, 1024, LABEL_W, LABEL_H);
     this.labels = new QuadBatch(LABEL_SLOTS, this.atlas);
-    this.labels.mesh.renderOrder = 3;
-    scene.add(this.labels.mesh);
+    front.add(this.labels.mesh);
     for (let i = LABEL_SLOTS - 1; i >= 0; i--) this.free[this.nfree++] = i;
   }
 
@@ -153,8 +156,14 @@ export class Avatars {
     a.x = x; a.z = z; a.facing = facing; a.has = true;
   }
 
-  /** Writes every avatar, ring and label for this frame (decals: between the caller's begin and end). (cx, cz): where labels matter most. */
-  update(now: number, dt: number, cx: number, cz: number): void {
+  /**
+   * Writes every avatar, ring and label for this frame (decals: between the
+   * caller's begin and end). clock: now (ms), dt (s) and where labels matter
+   * most (cx, cz); an array, because double arguments of a call that is not
+   * inlined are boxed.
+   */
+  update(clock: Float64Array): void {
+    const now = clock[CLOCK_NOW], dt = clock[CLOCK_DT], cx = clock[CLOCK_CX], cz = clock[CLOCK_CZ];
     if (this.relabelNow || now - this.lastRelabel > RELABEL_MS) this.relabel(now, cx, cz);
     const H = this.humans, A = this.agents, R = this.decals, M = this.marker, L = this.labels;
     H.begin(); A.begin(); M.begin(); L.begin();
@@ -181,22 +190,33 @@ export class Avatars {
       a.dim += ((a.idle ? 0.3 : 1) - a.dim) * fade;
       if (a.flash > 0) a.flash = a.flash > dt * 2.5 ? a.flash - dt * 2.5 : 0;
       const k = a.dim + a.flash * 0.9 + glow * 0.8;
-      if (a.kind === "human") {
-        H.put(a.x, 0, a.z, a.facing, s, s, s, a.r * k, a.g * k, a.b * k);
-      } else {
-        const bob = Math.sin(now * 0.002 + a.phase) * 0.08;
-        A.put(a.x, 0.08 + bob, a.z, a.facing + now * 0.0007, s, s, s, a.r * k, a.g * k, a.b * k);
-      }
+      const human = a.kind === "human";
+      const body = human ? H : A, q = body.q;
+      q[0] = a.x; q[2] = a.z; q[4] = s;
+      q[5] = a.r * k; q[6] = a.g * k; q[7] = a.b * k;
+      if (human) { q[1] = 0; q[3] = a.facing; }
+      else { q[1] = 0.08 + Math.sin(now * 0.002 + a.phase) * 0.08; q[3] = a.facing + now * 0.0007; }
+      body.add();
+      // Trust ring (a floor decal).
       const t = TRUST_RGB[a.trust], rk = (0.35 + 0.65 * a.dim + a.flash) * (a.you ? 1.3 : 1);
-      const rs = 1.35 * s * (a.you ? 1.25 : 1);
-      R.push(a.x, 0.02, a.z, rs, rs, rx, 0, GLOW_PX, GLOW_PX, t[0] * rk, t[1] * rk, t[2] * rk, 1);
-      if (a.you) M.put(a.x, 2.75 + Math.sin(now * 0.004) * 0.08, a.z, now * 0.002, s, s, s, 1, 1, 1);
+      const rs = 1.35 * s * (a.you ? 1.25 : 1), d = R.q;
+      d[0] = a.x; d[1] = 0.02; d[2] = a.z; d[3] = rs; d[4] = rs;
+      d[5] = rx; d[6] = 0; d[7] = GLOW_PX; d[8] = GLOW_PX;
+      d[9] = t[0] * rk; d[10] = t[1] * rk; d[11] = t[2] * rk; d[12] = 1;
+      R.add();
+      if (a.you) {
+        const m = M.q;
+        m[0] = a.x; m[1] = 2.75 + Math.sin(now * 0.004) * 0.08; m[2] = a.z; m[3] = now * 0.002; m[4] = s;
+        m[5] = 1; m[6] = 1; m[7] = 1;
+        M.add();
+      }
       if (a.label >= 0 && s > 0.01) {
-        const slot = a.label;
-        const la = (a.idle ? 0.55 : 1) * (s < 1 ? s : 1);
+        const slot = a.label, l = L.q;
         const w = (a.labelW / LABEL_H) * LABEL_M;
-        L.push(a.x, a.labelY() * s, a.z, w * s, LABEL_M * s,
-          this.atlas.slotX(slot), this.atlas.slotY(slot), a.labelW, LABEL_H, 1, 1, 1, la);
+        l[0] = a.x; l[1] = (human ? LABEL_Y_HUMAN : LABEL_Y_AGENT) * s; l[2] = a.z; l[3] = w * s; l[4] = LABEL_M * s;
+        l[5] = this.atlas.slotX(slot); l[6] = this.atlas.slotY(slot); l[7] = a.labelW; l[8] = LABEL_H;
+        l[9] = 1; l[10] = 1; l[11] = 1; l[12] = (a.idle ? 0.55 : 1) * (s < 1 ? s : 1);
+        L.add();
       }
     }
     this.leavingCount = leaving;
@@ -285,7 +305,7 @@ export class Avatars {
   dispose(): void {
     this.clear();
     this.humans.dispose(); this.agents.dispose(); this.marker.dispose();
-    this.scene.remove(this.labels.mesh);
+    this.front.remove(this.labels.mesh);
     this.labels.dispose();
     this.atlas.dispose();
   }

@@ -4,10 +4,10 @@
 // results) and shock waves on the floor (the shared decal batch). Colour says
 // what a message is: chat cyan, command violet, result green, event blue-grey;
 // untrusted amber, flagged red (and the bubble says so in words).
-import { type Scene } from "./three.js";
+import { type Object3D } from "./three.js";
 import { Atlas, QuadBatch, roundRect } from "./atlas.js";
 import { GLOW_DIAMOND, GLOW_ORB, GLOW_PX, GLOW_RING_SOFT } from "./glow.js";
-import type { Avatar, Avatars } from "./avatars.js";
+import { CLOCK_NOW, LABEL_Y_AGENT, LABEL_Y_HUMAN, type Avatar, type Avatars } from "./avatars.js";
 import type { SceneMessage } from "./types.js";
 
 const PULSES = 768, TRAIL = 3, RINGS = 96, BUBBLES = 16;
@@ -46,14 +46,13 @@ export class Fx {
   readonly sprites: QuadBatch;
 
   /** glow: the sprite atlas; decals: the shared floor batch (the caller begins and ends it). */
-  constructor(private readonly scene: Scene, private readonly avatars: Avatars, glow: Atlas, private readonly decals: QuadBatch) {
+  /** scene: where pulses go; front: where bubbles go (drawn last). */
+  constructor(private readonly scene: Object3D, private readonly front: Object3D, private readonly avatars: Avatars, glow: Atlas, private readonly decals: QuadBatch) {
     this.sprites = new QuadBatch(PULSES * TRAIL, glow, true);
-    this.sprites.mesh.renderOrder = 4;
     scene.add(this.sprites.mesh);
     this.atlas = new Atlas(1024, 1024, BUBBLE_W, BUBBLE_H);
     this.bubbles = new QuadBatch(BUBBLES, this.atlas);
-    this.bubbles.mesh.renderOrder = 5;
-    scene.add(this.bubbles.mesh);
+    front.add(this.bubbles.mesh);
     this.clear();
   }
 
@@ -175,7 +174,9 @@ export class Fx {
     this.bf[o + 2] = pw; this.bf[o + 3] = ph;
   }
 
-  update(now: number): void {
+  /** clock: see Avatars.update. */
+  update(clock: Float64Array): void {
+    const now = clock[CLOCK_NOW];
     // Pulses: a head and two fading trail beads along an arc.
     const S = this.sprites;
     S.begin();
@@ -196,14 +197,17 @@ export class Fx {
       const px = (f[o + 8] > 0 ? GLOW_DIAMOND : GLOW_ORB) * GLOW_PX;
       const sx = f[o], sz = f[o + 1], tx = to.x, tz = to.z, arc = f[o + 9], size = f[o + 7];
       for (let t = 0; t < TRAIL; t++) {
-        const q = p - t * 0.06;
-        if (q < 0) break;
-        const e = q * q * (3 - 2 * q);
+        const u = p - t * 0.06;
+        if (u < 0) break;
+        const e = u * u * (3 - 2 * u);
         const x = sx + (tx - sx) * e, z = sz + (tz - sz) * e;
-        const y = 1.5 + 4 * arc * q * (1 - q);
+        const y = 1.5 + 4 * arc * u * (1 - u);
         const fall = t === 0 ? 1 : t === 1 ? 0.55 : 0.28;
         const s = 3.2 * size * (t === 0 ? 1 : 0.7 - t * 0.15) * (p > 0.9 ? 0.4 + (1 - p) * 6 : 1);
-        S.push(x, y, z, s, s, px, 0, GLOW_PX, GLOW_PX, f[o + 4], f[o + 5], f[o + 6], fall);
+        const q = S.q;
+        q[0] = x; q[1] = y; q[2] = z; q[3] = s; q[4] = s; q[5] = px; q[6] = 0; q[7] = GLOW_PX; q[8] = GLOW_PX;
+        q[9] = f[o + 4]; q[10] = f[o + 5]; q[11] = f[o + 6]; q[12] = fall;
+        S.add();
       }
     }
     S.end();
@@ -214,7 +218,10 @@ export class Fx {
       const o = i * 8, p = (now - rf[o + 2]) / rf[o + 3];
       if (p >= 1) { this.rOn[i] = 0; continue; }
       const e = 1 - (1 - p) * (1 - p), d = 2 * (0.3 + rf[o + 7] * e);
-      R.push(rf[o], 0.03, rf[o + 1], d, d, wx, 0, GLOW_PX, GLOW_PX, rf[o + 4], rf[o + 5], rf[o + 6], 1 - p);
+      const q = R.q;
+      q[0] = rf[o]; q[1] = 0.03; q[2] = rf[o + 1]; q[3] = d; q[4] = d; q[5] = wx; q[6] = 0; q[7] = GLOW_PX; q[8] = GLOW_PX;
+      q[9] = rf[o + 4]; q[10] = rf[o + 5]; q[11] = rf[o + 6]; q[12] = 1 - p;
+      R.add();
     }
     // Bubbles over their speakers, fading in and out.
     const B = this.bubbles, bf = this.bf;
@@ -227,8 +234,11 @@ export class Fx {
       const alpha = age < 150 ? age / 150 : age > life - 700 ? (life - age) / 700 : 1;
       const pw = bf[o + 2], ph = bf[o + 3];
       const h = (ph / BUBBLE_H) * BUBBLE_M * 1.0, w = (pw / BUBBLE_H) * BUBBLE_M;
-      B.push(a.x, a.labelY() + 0.3 + h / 2 + (1 - alpha) * 0.2, a.z, w, h,
-        this.atlas.slotX(i), this.atlas.slotY(i), pw, ph, 1, 1, 1, alpha);
+      const q = B.q;
+      q[0] = a.x; q[1] = (a.kind === "human" ? LABEL_Y_HUMAN : LABEL_Y_AGENT) + 0.3 + h / 2 + (1 - alpha) * 0.2; q[2] = a.z;
+      q[3] = w; q[4] = h; q[5] = this.atlas.slotX(i); q[6] = this.atlas.slotY(i); q[7] = pw; q[8] = ph;
+      q[9] = 1; q[10] = 1; q[11] = 1; q[12] = alpha;
+      B.add();
     }
     B.end();
     this.atlas.flush();
@@ -241,7 +251,7 @@ export class Fx {
     this.clear();
     this.scene.remove(this.sprites.mesh);
     this.sprites.dispose();
-    this.scene.remove(this.bubbles.mesh);
+    this.front.remove(this.bubbles.mesh);
     this.bubbles.dispose();
     this.atlas.dispose();
   }

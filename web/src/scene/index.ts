@@ -1,13 +1,13 @@
 // The 3D scene (WEB.md). Loaded by dynamic import in 3D mode only; it loads one
 // renderer module in turn: renderer-gpu.ts when navigator.gpu gives an adapter
 // (and opts.webgpu is "auto"), renderer-gl.ts otherwise.
-import { Scene as ThreeScene, PerspectiveCamera, Vector3, ColorManagement, Color } from "./three.js";
+import { Scene as ThreeScene, PerspectiveCamera, Vector3, ColorManagement, Color, Group } from "./three.js";
 import { CLEAR, type RendererInfo, type SceneRenderer } from "./renderer.js";
 import { Room } from "./room.js";
 import { Atlas, QuadBatch } from "./atlas.js";
 import { glowAtlas } from "./glow.js";
 import type { LayerKind } from "./layers.js";
-import { Avatars } from "./avatars.js";
+import { Avatars, CLOCK_CX, CLOCK_CZ, CLOCK_DT, CLOCK_NOW } from "./avatars.js";
 import { Fx } from "./fx.js";
 import type {
   AvatarInfo, Backend, PickHit, PortalInfo, PositionSource, RoomInfo, Scene, SceneMessage, SceneOptions, SceneStats,
@@ -85,6 +85,12 @@ export class MeshScene implements Scene {
   private yaw = 0; private pitch = 0.68; private dist = CAM_FAR; private userDist = 0;
   private tx = 0; private tz = 0;
   private readonly v = new Vector3();
+  private readonly look = new Vector3();
+  /** now, dt, camera target: see Avatars.update. */
+  private readonly clock = new Float64Array(4);
+  private readonly back = new Group();
+  private readonly mid = new Group();
+  private readonly front = new Group();
   private readonly hit = [0];
   private w = 1; private h = 1;
   private down = { x: 0, y: 0, id: -1, drag: false };
@@ -97,10 +103,12 @@ export class MeshScene implements Scene {
     this.decals = new QuadBatch(4096, this.glow, true);
     this.decals.rx = 1; this.decals.ry = 0; this.decals.rz = 0;
     this.decals.ux = 0; this.decals.uy = 0; this.decals.uz = -1;
-    this.decals.mesh.renderOrder = 1;
-    this.scene.add(this.decals.mesh);
-    this.avatars = new Avatars(this.scene, layers, this.decals);
-    this.fx = new Fx(this.scene, this.avatars, this.glow, this.decals);
+    // Draw order is the order of these groups (objects are not sorted): the
+    // room, then bodies and glow, then labels and bubbles on top.
+    this.scene.add(this.back, this.mid, this.front);
+    this.mid.add(this.decals.mesh);
+    this.avatars = new Avatars(this.mid, this.front, layers, this.decals);
+    this.fx = new Fx(this.mid, this.front, this.avatars, this.glow, this.decals);
     this.tick = this.meshSceneFrame.bind(this);
     const avatars = this.avatars;
     this.visit = function meshSceneVisit(id, x, z, facing) { avatars.place(id, x, z, facing); };
@@ -112,7 +120,7 @@ export class MeshScene implements Scene {
     this.room?.dispose();
     this.avatars.clear();
     this.fx.clear();
-    this.room = new Room(this.scene, room, portals);
+    this.room = new Room(this.back, room, portals);
     this.tx = this.tz = 0;
   }
 
@@ -188,7 +196,7 @@ export class MeshScene implements Scene {
     this.room = null;
     this.avatars.dispose();
     this.fx.dispose();
-    this.scene.remove(this.decals.mesh);
+    this.mid.remove(this.decals.mesh);
     this.decals.dispose();
     this.glow.dispose();
     this.picks.length = 0;
@@ -205,10 +213,15 @@ export class MeshScene implements Scene {
     this.last = t0;
     this.before(t0, dt);
     if (this.source) this.source.sample(t0, this.visit);
-    this.updateCamera(dt / 1000);
+    const clock = this.clock;
+    clock[CLOCK_NOW] = t0;
+    clock[CLOCK_DT] = dt / 1000;
+    this.updateCamera();
+    clock[CLOCK_CX] = this.tx;
+    clock[CLOCK_CZ] = this.tz;
     this.decals.begin();
-    this.avatars.update(t0, dt / 1000, this.tx, this.tz);
-    this.fx.update(t0);
+    this.avatars.update(clock);
+    this.fx.update(clock);
     this.decals.end();
     this.renderer.render(this.scene, this.camera);
     this.renderer.info(this.info);
@@ -222,7 +235,8 @@ export class MeshScene implements Scene {
     this.nTimes++;
   }
 
-  private updateCamera(dt: number): void {
+  private updateCamera(): void {
+    const dt = this.clock[CLOCK_DT];
     const you = this.avatars.you;
     let gx = 0, gz = 0, gd = CAM_FAR;
     if (you && you.has) { gx = you.x; gz = you.z; gd = CAM_NEAR; }
@@ -235,7 +249,8 @@ export class MeshScene implements Scene {
     const cam = this.camera;
     cam.position.set(this.tx + d * cp * Math.sin(this.yaw), d * Math.sin(this.pitch), this.tz + d * cp * Math.cos(this.yaw));
     // Look a little past the target, so the far wall and the room's name stay in view.
-    cam.lookAt(this.tx - Math.sin(this.yaw) * 3, 0, this.tz - Math.cos(this.yaw) * 3);
+    this.look.set(this.tx - Math.sin(this.yaw) * 3, 0, this.tz - Math.cos(this.yaw) * 3);
+    cam.lookAt(this.look);
     cam.updateMatrixWorld();
     // Billboards face the camera: its right and up axes.
     const e = cam.matrixWorld.elements;

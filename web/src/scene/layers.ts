@@ -11,15 +11,20 @@
 //    ~0.3 ms of JS at 200 avatars.
 import {
   BufferGeometry, BufferAttribute, InstancedMesh, InstancedBufferAttribute, Mesh, DynamicDrawUsage,
-  type Material, type Scene,
+  type Material, type Object3D,
 } from "./three.js";
 
 export interface Layer {
   /** Instances (or copies) drawn last frame: the scene graph's count. */
   readonly count: number;
+  /**
+   * The next copy, filled in by the caller before add(): x, y, z, yaw (about +y),
+   * scale, r, g, b (times the baked shade). Numbers go through this array, not
+   * arguments: a call that is not inlined boxes every double argument.
+   */
+  readonly q: Float32Array;
   begin(): void;
-  /** A copy at (x, y, z), turned yaw about +y, scaled (sx, sy, sz), coloured (r, g, b) times its baked shade. */
-  put(x: number, y: number, z: number, yaw: number, sx: number, sy: number, sz: number, r: number, g: number, b: number): void;
+  add(): void;
   end(): void;
   /** Makes room for n copies (outside the frame loop: it allocates when it grows). */
   reserve(n: number): void;
@@ -29,29 +34,40 @@ export interface Layer {
 
 export type LayerKind = "instanced" | "merged";
 
-export function makeLayer(kind: LayerKind, scene: Scene, geometry: BufferGeometry, material: Material, cap: number, renderOrder = 0): Layer {
-  return kind === "instanced" ? new Instances(scene, geometry, material, cap, renderOrder) : new Batch(scene, geometry, material, cap, renderOrder);
+export function makeLayer(kind: LayerKind, scene: Object3D, geometry: BufferGeometry, material: Material, cap: number): Layer {
+  return kind === "instanced" ? new Instances(scene, geometry, material, cap) : new Batch(scene, geometry, material, cap);
 }
 
-/** One update range reused, so marking an upload allocates nothing. */
-export function upload(attr: BufferAttribute, range: { start: number; count: number }, count: number): void {
-  attr.updateRanges.length = 0;
-  range.start = 0;
-  range.count = count;
-  attr.updateRanges.push(range);
+/**
+ * Stands in for BufferAttribute.updateRanges, holding one range. three reads
+ * length, [0] and sort(), and sets length = 0 after the upload; a real array
+ * would drop its backing store then and allocate a new one on the next push.
+ */
+class OneRange {
+  length = 0;
+  readonly 0 = { start: 0, count: 0 };
+  sort(): this { return this; }
+}
+
+/** Marks the first count elements of attr for upload, allocating nothing. */
+export function upload(attr: BufferAttribute, count: number): void {
+  let r = attr.updateRanges as unknown as OneRange;
+  if (!(r instanceof OneRange)) attr.updateRanges = (r = new OneRange()) as unknown as typeof attr.updateRanges;
+  r[0].start = 0;
+  r[0].count = count;
+  r.length = 1;
   attr.needsUpdate = true;
 }
 
 export class Instances implements Layer {
   mesh: InstancedMesh;
+  readonly q = new Float32Array(8);
   private m!: Float32Array;
   private c!: Float32Array;
   private cap = 0;
   private n = 0;
-  private readonly rm = { start: 0, count: 0 };
-  private readonly rc = { start: 0, count: 0 };
 
-  constructor(private readonly scene: Scene, readonly geometry: BufferGeometry, readonly material: Material, cap: number, readonly renderOrder = 0) {
+  constructor(private readonly scene: Object3D, readonly geometry: BufferGeometry, readonly material: Material, cap: number) {
     this.mesh = this.make(cap);
   }
 
@@ -63,7 +79,6 @@ export class Instances implements Layer {
     mesh.instanceColor = new InstancedBufferAttribute(this.c, 3).setUsage(DynamicDrawUsage);
     mesh.count = 0;
     mesh.frustumCulled = false;
-    mesh.renderOrder = this.renderOrder;
     this.cap = cap;
     this.scene.add(mesh);
     return mesh;
@@ -83,26 +98,28 @@ export class Instances implements Layer {
 
   begin(): void { this.n = 0; }
 
-  put(x: number, y: number, z: number, yaw: number, sx: number, sy: number, sz: number, r: number, g: number, b: number): void {
+  add(): void {
     const i = this.n;
     if (i >= this.cap) return;
     this.n = i + 1;
-    const cs = Math.cos(yaw), sn = Math.sin(yaw);
+    const q = this.q, s = q[4];
+    const cs = Math.cos(q[3]), sn = Math.sin(q[3]);
     const m = this.m, o = i * 16;
-    m[o] = cs * sx; m[o + 1] = 0; m[o + 2] = -sn * sx; m[o + 3] = 0;
-    m[o + 4] = 0; m[o + 5] = sy; m[o + 6] = 0; m[o + 7] = 0;
-    m[o + 8] = sn * sz; m[o + 9] = 0; m[o + 10] = cs * sz; m[o + 11] = 0;
-    m[o + 12] = x; m[o + 13] = y; m[o + 14] = z; m[o + 15] = 1;
+    m[o] = cs * s; m[o + 1] = 0; m[o + 2] = -sn * s; m[o + 3] = 0;
+    m[o + 4] = 0; m[o + 5] = s; m[o + 6] = 0; m[o + 7] = 0;
+    m[o + 8] = sn * s; m[o + 9] = 0; m[o + 10] = cs * s; m[o + 11] = 0;
+    m[o + 12] = q[0]; m[o + 13] = q[1]; m[o + 14] = q[2]; m[o + 15] = 1;
     const c = this.c, k = i * 3;
-    c[k] = r; c[k + 1] = g; c[k + 2] = b;
+    c[k] = q[5]; c[k + 1] = q[6]; c[k + 2] = q[7];
   }
 
   end(): void {
     const n = this.n, mesh = this.mesh;
     mesh.count = n;
+    mesh.visible = n > 0;
     if (n === 0) return;
-    upload(mesh.instanceMatrix, this.rm, n * 16);
-    upload(mesh.instanceColor!, this.rc, n * 3);
+    upload(mesh.instanceMatrix, n * 16);
+    upload(mesh.instanceColor!, n * 3);
   }
 
   dispose(): void {
@@ -115,9 +132,10 @@ export class Instances implements Layer {
 
 export class Batch implements Layer {
   mesh: Mesh;
+  readonly q = new Float32Array(8);
   private geo!: BufferGeometry;
   private p!: Float32Array;
-  private c!: Uint8ClampedArray; // RGBA bytes: a third of the float upload
+  private c!: Uint8Array; // RGBA bytes: a third of the float upload
   private posAttr!: BufferAttribute;
   private colAttr!: BufferAttribute;
   private readonly tp: Float32Array; // template positions
@@ -126,22 +144,20 @@ export class Batch implements Layer {
   private cap = 0;
   private n = 0;
   private drawn = 0;
-  private readonly rp = { start: 0, count: 0 };
-  private readonly rc = { start: 0, count: 0 };
 
-  constructor(private readonly scene: Scene, readonly template: BufferGeometry, readonly material: Material, cap: number, readonly renderOrder = 0) {
+  constructor(private readonly scene: Object3D, readonly template: BufferGeometry, readonly material: Material, cap: number) {
     this.tp = template.getAttribute("position").array as Float32Array;
     const col = template.getAttribute("color").array as Float32Array;
     this.v = this.tp.length / 3;
     this.ts = new Float32Array(this.v);
-    for (let i = 0; i < this.v; i++) this.ts[i] = col[i * 3];
+    for (let i = 0; i < this.v; i++) this.ts[i] = col[i * 3] > 1 ? 1 : col[i * 3]; // shade * colour stays <= 255
     this.mesh = this.make(cap);
   }
 
   private make(cap: number): Mesh {
     const g = (this.geo = new BufferGeometry());
     this.p = new Float32Array(cap * this.v * 3);
-    this.c = new Uint8ClampedArray(cap * this.v * 4).fill(255);
+    this.c = new Uint8Array(cap * this.v * 4).fill(255);
     this.posAttr = new BufferAttribute(this.p, 3).setUsage(DynamicDrawUsage);
     this.colAttr = new BufferAttribute(this.c, 4, true).setUsage(DynamicDrawUsage);
     g.setAttribute("position", this.posAttr);
@@ -149,7 +165,6 @@ export class Batch implements Layer {
     g.setDrawRange(0, 0);
     const mesh = new Mesh(g, this.material);
     mesh.frustumCulled = false;
-    mesh.renderOrder = this.renderOrder;
     this.cap = cap;
     this.drawn = 0;
     this.scene.add(mesh);
@@ -169,19 +184,21 @@ export class Batch implements Layer {
 
   begin(): void { this.n = 0; }
 
-  put(x: number, y: number, z: number, yaw: number, sx: number, sy: number, sz: number, r: number, g: number, b: number): void {
+  add(): void {
     const i = this.n;
     if (i >= this.cap) return;
     this.n = i + 1;
-    const cs = Math.cos(yaw), sn = Math.sin(yaw);
-    const a00 = cs * sx, a02 = sn * sz, a20 = -sn * sx, a22 = cs * sz;
+    const q = this.q, x = q[0], y = q[1], z = q[2], s = q[4], r = q[5], g = q[6], b = q[7];
+    const cs = Math.cos(q[3]), sn = Math.sin(q[3]);
+    const a00 = cs * s, a02 = sn * s, a20 = -sn * s, a22 = cs * s;
     const tp = this.tp, ts = this.ts, p = this.p, c = this.c, V = this.v;
-    const R = r * 255, G = g * 255, B = b * 255;
+    // Bytes wrap, so clamp: brighter than full (flash, arrival glow) saturates.
+    const R = r > 1 ? 255 : r * 255, G = g > 1 ? 255 : g * 255, B = b > 1 ? 255 : b * 255;
     let o = i * V * 3, k = i * V * 4;
     for (let j = 0, t = 0; j < V; j++, t += 3, o += 3, k += 4) {
       const px = tp[t], py = tp[t + 1], pz = tp[t + 2], s = ts[j];
       p[o] = a00 * px + a02 * pz + x;
-      p[o + 1] = sy * py + y;
+      p[o + 1] = s * py + y;
       p[o + 2] = a20 * px + a22 * pz + z;
       c[k] = s * R; c[k + 1] = s * G; c[k + 2] = s * B;
     }
@@ -191,9 +208,10 @@ export class Batch implements Layer {
     const n = this.n;
     this.drawn = n;
     this.geo.setDrawRange(0, n * this.v);
+    this.mesh.visible = n > 0;
     if (n === 0) return;
-    upload(this.posAttr, this.rp, n * this.v * 3);
-    upload(this.colAttr, this.rc, n * this.v * 4);
+    upload(this.posAttr, n * this.v * 3);
+    upload(this.colAttr, n * this.v * 4);
   }
 
   dispose(): void {

@@ -11,7 +11,7 @@ export function createRenderer(canvas: HTMLCanvasElement): SceneRenderer {
   });
   r.outputColorSpace = LinearSRGBColorSpace;
   r.setClearColor(CLEAR, 1);
-  r.sortObjects = true;
+  r.sortObjects = false; // draw order comes from the scene's groups; sorting allocates every frame
   const gl = r.getContext();
   const dbg = gl.getExtension("WEBGL_debug_renderer_info");
   const name = String(gl.getParameter(dbg ? dbg.UNMASKED_RENDERER_WEBGL : gl.RENDERER) || "");

@@ -20,6 +20,7 @@ export async function createRenderer(canvas: HTMLCanvasElement, adapterInfo = ""
   lib.addMaterial(LineBasicNodeMaterial, "LineBasicMaterial");
   r.library = lib;
   r.outputColorSpace = LinearSRGBColorSpace;
+  r.sortObjects = false; // draw order comes from the scene's groups
   r.setClearColor(new Color(CLEAR), 1);
   await r.init();
   return {

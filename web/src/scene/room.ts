@@ -3,7 +3,7 @@
 // the next setRoom (or dispose).
 import {
   BufferGeometry, Float32BufferAttribute, LineSegments, LineBasicMaterial, Mesh, MeshBasicMaterial,
-  InstancedMesh, Object3D, AdditiveBlending, DoubleSide, Scene,
+  InstancedMesh, Object3D, AdditiveBlending, DoubleSide,
 } from "./three.js";
 import { Atlas, QuadBatch, roundRect } from "./atlas.js";
 import { portalFrameGeometry, glowQuad } from "./geom.js";
@@ -20,7 +20,7 @@ export class Room {
   private readonly objects: (Mesh | LineSegments | InstancedMesh)[] = [];
   private readonly disposables: { dispose(): void }[] = [];
 
-  constructor(private readonly scene: Scene, readonly info: RoomInfo, portals: PortalInfo[]) {
+  constructor(private readonly scene: Object3D, readonly info: RoomInfo, portals: PortalInfo[]) {
     const h = (this.half = Math.max(2, (info.size || 40) / 2));
     this.lines(h);
     this.walls(h);
@@ -68,7 +68,6 @@ export class Room {
     g.setAttribute("color", new Float32BufferAttribute(c, 3));
     const m = new LineBasicMaterial({ vertexColors: true, transparent: true, blending: AdditiveBlending, depthWrite: false });
     const lines = new LineSegments(g, m);
-    lines.renderOrder = -2;
     this.add(lines, g, m);
   }
 
@@ -97,7 +96,6 @@ export class Room {
     g.setIndex(ix);
     const m = new MeshBasicMaterial({ vertexColors: true, transparent: true, blending: AdditiveBlending, depthWrite: false, side: DoubleSide, forceSinglePass: true });
     const mesh = new Mesh(g, m);
-    mesh.renderOrder = -1;
     this.add(mesh, g, m);
   }
 

@@ -7,6 +7,7 @@
 export { Scene } from "three/src/scenes/Scene.js";
 export { PerspectiveCamera } from "three/src/cameras/PerspectiveCamera.js";
 export { Object3D } from "three/src/core/Object3D.js";
+export { Group } from "three/src/objects/Group.js";
 export { Mesh } from "three/src/objects/Mesh.js";
 export { InstancedMesh } from "three/src/objects/InstancedMesh.js";
 export { LineSegments } from "three/src/objects/LineSegments.js";
