@@ -217,8 +217,7 @@ test("3D mode: the canvas draws, agents appear as avatars, axe passes, three.js 
   assert.equal(await mesh(page, "m.mode"), "3d");
   const n = await mesh<number>(page, "m.avatars()");
   await agent("scene-bot");
-  await until(page, `m.avatars() === ${n + 1}`);
-  await page.waitForTimeout(1000); // let the arrival animation settle
+  await until(page, `m.avatars() === ${n + 1} && m.stats().drawCalls > 0`);
   await page.locator("canvas").focus();
   const shot = await page.locator("canvas").screenshot({ path: join(RESULTS, "3d-canvas.png") });
   const d = drawn(decodePNG(shot));
@@ -254,9 +253,8 @@ test("WebGPU: the scene draws through WebGPU", { skip: NO_SCENE }, async () => {
   try {
     const t = await open(gpu);
     await t.page.goto(node.url + "/#token=" + node.ownerToken);
-    await until(t.page, "m.avatars() >= 1", 60_000);
+    await until(t.page, "m.avatars() >= 1 && m.stats().drawCalls > 0", 60_000);
     assert.equal(await mesh(t.page, "m.backend"), "webgpu");
-    await t.page.waitForTimeout(1000);
     const d = drawn(decodePNG(await t.page.locator("canvas").screenshot({ path: join(RESULTS, "webgpu-canvas.png") })));
     assert.ok(d.share > 0.02 && d.colours >= 16, `the WebGPU canvas draws: ${JSON.stringify(d)}`);
   } finally {
