@@ -174,7 +174,7 @@ test("step and sample allocate nothing (no garbage collection while they run)", 
     // Garbage from a loop is swept by young-generation collections; the major
     // ones that the memory reducer starts on a timer say nothing about it.
     const obs = new PerformanceObserver((list) => {
-      for (const e of list.getEntries()) if ((e.detail as { kind?: number } | undefined)?.kind === constants.NODE_PERFORMANCE_GC_MINOR) gcs++;
+      for (const e of list.getEntries()) if ((e as { detail?: { kind?: number } }).detail?.kind === constants.NODE_PERFORMANCE_GC_MINOR) gcs++;
     });
     obs.observe({ entryTypes: ["gc"] });
     for (let i = 0; i < 20000; i++) { w.step(2000 + i, 0.016); w.sample(2000 + i, visit); }
