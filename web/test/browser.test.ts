@@ -251,7 +251,7 @@ test("the keyboard moves your avatar and the node agrees", async (tt) => {
 test("WebGPU: the scene draws through WebGPU", { skip: NO_SCENE }, async () => {
   const gpu = await launch(WEBGPU);
   try {
-    const t = await open(gpu);
+    const t = await open(gpu, { noAxe: true });
     await t.page.goto(node.url + "/#token=" + node.ownerToken);
     await until(t.page, "m.avatars() >= 1 && m.stats().drawCalls > 0", 60_000);
     assert.equal(await mesh(t.page, "m.backend"), "webgpu");
