@@ -48,6 +48,7 @@ func (s *Server) routes() {
 		s.fail(w, mesh.Errorf(mesh.ENotFound, "No endpoint %s %s.", r.Method, r.URL.Path))
 	})
 	m.HandleFunc("GET /{$}", s.home)
+	m.Handle("GET /assets/", s.ui)
 }
 
 type handler func(w http.ResponseWriter, r *http.Request, p mesh.Participant)

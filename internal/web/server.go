@@ -17,6 +17,7 @@ import (
 	"github.com/the-mesh/mesh"
 	"github.com/the-mesh/mesh/internal/hub"
 	"github.com/the-mesh/mesh/internal/node"
+	"github.com/the-mesh/mesh/internal/webui"
 )
 
 // Config holds the wire limits. DefaultConfig gives the defaults of `mesh up`.
@@ -60,6 +61,7 @@ type Server struct {
 	cfg  Config
 	log  *slog.Logger
 	mux  *http.ServeMux
+	ui   http.Handler // the browser client (internal/webui)
 	self *http.Client // the /mcp endpoint's client of this node
 
 	ctx    context.Context // canceled by Shutdown; sessions watch it
@@ -76,7 +78,7 @@ func New(n *node.Node, cfg Config) *Server {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{node: n, cfg: cfg, log: cfg.Logger, mux: http.NewServeMux(),
+	s := &Server{node: n, cfg: cfg, log: cfg.Logger, mux: http.NewServeMux(), ui: webui.Handler(),
 		sessions: map[*session]struct{}{}, perIP: map[string]int{}}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.self = selfClient(cfg.SelfTLS)
