@@ -11,6 +11,7 @@ import { wsEndpoint } from "./rest.js";
 import type {
   ClientFrame,
   HelloFrame,
+  InboxItem,
   JoinedFrame,
   LeftFrame,
   Message,
@@ -49,6 +50,8 @@ export interface ConnectionEvents {
   left: LeftFrame;
   presence: PresenceFrame;
   state: StateFrame;
+  /** An inbox item the node pushed (inbox.item), on a connection that has sent an inbox frame; not de-duplicated. */
+  inbox: InboxItem;
   /** A refusal no call was waiting for, a malformed frame, or the fatal error that closed the connection. */
   error: Error;
 }
@@ -211,8 +214,8 @@ export class Connection {
 
   /**
    * request sends a frame that the node answers (join, leave, say,
-   * command, result, moderate, ping) and resolves with the answer: joined,
-   * left, ack or pong. A refusal rejects with the node's MeshError; a drop
+   * command, result, moderate, ping, inbox, inbox.ack) and resolves with
+   * the answer: joined, left, ack, pong, inbox or inbox.acked. A refusal rejects with the node's MeshError; a drop
    * before the answer with DisconnectedError. A frame without a ref gets
    * one (a result's ref is its command's id, which the ack echoes).
    */
@@ -600,8 +603,12 @@ export class Connection {
         return;
       case "ack":
       case "pong":
+      case "inbox":
+      case "inbox.acked":
         this.answer(f);
         return;
+      case "inbox.item":
+        return this.events.emit("inbox", f.item);
       case "error": {
         const err = new MeshError(f.code, f.message, f.ref ? { ref: f.ref } : {});
         if (!f.ref) this.lastRefusal = err;

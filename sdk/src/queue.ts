@@ -1,4 +1,4 @@
-// The queue behind one messages() iterator.
+// The queues behind messages() and inboxItems() iterators.
 
 import type { Message } from "./types.js";
 
@@ -70,6 +70,67 @@ export class MessageQueue implements AsyncIterableIterator<Message> {
   }
 
   [Symbol.asyncIterator](): AsyncIterableIterator<Message> {
+    return this;
+  }
+}
+
+/**
+ * ItemQueue is one inboxItems() iterator: it holds at most limit unread
+ * items and drops newer ones (calling dropped), since the inbox, not the
+ * iterator, is the record.
+ */
+export class ItemQueue<T> implements AsyncIterableIterator<T> {
+  private items: T[] = [];
+  private waiting: ((r: IteratorResult<T>) => void) | undefined;
+  private done = false;
+
+  constructor(
+    private readonly limit: number,
+    private readonly dropped: (item: T) => void,
+    private readonly forget: (q: ItemQueue<T>) => void,
+    signal?: AbortSignal,
+  ) {
+    signal?.addEventListener("abort", () => this.end(), { once: true });
+    if (signal?.aborted) this.done = true;
+  }
+
+  get size(): number {
+    return this.items.length;
+  }
+
+  push(item: T): void {
+    if (this.done) return;
+    if (this.waiting) {
+      const w = this.waiting;
+      this.waiting = undefined;
+      w({ value: item, done: false });
+      return;
+    }
+    if (this.items.length >= this.limit) return this.dropped(item);
+    this.items.push(item);
+  }
+
+  next(): Promise<IteratorResult<T>> {
+    if (this.items.length > 0) return Promise.resolve({ value: this.items.shift()!, done: false });
+    if (this.done) return Promise.resolve({ value: undefined, done: true });
+    return new Promise((resolve) => (this.waiting = resolve));
+  }
+
+  return(): Promise<IteratorResult<T>> {
+    this.end();
+    return Promise.resolve({ value: undefined, done: true });
+  }
+
+  end(): void {
+    this.done = true;
+    this.items = [];
+    this.forget(this);
+    const w = this.waiting;
+    this.waiting = undefined;
+    w?.({ value: undefined, done: true });
+  }
+
+  [Symbol.asyncIterator](): AsyncIterableIterator<T> {
     return this;
   }
 }

@@ -80,6 +80,13 @@ test("bundled for the browser, the SDK dials, joins, says and hears in chromium"
     return c.me.id;
   })()`);
   assert.equal(me, inPage.id);
+  // Webhook signatures with the browser's WebCrypto (a signature from Go's mesh.SignWebhook).
+  const sig = await page.evaluate(`(async () => {
+    const want = "v1=fd6640c89555c9481e7c850cd47a4313e03ec29a62f4ffca2a83dd13b3375406";
+    await Mesh.verifyWebhook("whsec_\u00fcn\u00ef", new Headers({ "X-Mesh-Timestamp": "17", "X-Mesh-Signature": want }), "h\u00e9llo", 1e12);
+    return Mesh.signWebhook("whsec_\u00fcn\u00ef", 17, "h\u00e9llo");
+  })()`);
+  assert.equal(sig, "v1=fd6640c89555c9481e7c850cd47a4313e03ec29a62f4ffca2a83dd13b3375406");
   const m = await next(it);
   assert.deepEqual([m.from.id, m.body.text], [inPage.id, "hello from the browser"]);
 

@@ -81,6 +81,25 @@ test("client frames are checked before they are sent", () => {
     '{"type":"result","room":"b","ref":"m_1","ok":false,"output":""}',
   );
   assert.doesNotThrow(() => checkClientFrame({ type: "move", room: "lobby", pos: [1, 0, 2], facing: 3.1, seq: 9 }));
+  // The inbox: zero cursors and limits are left out (the node's omitempty); upTo 0 is sent.
+  assert.equal(encodeClientFrame({ type: "inbox", after: 0, limit: 0 }), '{"type":"inbox"}');
+  assert.equal(encodeClientFrame({ type: "inbox", after: 7, limit: 500, ref: "i" }), '{"type":"inbox","after":7,"limit":500,"ref":"i"}');
+  assert.equal(encodeClientFrame({ type: "inbox.ack", upTo: 0 }), '{"type":"inbox.ack","upTo":0}');
+  bad({ type: "inbox", limit: 501 }, "inbox limit must be 1 to 500 (0 or absent: 100), got 501.");
+  bad({ type: "inbox", limit: -1 }, "got -1.");
+  bad({ type: "inbox", after: -1 }, 'Field "after" must be a non-negative integer');
+  bad({ type: "inbox", limit: 2.5 }, 'Field "limit" must be an integer');
+  bad({ type: "inbox.ack" }, 'inbox.ack needs "upTo"');
+  bad({ type: "inbox.ack", upTo: 1.5 }, 'Field "upTo" must be a non-negative integer');
+});
+
+test("inbox frames from the node: items checked, a missing items list is empty", () => {
+  const item = { n: 1, reason: "to", message: msg };
+  assert.deepEqual(decodeServerFrame('{"type":"inbox","next":0,"unacked":0,"items":null}'), { type: "inbox", next: 0, unacked: 0, items: [] });
+  assert.deepEqual(decodeServerFrame(JSON.stringify({ type: "inbox.item", item: { ...item, extra: 1 } })), { type: "inbox.item", item });
+  refused(JSON.stringify({ type: "inbox.item", item: { ...item, n: -1 } }), 'inbox.item frame: field "item.n" must be a non-negative integer');
+  refused(JSON.stringify({ type: "inbox", next: 1, unacked: 1, items: [{ n: 1, reason: "to" }] }), 'field "items[0].message" is missing');
+  refused(JSON.stringify({ type: "inbox.acked", acked: 1 }), 'inbox.acked frame: field "unacked" is missing');
 });
 
 test("the strict JSON parser refuses keys given twice, with their path, and reads escapes as Go does", () => {
