@@ -287,8 +287,15 @@ export class Client {
    * MeshError (invalid).
    */
   async inbox(opts: InboxOptions = {}): Promise<Inbox> {
-    this.inboxOn = true;
-    const f = (await this.conn.request({ type: "inbox", after: opts.after ?? 0, limit: opts.limit ?? 0 }, opts)) as InboxFrame;
+    const was = this.inboxOn;
+    this.inboxOn = true; // before the answer: a push may overtake it
+    let f: InboxFrame;
+    try {
+      f = (await this.conn.request({ type: "inbox", after: opts.after ?? 0, limit: opts.limit ?? 0 }, opts)) as InboxFrame;
+    } catch (err) {
+      this.inboxOn = was; // a refused first read turns nothing on
+      throw err;
+    }
     const out: Inbox = { items: f.items, next: f.next, unacked: f.unacked };
     if (f.dropped) out.dropped = f.dropped;
     this.inboxLast = Math.max(this.inboxLast, f.next);
