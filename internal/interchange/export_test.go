@@ -1,0 +1,8 @@
+package interchange
+
+// Exported for tests.
+var (
+	SendFields = sendFields
+	BodyFields = bodyFields
+	MsgFields  = msgFields
+)
