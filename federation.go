@@ -53,6 +53,25 @@ func RemoteParticipant(id ParticipantID, node string) ParticipantID {
 	return ParticipantID(string(id) + "@" + node)
 }
 
+// Qualify returns id as "id@node" unless it already names its node.
+func Qualify(id ParticipantID, node string) ParticipantID {
+	if id == "" || strings.Contains(string(id), "@") {
+		return id
+	}
+	return RemoteParticipant(id, node)
+}
+
+// ViewParticipant converts a participant id as node writer names it into
+// how node viewer names it: every node names its own participants bare and
+// every other one id@node.
+func ViewParticipant(id ParticipantID, writer, viewer string) ParticipantID {
+	q := Qualify(id, writer)
+	if s, ok := strings.CutSuffix(string(q), "@"+viewer); ok {
+		return ParticipantID(s)
+	}
+	return q
+}
+
 // Kinds of FedBody, the messages nodes send each other.
 const (
 	FedJoin      = "join"      // a participant of the sender joins a room of the receiver
@@ -89,12 +108,16 @@ type FedBody struct {
 
 // ProvenanceStatement returns the bytes a provenance entry's signature
 // covers: the canonical JSON (RFC 8785) of m without seq, trust, flags and
-// provenance, with room set to address (room@home) and ts to the entry's
-// ts. Every node that handles the envelope can rebuild it, whatever it
-// changed in the fields left out.
-func ProvenanceStatement(m *Message, address RoomID, p Provenance) ([]byte, error) {
-	raw, err := json.Marshal(statement{ID: m.ID, Room: address, Kind: m.Kind, From: m.From, TS: p.TS,
-		Body: m.Body, To: m.To, Ref: m.Ref})
+// provenance, with room set to address (room@home), ts to the entry's ts,
+// and participant ids written in full (from.id as id@from.node, to as
+// id@node, viewer being the node whose naming m uses). Every node that
+// handles the envelope can rebuild it, whatever it changed in the fields
+// left out and however it names participants.
+func ProvenanceStatement(m *Message, address RoomID, p Provenance, viewer string) ([]byte, error) {
+	from := m.From
+	from.ID = Qualify(from.ID, from.Node)
+	raw, err := json.Marshal(statement{ID: m.ID, Room: address, Kind: m.Kind, From: from, TS: p.TS,
+		Body: m.Body, To: Qualify(m.To, viewer), Ref: m.Ref})
 	if err != nil {
 		return nil, err
 	}

@@ -28,6 +28,7 @@ type upConfig struct {
 	web       web.Config
 	logLevel  string
 	debugAddr string
+	fed       federationFlags // federation.go
 }
 
 func parseUp(args []string, stderr io.Writer) (upConfig, error) {
@@ -49,7 +50,11 @@ func parseUp(args []string, stderr io.Writer) (upConfig, error) {
 	fs.Float64Var(&cfg.node.World.Speed, "world-speed", cfg.node.World.Speed, "the fastest an avatar may move, in `metres` per second")
 	fs.StringVar(&cfg.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&cfg.debugAddr, "debug-addr", "", "serve Go's /debug/pprof on this `host:port` (off when empty; keep it on loopback)")
+	cfg.fed.register(fs)
 	if err := fs.Parse(args); err != nil {
+		return cfg, err
+	}
+	if err := cfg.fed.apply(&cfg.node); err != nil {
 		return cfg, err
 	}
 	if fs.NArg() > 0 {

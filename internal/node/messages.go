@@ -214,5 +214,8 @@ func (n *Node) WaitMessages(ctx context.Context, actor mesh.Participant, id mesh
 
 // ReadLog returns stored entries of a room with seq > after, for catch-up.
 func (n *Node) ReadLog(id mesh.RoomID, after uint64, limit int) ([]mesh.Entry, error) {
+	if id.Remote() {
+		return n.ReadRemote(id, after, limit) // a mirror: federation_remote.go
+	}
 	return n.store.Read(id, after, limit)
 }

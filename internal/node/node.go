@@ -17,6 +17,7 @@ import (
 	"github.com/the-mesh/mesh"
 	"github.com/the-mesh/mesh/internal/atomicfile"
 	"github.com/the-mesh/mesh/internal/audit"
+	"github.com/the-mesh/mesh/internal/federation"
 	"github.com/the-mesh/mesh/internal/guard"
 	"github.com/the-mesh/mesh/internal/hub"
 	"github.com/the-mesh/mesh/internal/metrics"
@@ -35,6 +36,10 @@ type Config struct {
 	Metrics      *metrics.Registry // nil: a private registry
 	World        world.Rules       // movement rules; zero: world.DefaultRules
 	Tick         time.Duration     // how often state frames go out; zero: hub.DefaultTick
+	// Federation links the node to an Interchange relay; nil: no
+	// federation. The node fills its Identity, DataDir, Logger, Now and
+	// Announce.
+	Federation *federation.Config
 }
 
 // DefaultConfig returns the configuration of `mesh up` without flags.
@@ -71,6 +76,7 @@ type Node struct {
 	people  *jsonl.Journal // participants.jsonl
 	places  *jsonl.Journal // rooms.jsonl
 	invs    *jsonl.Journal // invites.jsonl
+	fed     *fed           // federation state (federation*.go)
 
 	// createMu serializes room creation. treeMu serializes registrations
 	// and revocations, so a revocation's cascade sees every child of the
@@ -175,6 +181,9 @@ func (n *Node) open() error {
 	if err := n.bootstrap(); err != nil {
 		return err
 	}
+	if err := n.openFederation(); err != nil {
+		return err
+	}
 	n.stats.registerGauges(n)
 	return nil
 }
@@ -218,6 +227,7 @@ func (n *Node) Stats() *Stats { return n.stats }
 // every connection first.
 func (n *Node) Close() error {
 	var errs []error
+	errs = append(errs, n.closeFederation())
 	if n.Hub != nil {
 		n.Hub.Close()
 	}
