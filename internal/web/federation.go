@@ -3,7 +3,6 @@ package web
 import (
 	"errors"
 	"net/http"
-	"time"
 
 	"github.com/the-mesh/mesh"
 	"github.com/the-mesh/mesh/internal/hub"
@@ -14,16 +13,13 @@ import (
 // mirror on this node once the room's home has let the participant in;
 // what it posts goes to the home through the federation queue.
 
-// JoinTimeout is how long a join of a remote room waits for its home.
-const JoinTimeout = 10 * time.Second
-
 func (sess *session) joinRemote(id mesh.RoomID, ref string, resume bool, after uint64) {
 	n := sess.srv.node
 	if r, ok := sess.rooms[id]; ok && r.Subscribed(sess.out) {
 		sess.refuse(ref, "join", id, mesh.Errorf(mesh.EConflict, "This connection has already joined room %q.", id))
 		return
 	}
-	if err := n.JoinRemote(*sess.p, id, JoinTimeout); err != nil {
+	if err := n.JoinRemote(*sess.p, id, sess.srv.cfg.RemoteJoinTimeout); err != nil {
 		sess.reply(ref, err) // JoinRemote audited it
 		return
 	}
