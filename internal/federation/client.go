@@ -99,8 +99,28 @@ type outbox struct {
 	sent     uint64    // highest N sent since the last go-back
 	deadline time.Time // when an acknowledgement is overdue (zero: nothing in flight)
 	rto      time.Duration
+	srtt     time.Duration // smoothed round trip (send to acknowledgement), 0 before a sample
+	rttvar   time.Duration
+	backAt   time.Time // when the last gap made the sender go back
+	backTo   uint64    // ... to the entry after this one
 	down     time.Time // the relay said unreachable: wait until then
 	backoff  time.Duration
+}
+
+// sample folds a round-trip measurement into the retry timeout, as TCP
+// does (RFC 6298): srtt + 4 rttvar, within [RetryMin, RetryMax].
+func (o *outbox) sample(r, lo, hi time.Duration) {
+	if o.srtt == 0 {
+		o.srtt, o.rttvar = r, r/2
+	} else {
+		d := o.srtt - r
+		if d < 0 {
+			d = -d
+		}
+		o.rttvar = (3*o.rttvar + d) / 4
+		o.srtt = (7*o.srtt + r) / 8
+	}
+	o.rto = min(max(o.srtt+4*o.rttvar, lo), hi)
 }
 
 // inbox is the receiving state of one origin's stream.
@@ -111,7 +131,7 @@ type inbox struct {
 	ackUpto uint64      // every N up to here is durable
 	sentAck uint64      // the last Upto sent
 	ackDue  bool        // send an ack even without progress (a repeat came)
-	gapDue  bool        // a frame came early: tell the sender where we are
+	dropped uint64      // the highest N dropped for coming early: acks say "gap" until it is applied
 	lastGap time.Time
 }
 
@@ -448,7 +468,7 @@ func (c *Client) deliver(p []byte) {
 	case d.N < in.expect:
 		in.ackDue = true
 	case d.N > in.expect:
-		in.gapDue = true
+		in.dropped = max(in.dropped, d.N)
 	default:
 		in.expect++
 		in.fifo = append(in.fifo, applyNote{n: d.N})
@@ -506,16 +526,21 @@ func (c *Client) acked(node string, b *mesh.FedBody) {
 	if b.Epoch != c.q.Epoch() {
 		return
 	}
-	k := c.q.Ack(node, b.Upto)
+	k, last := c.q.Ack(node, b.Upto)
 	c.mu.Lock()
 	o := c.outbox(node)
 	now := c.cfg.Now()
 	if k > 0 {
-		o.rto, o.backoff, o.down = c.cfg.RetryMin, 0, time.Time{}
+		if last.Attempts() == 1 { // Karn: the ack of a resent entry times nothing
+			o.sample(now.Sub(time.Unix(0, last.sentAt.Load())), c.cfg.RetryMin, c.cfg.RetryMax)
+		}
+		o.backoff, o.down = 0, time.Time{}
 		o.deadline = now.Add(o.rto)
 	}
-	if b.Code == "gap" && o.sent > b.Upto {
-		o.sent = b.Upto // it lost one: go back to it
+	// A gap: the destination dropped what came after a lost frame. Go back
+	// to it, once per retry timeout.
+	if b.Code == "gap" && o.sent > b.Upto && (b.Upto != o.backTo || now.Sub(o.backAt) > o.rto) {
+		o.sent, o.backTo, o.backAt = b.Upto, b.Upto, now
 		o.deadline = now.Add(o.rto)
 	}
 	c.mu.Unlock()
@@ -563,9 +588,14 @@ func (c *Client) pump() {
 				o.sent = base - 1
 			}
 			if o.sent >= base && !o.deadline.IsZero() && now.After(o.deadline) {
-				o.sent = base - 1 // no acknowledgement in time: go back
+				// No acknowledgement in time: send the oldest entry again and
+				// wait twice as long. Its answer tells whether the rest must
+				// go again (a gap) or was only slow.
 				o.rto = min(2*o.rto, c.cfg.RetryMax)
-				o.deadline = time.Time{}
+				o.deadline = now.Add(jitter(o.rto))
+				if e := c.q.Next(to, base-1); e != nil {
+					sends = append(sends, tx{e, base})
+				}
 			}
 			for o.sent+1-base < uint64(c.cfg.Window) {
 				e := c.q.Next(to, o.sent)
@@ -586,6 +616,7 @@ func (c *Client) pump() {
 		}
 		for _, s := range sends {
 			s.e.attempts.Add(1)
+			s.e.sentAt.Store(now.UnixNano())
 			if !l.SendWait(c.sendFrame(s.e, s.base, epoch)) {
 				break // the link closed: connect resets the outboxes
 			}
@@ -597,14 +628,17 @@ func (c *Client) pump() {
 func (c *Client) acksLocked(now time.Time) [][]byte {
 	var out [][]byte
 	for origin, in := range c.in {
-		gap := in.gapDue && now.Sub(in.lastGap) >= 50*time.Millisecond
+		if in.dropped < in.expect {
+			in.dropped = 0 // the gap is filled
+		}
+		gap := in.dropped > 0 && now.Sub(in.lastGap) >= 20*time.Millisecond
 		if in.ackUpto == in.sentAck && !in.ackDue && !gap {
 			continue
 		}
 		b := mesh.FedBody{Kind: mesh.FedAck, Upto: in.ackUpto, Epoch: in.epoch}
-		if gap {
+		if in.dropped > 0 {
 			b.Code = "gap"
-			in.gapDue, in.lastGap = false, now
+			in.lastGap = now
 		}
 		in.sentAck, in.ackDue = in.ackUpto, false
 		raw, _ := json.Marshal(b)

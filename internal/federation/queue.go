@@ -36,6 +36,7 @@ type Entry struct {
 	Body     json.RawMessage `json:"body"`
 	Sig      string          `json:"sig"`
 	attempts atomic.Int32    // transmissions so far (in this process)
+	sentAt   atomic.Int64    // UnixNano of the last transmission
 }
 
 // Attempts returns how many times the entry was sent since the node started.
@@ -84,6 +85,7 @@ type Queue struct {
 type destQueue struct {
 	next    uint64   // last n assigned
 	entries []*Entry // durable and unacknowledged, by n
+	acked   *Entry   // the last entry ack removed
 }
 
 // compactAt is the file size past which a fully acknowledged queue is
@@ -177,6 +179,9 @@ func (d *destQueue) ack(upto uint64) int {
 	i := 0
 	for i < len(d.entries) && d.entries[i].N <= upto {
 		i++
+	}
+	if i > 0 {
+		d.acked = d.entries[i-1]
 	}
 	d.entries = d.entries[i:]
 	return i
@@ -360,20 +365,23 @@ func mapsKeys[V any](m map[string]V) func(func(string) bool) {
 }
 
 // Ack removes node to's entries up to n and records it; it returns how
-// many were removed. The line is written with the next batch: an ack lost
-// in a crash only makes the entries go again, and receivers drop repeats.
-func (q *Queue) Ack(to string, upto uint64) int {
+// many were removed and the last of them. The line is written with the
+// next batch: an ack lost in a crash only makes the entries go again, and
+// receivers drop repeats.
+func (q *Queue) Ack(to string, upto uint64) (int, *Entry) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	d := q.dests[to]
 	if d == nil || q.usableLocked() != nil {
-		return 0
+		return 0, nil
 	}
+	var last *Entry
 	k := d.ack(upto)
 	if k > 0 {
+		last = d.acked
 		q.appendLocked(record{Op: "ack", To: to, Upto: upto})
 	}
-	return k
+	return k, last
 }
 
 // Next returns node to's first pending entry with N > after, or nil.
