@@ -208,7 +208,7 @@ func TestFederationThroughBridgedRelays(t *testing.T) {
 	start := time.Now()
 	for i := range total {
 		alice.Send(map[string]any{"type": "say", "room": room, "text": fmt.Sprintf("m%04d", i)})
-		if i == 300 && os.Getenv("NOKILL") == "" {
+		if i == 300 {
 			for range 300 {
 				<-acks
 			}
@@ -235,9 +235,6 @@ func TestFederationThroughBridgedRelays(t *testing.T) {
 		}
 		if want := fmt.Sprintf("m%04d", i); text != want {
 			t.Fatalf("carol's message %d: got %v, want %s (exactly once, in order)", i, text, want)
-		}
-		if i%100 == 0 {
-			t.Logf("carol has %d after %v", i, time.Since(start).Round(time.Millisecond))
 		}
 		if seq := m["seq"].(float64); seq <= lastSeq {
 			t.Fatalf("seq %v after %v", seq, lastSeq)
