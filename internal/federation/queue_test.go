@@ -180,3 +180,7 @@ func BenchmarkQueuePut(b *testing.B) {
 		<-done
 	}
 }
+
+func federationOpen(dir string) (*federation.Queue, error) {
+	return federation.OpenQueue(dir, slog.New(slog.DiscardHandler), time.Now, nil)
+}

@@ -372,7 +372,8 @@ type link struct {
 	*conn
 	id, kind, auth, name, key string
 	limiter                   *rate.Limiter // nodes only; nil when off
-	refusedRun                int           // consecutive rate-limited frames
+	refusedRun                int           // rate-limited frames in the current second
+	refusedSince              time.Time     // when that second began
 	lastErr                   time.Time     // when the last error frame was sent
 	rooms                     []RoomInfo    // a node's announce; guarded by srv.mu
 	routes                    []NodeEntry   // a bridge's routes; guarded by srv.mu
@@ -480,16 +481,20 @@ func (l *link) frame(p []byte) bool {
 	s := l.srv
 	s.stats.framesIn.Inc()
 	if l.limiter != nil && !l.limiter.Allow() {
+		// A node that keeps sending ten times its rate is cut off.
+		if now := time.Now(); now.Sub(l.refusedSince) > time.Second {
+			l.refusedSince, l.refusedRun = now, 0
+		}
 		l.refusedRun++
 		s.stats.dropRate.Inc()
-		if l.refusedRun > max(3*s.cfg.Burst, 1000) {
-			l.fail(mesh.Errorf(mesh.ERateLimited, "Rate limit exceeded repeatedly."))
+		if float64(l.refusedRun) > max(10*s.cfg.Rate, 1000) {
+			s.log.Warn("interchange: disconnected a flooding node", "id", l.id)
+			l.fail(mesh.Errorf(mesh.ERateLimited, "Rate limit exceeded tenfold: %g frames per second, bursts of %d.", s.cfg.Rate, s.cfg.Burst))
 			return false
 		}
 		l.refuse(nil, mesh.Errorf(mesh.ERateLimited, "Rate limit: %g frames per second, bursts of %d. Slow down.", s.cfg.Rate, s.cfg.Burst))
 		return true
 	}
-	l.refusedRun = 0
 	if !validPayload(p) {
 		l.refuse(nil, mesh.Errorf(mesh.EInvalid, "A frame must be one JSON object."))
 		return true
