@@ -6,3 +6,21 @@ var (
 	BodyFields = bodyFields
 	MsgFields  = msgFields
 )
+
+// Check runs the relay's checks on a send frame.
+func Check(p []byte) error {
+	if !validPayload(p) {
+		return errInvalid
+	}
+	if _, ok := typeOf(p); !ok {
+		return errInvalid
+	}
+	_, err := parseRouted(p, false)
+	return err
+}
+
+var errInvalid = errorString("invalid")
+
+type errorString string
+
+func (e errorString) Error() string { return string(e) }

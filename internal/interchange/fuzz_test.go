@@ -87,3 +87,17 @@ func FuzzFrameReader(f *testing.F) {
 		}
 	})
 }
+
+// FuzzValidPayload checks the relay's JSON check against encoding/json.
+func FuzzValidPayload(f *testing.F) {
+	for _, s := range []string{`{}`, `{"a":[1,-2.5e+3,true,false,null,"x\u00e9\n"]}`, ` {"a":{}} `, `{"a":01}`, `{"a":"\x"}`,
+		`{"a":1,}`, `{"a" 1}`, `[1]`, `{"a":"` + "\x01" + `"}`, `{"a":1}x`, `{"a":-}`, `{"a":1.}`, `{"a":1e}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, p []byte) {
+		want := json.Valid(p) && bytes.HasPrefix(bytes.TrimLeft(p, " \t\r\n"), []byte("{"))
+		if got := validPayload(p); got != want && !(want && bytes.Count(p, []byte("{"))+bytes.Count(p, []byte("[")) > maxDepth) {
+			t.Fatalf("validPayload(%q) = %v, json.Valid says %v", p, got, want)
+		}
+	})
+}

@@ -2,7 +2,6 @@ package interchange
 
 import (
 	"bytes"
-	"encoding/json"
 
 	"github.com/the-mesh/mesh"
 )
@@ -57,17 +56,23 @@ func skipSpace(d []byte, i int) int {
 	return i
 }
 
-// skipString returns the offset just after the string that starts at i.
+// skipString returns the offset just after the string that starts at i:
+// the next quote not escaped by an odd run of backslashes.
 func skipString(d []byte, i int) int {
-	for i++; i < len(d); i++ {
-		switch d[i] {
-		case '\\':
-			i++
-		case '"':
-			return i + 1
+	for i++; ; {
+		j := bytes.IndexByte(d[i:], '"')
+		if j < 0 {
+			return len(d)
 		}
+		k, n := i+j, 0
+		for m := k - 1; m >= i && d[m] == '\\'; m-- {
+			n++
+		}
+		if n%2 == 0 {
+			return k + 1
+		}
+		i = k + 1
 	}
-	return i
 }
 
 // skipValue returns the offset just after the value that starts at i.
@@ -282,8 +287,152 @@ func validInstance(b []byte) bool {
 	return true
 }
 
-// validPayload reports whether payload is one JSON object.
+// validPayload reports whether payload is one JSON object, nested at most
+// maxDepth deep.
 func validPayload(payload []byte) bool {
-	p := bytes.TrimLeft(payload, " \t\r\n")
-	return len(p) > 0 && p[0] == '{' && json.Valid(payload)
+	i := skipSpace(payload, 0)
+	if i >= len(payload) || payload[i] != '{' {
+		return false
+	}
+	i, ok := validValue(payload, i, 0)
+	return ok && skipSpace(payload, i) == len(payload)
+}
+
+// maxDepth bounds the nesting of a frame.
+const maxDepth = 64
+
+// validValue checks the JSON value at i (RFC 8259, as json.Valid does)
+// and returns the offset after it. It is a plain recursive descent, a few
+// times faster than json.Valid: the relay checks every frame it passes.
+func validValue(d []byte, i, depth int) (int, bool) {
+	if i >= len(d) {
+		return i, false
+	}
+	switch c := d[i]; {
+	case c == '{' || c == '[':
+		if depth >= maxDepth {
+			return i, false
+		}
+		end := byte('}')
+		if c == '[' {
+			end = ']'
+		}
+		i = skipSpace(d, i+1)
+		if i < len(d) && d[i] == end {
+			return i + 1, true
+		}
+		for {
+			var ok bool
+			if end == '}' {
+				if i >= len(d) || d[i] != '"' {
+					return i, false
+				}
+				if i, ok = validString(d, i); !ok {
+					return i, false
+				}
+				i = skipSpace(d, i)
+				if i >= len(d) || d[i] != ':' {
+					return i, false
+				}
+				i = skipSpace(d, i+1)
+			}
+			if i, ok = validValue(d, i, depth+1); !ok {
+				return i, false
+			}
+			i = skipSpace(d, i)
+			if i >= len(d) {
+				return i, false
+			}
+			if d[i] == end {
+				return i + 1, true
+			}
+			if d[i] != ',' {
+				return i, false
+			}
+			i = skipSpace(d, i+1)
+		}
+	case c == '"':
+		return validString(d, i)
+	case c == 't':
+		return i + 4, bytes.HasPrefix(d[i:], []byte("true"))
+	case c == 'f':
+		return i + 5, bytes.HasPrefix(d[i:], []byte("false"))
+	case c == 'n':
+		return i + 4, bytes.HasPrefix(d[i:], []byte("null"))
+	case c == '-' || c >= '0' && c <= '9':
+		return validNumber(d, i)
+	}
+	return i, false
+}
+
+// validString checks the string at i (which holds '"').
+func validString(d []byte, i int) (int, bool) {
+	for i++; i < len(d); i++ {
+		switch c := d[i]; {
+		case c == '"':
+			return i + 1, true
+		case c < 0x20:
+			return i, false
+		case c == '\\':
+			i++
+			if i >= len(d) {
+				return i, false
+			}
+			switch d[i] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+			case 'u':
+				if i+4 >= len(d) {
+					return i, false
+				}
+				for _, h := range d[i+1 : i+5] {
+					if !(h >= '0' && h <= '9' || h >= 'a' && h <= 'f' || h >= 'A' && h <= 'F') {
+						return i, false
+					}
+				}
+				i += 4
+			default:
+				return i, false
+			}
+		}
+	}
+	return i, false
+}
+
+// validNumber checks the number at i: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
+func validNumber(d []byte, i int) (int, bool) {
+	digits := func(i int) (int, bool) {
+		j := i
+		for j < len(d) && d[j] >= '0' && d[j] <= '9' {
+			j++
+		}
+		return j, j > i
+	}
+	if d[i] == '-' {
+		i++
+	}
+	if i < len(d) && d[i] == '0' {
+		i++
+	} else {
+		var ok bool
+		if i, ok = digits(i); !ok {
+			return i, false
+		}
+	}
+	if i < len(d) && d[i] == '.' {
+		var ok bool
+		if i, ok = digits(i + 1); !ok {
+			return i, false
+		}
+	}
+	if i < len(d) && (d[i] == 'e' || d[i] == 'E') {
+		i++
+		if i < len(d) && (d[i] == '+' || d[i] == '-') {
+			i++
+		}
+		var ok bool
+		if i, ok = digits(i); !ok {
+			return i, false
+		}
+	}
+	return i, true
 }
