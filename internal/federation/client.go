@@ -395,6 +395,21 @@ func (c *Client) directory(p []byte) {
 	}
 }
 
+// heard notes that node sent a verified frame: it is up, so a backoff the
+// relay's unreachable started ends.
+func (c *Client) heard(node string) {
+	c.mu.Lock()
+	o := c.out[node]
+	up := o != nil && c.cfg.Now().Before(o.down)
+	if up {
+		o.down, o.backoff = time.Time{}, 0
+	}
+	c.mu.Unlock()
+	if up {
+		c.wake()
+	}
+}
+
 // unreachable backs off sending to node until the relay can reach it.
 func (c *Client) unreachable(node string) {
 	c.mu.Lock()
@@ -436,6 +451,7 @@ func (c *Client) deliver(p []byte) {
 		c.h.Reject(from, "signature does not verify")
 		return
 	}
+	c.heard(d.From)
 	var b mesh.FedBody
 	bodyErr := mesh.DecodeStrict(d.Body, &b)
 	if bodyErr == nil && b.Kind == "" {

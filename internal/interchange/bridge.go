@@ -40,7 +40,6 @@ func (s *Server) bridge(b Bridge) {
 		s.mu.Unlock()
 		s.log.Info("interchange: bridged", "url", b.URL, "relay", l.id, "auth", dl.Welcome.Auth)
 		s.accepted(l)
-		l.in.before = func() { l.nc.SetReadDeadline(time.Now().Add(s.cfg.IdleTimeout)) }
 		l.serve()
 	}
 }

@@ -2,6 +2,7 @@ package interchange
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -181,7 +182,7 @@ func (s *Server) accept(w http.ResponseWriter, r *http.Request) {
 	}
 	br := rw.Reader
 	if br.Buffered() == 0 {
-		br = bufio.NewReaderSize(nc, 16<<10)
+		br = bufio.NewReaderSize(nc, 4<<10)
 	}
 	s.Accept(nc, br, false)
 }
@@ -288,18 +289,21 @@ func (s *Server) changed() {
 func (s *Server) directory() Directory {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	return Directory{Type: TypeDirectory, Relay: s.ID(), Nodes: s.entriesLocked(nil)}
+	return Directory{Type: TypeDirectory, Relay: s.ID(), Nodes: s.entriesLocked(nil, false)}
 }
 
 // entriesLocked lists the reachable nodes, leaving out those learned from
-// except (split horizon). s.mu must be held.
-func (s *Server) entriesLocked(except *link) []NodeEntry {
+// except (split horizon), and with withRooms those that announce no room.
+// s.mu must be held.
+func (s *Server) entriesLocked(except *link, withRooms bool) []NodeEntry {
 	out := make([]NodeEntry, 0, len(s.nodes)+len(s.routes))
 	for id, l := range s.nodes {
-		out = append(out, NodeEntry{ID: id, Name: l.name, Auth: l.auth, Key: l.key, Rooms: l.rooms})
+		if !withRooms || len(l.rooms) > 0 {
+			out = append(out, NodeEntry{ID: id, Name: l.name, Auth: l.auth, Key: l.key, Rooms: l.rooms})
+		}
 	}
 	for _, r := range s.routes {
-		if r.via != except {
+		if r.via != except && (!withRooms || len(r.e.Rooms) > 0) {
 			out = append(out, r.e)
 		}
 	}
@@ -313,9 +317,14 @@ func (s *Server) entriesLocked(except *link) []NodeEntry {
 }
 
 // pushDirectory sends the directory to every node and the routes to every
-// bridge when something changed, at most every directoryDelay.
+// bridge when something changed, at most every directoryDelay. Nodes get
+// the nodes that host federated rooms, and only when that list changed
+// (and on a new link): a directory of every node would cost each join a
+// frame the size of the whole relay to every node. Bridges get every
+// node, which they route to.
 func (s *Server) pushDirectory() {
 	defer s.wg.Done()
+	var last []byte
 	for {
 		select {
 		case <-s.ctx.Done():
@@ -327,15 +336,24 @@ func (s *Server) pushDirectory() {
 			return
 		case <-time.After(directoryDelay):
 		}
-		s.mu.RLock()
-		dir := jsonPayload(Directory{Type: TypeDirectory, Relay: s.ID(), Nodes: s.entriesLocked(nil)})
+		s.mu.Lock()
+		dir := jsonPayload(Directory{Type: TypeDirectory, Relay: s.ID(), Nodes: s.entriesLocked(nil, true)})
+		changed := !bytes.Equal(dir, last)
+		var frame []byte
 		for _, l := range s.nodes {
-			l.out.send(buildFrame(l.masked, dir))
+			if changed || !l.told {
+				if frame == nil {
+					frame = buildFrame(false, dir)
+				}
+				l.out.send(frame)
+				l.told = true
+			}
 		}
 		for p := range s.peers {
-			p.out.send(jsonFrame(p.masked, Routes{Type: TypeRoutes, Nodes: s.entriesLocked(p)}))
+			p.out.send(jsonFrame(p.masked, Routes{Type: TypeRoutes, Nodes: s.entriesLocked(p, false)}))
 		}
-		s.mu.RUnlock()
+		s.mu.Unlock()
+		last = dir
 	}
 }
 
@@ -376,13 +394,19 @@ type link struct {
 	refusedSince              time.Time     // when that second began
 	lastErr                   time.Time     // when the last error frame was sent
 	rooms                     []RoomInfo    // a node's announce; guarded by srv.mu
+	told                      bool          // a node was sent the directory; guarded by srv.mu
 	routes                    []NodeEntry   // a bridge's routes; guarded by srv.mu
 }
 
 // run authenticates the link, then routes its frames until it ends.
 func (l *link) run() {
 	s := l.srv
-	if !l.handshake() {
+	// The handshake (JSON, Ed25519) grows a stack; it runs on a goroutine
+	// of its own so that the link's, which spends its life in a read,
+	// stays small: most of an idle node's cost.
+	ok := make(chan bool)
+	go func() { ok <- l.handshake() }()
+	if !<-ok {
 		l.out.close(nil)
 		s.mu.Lock()
 		delete(s.links, l)
@@ -398,7 +422,7 @@ func (l *link) serve() {
 	defer l.out.close(nil)
 	defer s.gone(l)
 	s.stats.links.Inc()
-	l.in.before = func() { l.nc.SetReadDeadline(time.Now().Add(s.cfg.IdleTimeout)) }
+	l.in.before = idleDeadline(l.nc, s.cfg.IdleTimeout)
 	for {
 		p, err := l.in.next()
 		var me *mesh.Error
