@@ -524,3 +524,29 @@ func TestOpenRelay(t *testing.T) {
 		t.Fatalf("open traffic: %v (joined %v)", m, j)
 	}
 }
+
+// TestRemoteRoomOverREST: an agent without a WebSocket joins, posts to and
+// reads a remote room with the REST API.
+func TestRemoteRoomOverREST(t *testing.T) {
+	r := startRelay(t, nil)
+	a, b := startNode(t, r, "", nil), startNode(t, r, "", nil)
+	room := b.federatedRoom(t, "notes", nil)
+	a.waitDirectory(t, room)
+	_, tok := a.Register(t, "scribe")
+	if st, body := a.Do(t, "POST", "/api/v1/rooms/"+string(room)+"/join", tok, nil); st != 200 || body["room"].(map[string]any)["name"] != "notes" {
+		t.Fatalf("join over REST: %d %v", st, body)
+	}
+	st, body := a.Do(t, "POST", "/api/v1/rooms/"+string(room)+"/messages", tok, map[string]any{"text": "noted", "ref": "n1"})
+	if st != 201 || body["ref"] != "n1" {
+		t.Fatalf("post over REST: %d %v", st, body)
+	}
+	id := body["message"].(map[string]any)["id"]
+	st, body = a.Do(t, "GET", "/api/v1/rooms/"+string(room)+"/messages?wait=10", tok, nil)
+	msgs, _ := body["messages"].([]any)
+	if st != 200 || len(msgs) != 1 || msgs[0].(map[string]any)["id"] != id || msgs[0].(map[string]any)["seq"] != 1.0 {
+		t.Fatalf("read over REST: %d %v", st, body)
+	}
+	if got := b.texts(t, "notes"); fmt.Sprint(got) != "[noted]" {
+		t.Fatalf("home stored %q", got)
+	}
+}

@@ -238,6 +238,56 @@ func (n *Node) RemoteMembers(address mesh.RoomID) []mesh.Member {
 	return []mesh.Member{}
 }
 
+// RemoteJoinTimeout is how long AddMember waits for a remote room's home.
+const RemoteJoinTimeout = 10 * time.Second
+
+// remoteRoom returns what this node knows of a remote room: its address,
+// and its name and topic from the relay's directory. Its policy is its
+// home's business. Errors: ENotFound (not in the directory, and no local
+// member), EUnavailable.
+func (n *Node) remoteRoom(address mesh.RoomID) (mesh.Room, error) {
+	f, err := n.federation()
+	if err != nil {
+		return mesh.Room{}, err
+	}
+	id, home, _ := address.Split()
+	r := mesh.Room{ID: address, Name: string(id)}
+	found := false
+	for _, e := range f.c.Directory().Nodes {
+		for _, ri := range e.Rooms {
+			if e.ID == home && ri.ID == id {
+				r.Name, r.Topic, found = ri.Name, ri.Topic, true
+			}
+		}
+	}
+	f.mu.Lock()
+	found = found || len(f.members[address]) > 0
+	f.mu.Unlock()
+	if !found {
+		return mesh.Room{}, mesh.Errorf(mesh.ENotFound, "Room %q is not in the directory.", address)
+	}
+	return r, nil
+}
+
+// remoteMessages reads a remote room's mirror, for its local members.
+func (n *Node) remoteMessages(actor mesh.Participant, address mesh.RoomID, after uint64, limit int) ([]json.RawMessage, error) {
+	if limit <= 0 || limit > mesh.MaxPageLimit {
+		return nil, mesh.Errorf(mesh.EInvalid, "limit must be between 1 and %d, got %d.", mesh.MaxPageLimit, limit)
+	}
+	if !n.IsRemoteMember(address, actor.ID) {
+		return nil, mesh.Errorf(mesh.EForbidden, "You are not a member of room %q: join it first.", address)
+	}
+	entries, err := n.ReadRemote(address, after, limit)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]json.RawMessage, len(entries))
+	for i, e := range entries {
+		out[i] = e.Line
+	}
+	return out, nil
+}
+
 // RemotePost is a say, command or result for a remote room.
 type RemotePost struct {
 	Room    mesh.RoomID
