@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"regexp"
-	"time"
 
 	"github.com/the-mesh/mesh"
 	"github.com/the-mesh/mesh/internal/audit"
@@ -118,10 +117,22 @@ func (f *fed) onJoin(from federation.Peer, b *mesh.FedBody) {
 		f.refuse(from, b, ref, err)
 		return
 	}
-	if hr, err := n.HubRoom(id); err == nil {
-		hr.Broadcast(presenceFrame(id, mesh.PresenceJoin, actor.Public()), nil)
-	}
+	f.presence(id, b.Room, mesh.PresenceJoin, actor, from.ID)
 	f.roster(from.ID, id, b.Room, ref)
+}
+
+// presence tells a remote participant's coming or going to the room's
+// local subscribers and to the other nodes that listen.
+func (f *fed) presence(id, address mesh.RoomID, event string, p mesh.Participant, except string) {
+	if hr, err := f.n.HubRoom(id); err == nil {
+		hr.Broadcast(presenceFrame(id, event, p.Public()), nil)
+	}
+	pub := p.Public()
+	for _, node := range f.listeners(id) {
+		if node != except {
+			f.send(node, &mesh.FedBody{Kind: mesh.FedPresence, Room: address, Event: event, Participant: &pub})
+		}
+	}
 }
 
 func (f *fed) onLeave(from federation.Peer, b *mesh.FedBody) {
@@ -137,9 +148,7 @@ func (f *fed) onLeave(from federation.Peer, b *mesh.FedBody) {
 	if err := n.RemoveMember(actor, id, "node:"+from.ID); err != nil {
 		return
 	}
-	if hr, err := n.HubRoom(id); err == nil {
-		hr.Broadcast(presenceFrame(id, mesh.PresenceLeave, actor.Public()), nil)
-	}
+	f.presence(id, b.Room, mesh.PresenceLeave, actor, from.ID)
 }
 
 // roster tells node to the room's members and head; ref names the
@@ -296,7 +305,7 @@ var messageID = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 func (f *fed) onPost(from federation.Peer, b *mesh.FedBody, done func(error)) {
 	n := f.n
 	action := "federated-" + b.Kind
-	r, id, m, actor, err := f.checkPost(from, b)
+	_, id, m, actor, err := f.checkPost(from, b)
 	if err != nil {
 		n.refused(actor, action, id, err, nil)
 		ref := ""
@@ -307,7 +316,6 @@ func (f *fed) onPost(from federation.Peer, b *mesh.FedBody, done func(error)) {
 		done(nil)
 		return
 	}
-	_ = r
 	if !f.firstTime(id, m.ID) {
 		done(nil) // a repeat of what was applied
 		return
@@ -444,4 +452,3 @@ func (f *fed) forget(room mesh.RoomID, id string) {
 	}
 }
 
-var _ = time.Second
