@@ -39,7 +39,7 @@ func (s *Server) bridge(b Bridge) {
 		s.links[l] = struct{}{}
 		s.mu.Unlock()
 		s.log.Info("interchange: bridged", "url", b.URL, "relay", l.id, "auth", dl.Welcome.Auth)
-		s.accepted(l)
+		s.accepted(l, nil)
 		l.serve()
 	}
 }

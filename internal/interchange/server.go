@@ -207,9 +207,11 @@ func (s *Server) Accept(nc net.Conn, br *bufio.Reader, dialed bool) {
 	}()
 }
 
-// accepted registers an authenticated link; a node that connects again
-// replaces its old link.
-func (s *Server) accepted(l *link) {
+// accepted registers an authenticated link, then queues welcome (if not
+// nil) on it, both under the lock, so that nothing reaches the link first
+// and nothing is routed to it before. A node that connects again replaces
+// its old link.
+func (s *Server) accepted(l *link, welcome []byte) {
 	s.mu.Lock()
 	var old *link
 	if l.kind == KindNode {
@@ -219,6 +221,9 @@ func (s *Server) accepted(l *link) {
 		s.peers[l] = struct{}{}
 	}
 	s.recomputeLocked()
+	if welcome != nil {
+		l.out.send(welcome)
+	}
 	s.mu.Unlock()
 	if old != nil {
 		old.out.send(jsonFrame(old.masked, ErrorFrame{Type: TypeError, Code: mesh.EConflict, Message: "This node connected again on another link."}))
@@ -486,10 +491,9 @@ func (l *link) handshake() bool {
 	if h.Kind == KindNode && s.cfg.Rate > 0 {
 		l.limiter = rate.NewLimiter(rate.Limit(s.cfg.Rate), max(s.cfg.Burst, 1))
 	}
-	l.sendJSON(Welcome{Type: TypeWelcome, Relay: s.ID(), Auth: auth,
-		Limits: Limits{MaxFrameBytes: s.cfg.MaxFrameBytes, Rate: s.cfg.Rate, Burst: s.cfg.Burst}})
 	s.log.Info("interchange: connected", "id", h.ID, "kind", h.Kind, "auth", auth, "remote", l.nc.RemoteAddr().String())
-	s.accepted(l)
+	s.accepted(l, jsonFrame(l.masked, Welcome{Type: TypeWelcome, Relay: s.ID(), Auth: auth,
+		Limits: Limits{MaxFrameBytes: s.cfg.MaxFrameBytes, Rate: s.cfg.Rate, Burst: s.cfg.Burst}}))
 	return true
 }
 

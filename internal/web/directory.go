@@ -1,13 +1,10 @@
 package web
 
 import (
-	"encoding/json"
 	"net/http"
 
 	"github.com/the-mesh/mesh"
 )
-
-type jsonRaw = json.RawMessage
 
 // directory answers GET /api/v1/directory: the federated rooms reachable
 // through the node's relay, each with its address room@node.

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"encoding/json"
 	"errors"
 	"net/http"
 
@@ -24,7 +25,7 @@ func (sess *session) joinRemote(id mesh.RoomID, ref string, resume bool, after u
 		return
 	}
 	joined := func(history [][]byte, head uint64, online map[mesh.ParticipantID]int, world mesh.WorldState) ([]byte, error) {
-		raw := make([]jsonRaw, len(history))
+		raw := make([]json.RawMessage, len(history))
 		for i, h := range history {
 			raw[i] = h
 		}
