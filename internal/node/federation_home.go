@@ -451,4 +451,3 @@ func (f *fed) forget(room mesh.RoomID, id string) {
 		delete(r.set, id)
 	}
 }
-
