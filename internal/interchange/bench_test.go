@@ -23,7 +23,9 @@ var benchBody = mesh.FedBody{Kind: mesh.FedSay, Room: "design-review@nx3b5t7kq2w
 // in-process relay on loopback, as fast as the sender can, and reports
 // frames per second and the one-way latency (send to receive).
 func BenchmarkRelay(b *testing.B) {
-	r := startRelay(b, func(c *interchange.Config) { c.Rate = 0 })
+	r := startRelay(b, func(c *interchange.Config) {
+		c.Rate, c.Queue.MaxFrames, c.Queue.MaxBytes = 0, 1<<20, 1<<30 // measure, do not drop
+	})
 	a, d := newNode(b), newNode(b)
 	la := dial(b, r.url, a, r.allow(b, a.ID))
 	ld := dial(b, r.url, d, r.allow(b, d.ID))

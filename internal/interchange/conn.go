@@ -183,6 +183,33 @@ func appendFrame(b []byte, op ws.OpCode, masked bool, n int, parts ...[]byte) []
 	return b
 }
 
+// framePool recycles the frames the relay routes: one is built per frame
+// and freed once written. Only frames at most poolMax long are kept.
+var framePool = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
+
+const poolMax = 16 << 10
+
+// pooledFrame is buildFrame into a buffer from framePool; pass it to
+// sendPooled, which returns it once written.
+func pooledFrame(masked bool, parts ...[]byte) []byte {
+	n := 0
+	for _, p := range parts {
+		n += len(p)
+	}
+	if n+14 > poolMax {
+		return appendFrame(nil, ws.OpText, masked, n, parts...)
+	}
+	b := framePool.Get().(*[]byte)
+	return appendFrame((*b)[:0], ws.OpText, masked, n, parts...)
+}
+
+func freeFrame(f []byte) {
+	if cap(f) <= poolMax {
+		f = f[:0]
+		framePool.Put(&f)
+	}
+}
+
 // jsonFrame encodes v as a text frame.
 func jsonFrame(masked bool, v any) []byte {
 	b, err := json.Marshal(v)
@@ -224,6 +251,8 @@ type sender struct {
 	mu      sync.Mutex // guards the fields below
 	queue   [][]byte
 	spare   [][]byte
+	pooled  []bool // which queued frames go back to framePool once written
+	sparep  []bool
 	bytes   int
 	writing bool
 	closed  bool
@@ -240,13 +269,26 @@ func newSender(nc net.Conn, limits QueueLimits) *sender {
 
 // send queues a complete frame. It reports false when the link is closed
 // or the queue is full (the frame is dropped).
-func (s *sender) send(frame []byte) bool {
+func (s *sender) send(frame []byte) bool { return s.enqueue(frame, false) }
+
+// sendPooled is send for a frame from pooledFrame: it goes back to the
+// pool once written, or at once when it is dropped.
+func (s *sender) sendPooled(frame []byte) bool {
+	if !s.enqueue(frame, true) {
+		freeFrame(frame)
+		return false
+	}
+	return true
+}
+
+func (s *sender) enqueue(frame []byte, pooled bool) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed || len(s.queue) >= s.limits.MaxFrames || s.bytes+len(frame) > s.limits.MaxBytes {
 		return false
 	}
 	s.queue = append(s.queue, frame)
+	s.pooled = append(s.pooled, pooled)
 	s.bytes += len(frame)
 	if !s.writing {
 		s.writing = true
@@ -279,8 +321,9 @@ func (s *sender) write() {
 			s.mu.Unlock()
 			return
 		}
-		batch := s.queue
+		batch, pooled := s.queue, s.pooled
 		s.queue, s.spare = s.spare[:0], nil
+		s.pooled, s.sparep = s.sparep[:0], nil
 		s.bytes = 0
 		s.room.Broadcast()
 		s.mu.Unlock()
@@ -288,10 +331,15 @@ func (s *sender) write() {
 		s.nc.SetWriteDeadline(time.Now().Add(s.limits.WriteTimeout))
 		bufs := net.Buffers(batch)
 		_, err := bufs.WriteTo(s.nc)
+		for i, f := range batch {
+			if pooled[i] {
+				freeFrame(f)
+			}
+		}
 		clear(batch)
 
 		s.mu.Lock()
-		s.spare = batch[:0]
+		s.spare, s.sparep = batch[:0], pooled[:0]
 		if err != nil && !s.closed {
 			s.closed, s.err = true, err
 			s.room.Broadcast()
@@ -308,6 +356,7 @@ func (s *sender) close(last []byte) {
 	if !s.closed {
 		if last != nil {
 			s.queue = append(s.queue, last)
+			s.pooled = append(s.pooled, false)
 		}
 		if len(s.queue) > 0 && !s.writing {
 			s.writing = true
