@@ -550,3 +550,60 @@ func TestRemoteRoomOverREST(t *testing.T) {
 		t.Fatalf("home stored %q", got)
 	}
 }
+
+// TestRemoteTargetAndLeave: a local participant of the home commands a
+// remote participant, who answers with a result; then the remote
+// participant leaves and is no longer a member.
+func TestRemoteTargetAndLeave(t *testing.T) {
+	r := startRelay(t, nil)
+	a, b := startNode(t, r, "", nil), startNode(t, r, "", nil)
+	alice, aliceID := a.agent(t, "alice")
+	remoteAlice := string(aliceID) + "@" + a.id
+	room := b.federatedRoom(t, "ops", map[string]any{"grants": map[string]any{remoteAlice: []string{"execute"}}})
+	a.waitDirectory(t, room)
+	bob, _ := b.agent(t, "bob")
+	bob.Send(map[string]any{"type": "join", "room": "ops"})
+	expect(t, bob, "joined")
+	alice.Send(map[string]any{"type": "join", "room": room})
+	expect(t, alice, "joined")
+
+	bob.Send(map[string]any{"type": "command", "room": "ops", "target": remoteAlice, "name": "status", "ref": "c"})
+	cmdID := expect(t, bob, "ack")["id"]
+	var cmd map[string]any
+	for cmd == nil {
+		if m := expectMessage(t, alice); m["kind"] == "command" {
+			cmd = m
+		}
+	}
+	if cmd["to"] != string(aliceID) || cmd["id"] != cmdID || cmd["from"].(map[string]any)["node"] != b.id {
+		t.Fatalf("alice got the command %v, want it addressed to her as her node names her", cmd)
+	}
+	alice.Send(map[string]any{"type": "result", "room": room, "ref": cmdID, "ok": true, "output": "all green"})
+	expect(t, alice, "ack")
+	for {
+		m := expectMessage(t, bob)
+		if m["kind"] != "result" {
+			continue
+		}
+		if m["ref"] != cmdID || m["from"].(map[string]any)["id"] != remoteAlice || m["body"].(map[string]any)["output"] != "all green" {
+			t.Fatalf("bob got the result %v", m)
+		}
+		break
+	}
+
+	alice.Send(map[string]any{"type": "leave", "room": room, "ref": "l"})
+	if f := expect(t, alice, "left"); f["ref"] != "l" {
+		t.Fatalf("left: %v", f)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, body := b.Do(t, "GET", "/api/v1/rooms/ops/members", b.owner, nil)
+		if !strings.Contains(fmt.Sprint(body["members"]), remoteAlice) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("alice is still a member at the home: %v", body["members"])
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
