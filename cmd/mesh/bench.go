@@ -28,6 +28,9 @@ Workloads:
            duration: the node's RSS per connection (default 10000)
   startup  generate a data directory with M messages, start a node on it
            several times: time to ready and RSS (default 1,000,000 messages)
+  relay    an Interchange relay (this binary, mesh interchange --open):
+           latency it adds between two nodes, frames/s through it, RSS per
+           connected node (bench_relay.go)
 
 By default fanout, rooms and idle start their own node (this binary, "mesh
 up" on a free loopback port and a temporary data directory, with --rate 0
@@ -57,7 +60,7 @@ Run mesh bench <workload> --help for a workload's flags.
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, benchHelp)
-		return exitError{2, errors.New("name a workload: fanout, rooms, idle or startup")}
+		return exitError{2, errors.New("name a workload: fanout, rooms, idle, startup or relay")}
 	}
 	name, args := args[0], args[1:]
 	switch name {
@@ -72,6 +75,8 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return benchIdle(ctx, args, stdout, stderr)
 	case "startup":
 		return benchStartup(ctx, args, stdout, stderr)
+	case "relay":
+		return benchRelay(ctx, args, stdout, stderr)
 	}
 	return exitError{2, fmt.Errorf("unknown workload %q (run mesh bench --help)", name)}
 }

@@ -34,6 +34,8 @@ func commands() []command {
 		{"bench", "drive a node with a workload and report throughput and latency", runBench},
 		{"scan", "scan text for prompt injection, as the node does", runScan},
 		{"id", "print this node's id", runID},
+		{"interchange", "run an Interchange relay that federates nodes; allow a node on it", runInterchange},
+		{"federation", "a running node's federation: status, dead letters (list, replay)", runFederation},
 		{"version", "print the version", runVersion},
 	}
 }

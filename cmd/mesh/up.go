@@ -32,6 +32,7 @@ type upConfig struct {
 	logLevel  string
 	debugAddr string
 	tls       tlsFlags
+	fed       federationFlags // federation.go
 }
 
 func parseUp(args []string, stderr io.Writer) (upConfig, error) {
@@ -54,11 +55,15 @@ func parseUp(args []string, stderr io.Writer) (upConfig, error) {
 	fs.StringVar(&cfg.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&cfg.debugAddr, "debug-addr", "", "serve Go's /debug/pprof on this `host:port` (off when empty; keep it on loopback)")
 	cfg.tls.register(fs)
+	cfg.fed.register(fs)
 	checkInbox := addInboxFlags(fs, &cfg.node)
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
 	if err := checkInbox(); err != nil {
+		return cfg, err
+	}
+	if err := cfg.fed.apply(&cfg.node); err != nil {
 		return cfg, err
 	}
 	if _, err := cfg.tls.config(cfg.addr, cfg.node.DataDir, nil); err != nil {

@@ -17,6 +17,7 @@ import (
 	"github.com/the-mesh/mesh"
 	"github.com/the-mesh/mesh/internal/atomicfile"
 	"github.com/the-mesh/mesh/internal/audit"
+	"github.com/the-mesh/mesh/internal/federation"
 	"github.com/the-mesh/mesh/internal/guard"
 	"github.com/the-mesh/mesh/internal/hub"
 	"github.com/the-mesh/mesh/internal/inbox"
@@ -39,6 +40,10 @@ type Config struct {
 	Tick         time.Duration     // how often state frames go out; zero: hub.DefaultTick
 	InboxMax     int               // unacknowledged inbox items kept per participant
 	Webhook      webhook.Config    // webhook deliveries; DeadLetter is set by Open
+	// Federation links the node to an Interchange relay; nil: no
+	// federation. The node fills its Identity, DataDir, Logger, Now and
+	// Announce.
+	Federation *federation.Config
 }
 
 // DefaultConfig returns the configuration of `mesh up` without flags.
@@ -82,6 +87,7 @@ type Node struct {
 	inbox *inbox.Store
 	live  liveConns
 	hooks *webhook.Dispatcher
+	fed   *fed // federation state (federation*.go)
 
 	// createMu serializes room creation. treeMu serializes registrations
 	// and revocations, so a revocation's cascade sees every child of the
@@ -189,6 +195,9 @@ func (n *Node) open() error {
 	if err := n.openInbox(); err != nil {
 		return err
 	}
+	if err := n.openFederation(); err != nil {
+		return err
+	}
 	n.stats.registerGauges(n)
 	return nil
 }
@@ -232,6 +241,7 @@ func (n *Node) Stats() *Stats { return n.stats }
 // The caller must have stopped every connection first.
 func (n *Node) Close() error {
 	var errs []error
+	errs = append(errs, n.closeFederation())
 	if n.Hub != nil {
 		n.Hub.Close()
 	}

@@ -43,6 +43,10 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /api/v1/audit", s.authed(s.readAudit))
 	m.HandleFunc("GET /api/v1/inbox", s.authed(s.readInbox))
 	m.HandleFunc("POST /api/v1/inbox/ack", s.authed(s.ackInbox))
+	m.HandleFunc("GET /api/v1/directory", s.authed(s.directory))
+	m.HandleFunc("GET /api/v1/federation", s.authed(s.federationStatus))
+	m.HandleFunc("GET /api/v1/federation/dead-letters", s.authed(s.deadLetters))
+	m.HandleFunc("POST /api/v1/federation/dead-letters/replay", s.authed(s.replayDeadLetters))
 	m.Handle("/mcp", s.mcpHandler())
 	m.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, mesh.Errorf(mesh.ENotFound, "No endpoint %s %s.", r.Method, r.URL.Path))

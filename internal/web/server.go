@@ -31,7 +31,10 @@ type Config struct {
 	IdleTimeout   time.Duration // a connection that sends nothing for this long is closed
 	PingInterval  time.Duration // the node pings every connection this often
 	VisitTTL      time.Duration // how long a REST move keeps an avatar without a connection
-	Logger        *slog.Logger
+	// RemoteJoinTimeout is how long a join of another node's room waits
+	// for that node's answer.
+	RemoteJoinTimeout time.Duration
+	Logger            *slog.Logger
 
 	// SelfTLS verifies the node's own certificate when the /mcp endpoint
 	// calls the REST API over https (tlsconf.Server.SelfClientConfig);
@@ -42,16 +45,17 @@ type Config struct {
 // DefaultConfig returns the default wire limits.
 func DefaultConfig() Config {
 	return Config{
-		MaxFrameBytes: mesh.DefaultMaxFrameBytes,
-		Rate:          30,
-		Burst:         60,
-		MaxConnsPerIP: 256,
-		SendQueue:     hub.DefaultLimits,
-		HelloTimeout:  10 * time.Second,
-		IdleTimeout:   90 * time.Second,
-		PingInterval:  30 * time.Second,
-		VisitTTL:      2 * time.Minute,
-		Logger:        slog.New(slog.DiscardHandler),
+		MaxFrameBytes:     mesh.DefaultMaxFrameBytes,
+		Rate:              30,
+		Burst:             60,
+		MaxConnsPerIP:     256,
+		SendQueue:         hub.DefaultLimits,
+		HelloTimeout:      10 * time.Second,
+		IdleTimeout:       90 * time.Second,
+		PingInterval:      30 * time.Second,
+		VisitTTL:          2 * time.Minute,
+		RemoteJoinTimeout: 10 * time.Second,
+		Logger:            slog.New(slog.DiscardHandler),
 	}
 }
 
@@ -77,6 +81,9 @@ type Server struct {
 func New(n *node.Node, cfg Config) *Server {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.RemoteJoinTimeout <= 0 {
+		cfg.RemoteJoinTimeout = DefaultConfig().RemoteJoinTimeout
 	}
 	s := &Server{node: n, cfg: cfg, log: cfg.Logger, mux: http.NewServeMux(), ui: webui.Handler(),
 		sessions: map[*session]struct{}{}, perIP: map[string]int{}}

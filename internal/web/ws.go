@@ -200,6 +200,9 @@ func (sess *session) handle(data []byte, readErr error) (ws.StatusCode, string) 
 		}
 		return sess.hello(h)
 	}
+	if sess.remoteFrame(frame) { // frames for rooms of other nodes: federation.go
+		return 0, ""
+	}
 	switch f := frame.(type) {
 	case *mesh.Hello:
 		sess.refuse(ref, "auth", "", mesh.Errorf(mesh.EInvalid, "hello was already sent on this connection."))
