@@ -1,0 +1,203 @@
+// The `web` benchmark (npm run bench -w web, or make bench-web): the 3D
+// client in headless chromium (WEBGL profile, 1280x720) against a real node,
+// with N avatars walking and one chat message a second. Prints JSON.
+//
+// It builds nothing: bin/mesh and internal/webui/dist come from `make build`.
+//
+//   --sizes 200,1000   avatars in the room (the owner's included)
+//   --seconds 5        length of a measured window (after 1 s of warm-up)
+//   --harness          drive the scene alone with synthetic avatars
+//                      (web/bench/harness.ts), no node, no shell
+//   --out FILE         also write the JSON there
+//
+// A window in which processes other than the benchmark's own (this one, the
+// node, chromium) used more than 0.3 of a core is measured again, up to 3
+// times; the least disturbed window is kept.
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import type { Page } from "playwright-core";
+import { launch, newPage } from "./browser.js";
+import { machine, measure, round, treeCpu, type Window } from "./measure.js";
+import { bundleSizes } from "./bundle.js";
+import { Bot, pool, ROOT, startNode, type MeshNode } from "./node.js";
+import { buildHarness, serve } from "./serve.js";
+
+const FIRST_FRAME = "mesh:first-frame";
+const FOREIGN_MAX = 0.3;
+const TARGETS = { fps200: 24, fps200Stretch: 30, fps1000: 12, drawCalls200: 64, jsMs200: 4, firstFrameMs: 1500 };
+
+function arg(name: string, def: string): string {
+  const i = process.argv.indexOf("--" + name);
+  if (i >= 0 && i + 1 < process.argv.length && !process.argv[i + 1].startsWith("--")) return process.argv[i + 1];
+  const eq = process.argv.find((a) => a.startsWith(`--${name}=`));
+  return eq ? eq.slice(name.length + 3) : def;
+}
+const sizes = arg("sizes", "200,1000").split(",").map(Number).filter((n) => n > 0);
+const seconds = Number(arg("seconds", "5"));
+const harness = process.argv.includes("--harness");
+const out = arg("out", "");
+const log = (...a: unknown[]) => console.error("bench:", ...a);
+
+interface Run extends Window { n: number; attempts: number; foreignByAttempt: number[] }
+
+/** Measures a window, again (up to 3 times) while something else used the CPU; keeps the least disturbed. */
+async function window(page: Page, ours: number[]): Promise<Omit<Run, "n">> {
+  const tries: Window[] = [];
+  for (let i = 0; i < 3; i++) {
+    await page.waitForTimeout(1000);
+    const w = await measure(page, seconds * 1000, ours);
+    log(`  window ${i + 1}: ${w.fps} fps, ${w.drawCalls} draw calls, JS ${w.jsP50}/${w.jsP95} ms, foreign ${w.foreignCores} cores`);
+    tries.push(w);
+    if (w.foreignCores <= FOREIGN_MAX) break;
+  }
+  const best = tries.reduce((a, b) => (b.foreignCores < a.foreignCores ? b : a));
+  return { ...best, attempts: tries.length, foreignByAttempt: tries.map((t) => t.foreignCores) };
+}
+
+/** Loads url, returns the first rendered frame's time after navigation start (ms); again while disturbed. */
+async function firstFrame(page: Page, url: string, ready: (mark: string) => unknown, ours: number[]): Promise<{ ms: number; attempts: number; foreign: number }> {
+  let best = { ms: Infinity, attempts: 0, foreign: Infinity };
+  for (let i = 0; i < 3; i++) {
+    const c0 = treeCpu(ours), m0 = busy(), t0 = Date.now();
+    await page.goto("about:blank");
+    await page.goto(url);
+    await page.waitForFunction(ready, FIRST_FRAME, { timeout: 60_000 });
+    const ms = await page.evaluate(`performance.getEntriesByName(${JSON.stringify(FIRST_FRAME)})[0]?.startTime ?? -1`) as number;
+    const wall = (Date.now() - t0) / 1000;
+    const foreign = Math.max(0, ((busy() - m0) - (treeCpu(ours) - c0)) / 100 / wall);
+    log(`  first frame ${round(ms, 0)} ms (foreign ${round(foreign, 2)} cores)`);
+    if (foreign < best.foreign || (foreign <= FOREIGN_MAX && ms < best.ms)) best = { ms: round(ms, 0), attempts: i + 1, foreign: round(foreign, 2) };
+    if (foreign <= FOREIGN_MAX) break;
+  }
+  return best;
+}
+
+const busy = () => machine().busy;
+
+const CHAT = ["hello everyone", "running the build now", "tests pass here", "who owns the deploy?", "see data/run.txt", "ok", "moving to design"];
+
+async function benchNode(): Promise<Record<string, unknown>> {
+  const node = await startNode(["--max-conns-per-ip", "0"]);
+  const browser = await launch("webgl");
+  const bots: Bot[] = [];
+  const timers: NodeJS.Timeout[] = [];
+  try {
+    const ours = [process.pid];
+    const page = await newPage(browser);
+    const errors: string[] = [];
+    page.on("pageerror", (e) => errors.push(String(e)));
+    log(`node ${node.url}; first frame`);
+    // (Functions, not strings: the client's CSP forbids eval.)
+    const ready = (mark: string) => (window as unknown as { __mesh?: { mode?: string } }).__mesh?.mode && performance.getEntriesByName(mark).length > 0;
+    const first = await firstFrame(page, node.login, ready, ours);
+    const mode = await page.evaluate("window.__mesh.mode");
+    const backend = await page.evaluate("window.__mesh.backend");
+    if (mode !== "3d") throw new Error(`the client opened in ${mode} mode`);
+
+    // Bots walk (a step of a few metres every few seconds) and one of them talks every second.
+    let moving = true;
+    const step = async () => {
+      if (!moving || bots.length === 0) return;
+      const k = Math.max(1, Math.ceil(bots.length / 30)); // each bot about every 3 s (every 100 ms, 1/30 of them)
+      await Promise.all(Array.from({ length: k }, () => {
+        const b = bots[Math.floor(Math.random() * bots.length)];
+        const a = Math.random() * Math.PI * 2, d = 1 + Math.random() * 3;
+        return b.walk(clamp(b.x + Math.cos(a) * d), clamp(b.z + Math.sin(a) * d)).catch(() => {});
+      }));
+    };
+    timers.push(setInterval(() => void step(), 100));
+    let said = 0;
+    timers.push(setInterval(() => {
+      if (bots.length) void bots[Math.floor(Math.random() * bots.length)].say(CHAT[said++ % CHAT.length]).catch(() => {});
+    }, 1000));
+
+    const runs: Run[] = [];
+    for (const n of sizes) {
+      const want = Math.max(0, n - 1); // and the owner
+      log(`${n} avatars: ${want - bots.length} more bots`);
+      const fresh: Bot[] = [];
+      await pool(Array.from({ length: want - bots.length }, (_, i) => bots.length + i), 8, async (i) => {
+        const b = await Bot.create(node, `bot-${i}`, "lobby");
+        const r = 3 + Math.random() * 14, a = Math.random() * Math.PI * 2;
+        await b.walk(clamp(Math.cos(a) * r), clamp(Math.sin(a) * r));
+        fresh.push(b);
+      });
+      bots.push(...fresh);
+      await page.waitForFunction((n) => (window as unknown as { __mesh: { avatars(): number } }).__mesh.avatars() === n, n, { timeout: 120_000, polling: 500 });
+      const w = await window(page, ours);
+      runs.push({ n, ...w });
+    }
+    moving = false;
+    return { mode: "node", backend, firstFrameMs: first.ms, firstFrame: first, runs, pageErrors: errors.slice(0, 5) };
+  } finally {
+    timers.forEach(clearInterval);
+    await browser.close();
+    await node.stop();
+  }
+}
+
+async function benchHarness(): Promise<Record<string, unknown>> {
+  const site = await serve(await buildHarness({ minify: true }), true);
+  const browser = await launch("webgl");
+  try {
+    const ours = [process.pid];
+    const page = await newPage(browser);
+    const ready = (mark: string) => document.body.dataset.ready && performance.getEntriesByName(mark).length > 0;
+    const first = await firstFrame(page, site.url + `?n=${sizes[0]}&webgpu=off`, ready, ours);
+    const backend = await page.evaluate("window.__mesh.backend");
+    const runs: Run[] = [];
+    for (const n of sizes) {
+      log(`${n} avatars (synthetic)`);
+      await page.evaluate(`window.__harness.setCount(${n})`);
+      await page.waitForFunction((n) => (window as unknown as { __mesh: { avatars(): number } }).__mesh.avatars() === n, n, { timeout: 60_000 });
+      runs.push({ n, ...(await window(page, ours)) });
+    }
+    return { mode: "harness", backend, firstFrameMs: first.ms, firstFrame: first, runs };
+  } finally {
+    await browser.close();
+    await site.close();
+  }
+}
+
+function clamp(v: number): number { return Math.max(-19, Math.min(19, v)); }
+
+async function main(): Promise<void> {
+  const started = Date.now();
+  const result = harness ? await benchHarness() : await benchNode();
+  const runs = result.runs as Run[];
+  const at = (n: number) => runs.find((r) => r.n === n);
+  const bundle = bundleSizes(join(ROOT, "internal", "webui", "dist"));
+  const gl = bundle?.paths3D.find((p) => p.renderer === "webgl"), gpu = bundle?.paths3D.find((p) => p.renderer === "webgpu");
+  const report = {
+    bench: "web",
+    when: new Date().toISOString(),
+    viewport: "1280x720",
+    profile: "WEBGL",
+    ...result,
+    runs: runs.map((r) => ({
+      avatars: r.n, fps: r.fps, drawCalls: r.drawCalls, triangles: r.triangles, jsMsP50: r.jsP50, jsMsP95: r.jsP95,
+      browserCpuMsPerFrame: r.browserCpuMsPerFrame, frames: r.frames, seconds: r.seconds,
+      foreignCores: r.foreignCores, attempts: r.attempts, foreignByAttempt: r.foreignByAttempt, avatarsSeen: r.avatars,
+    })),
+    jsGzipBytes: bundle ? { path2D: bundle.path2D, path3DWebGL: gl?.bytes ?? null, path3DWebGPU: gpu?.bytes ?? null } : null,
+    targets: TARGETS,
+    meets: {
+      fps200: at(200) ? at(200)!.fps >= TARGETS.fps200 : null,
+      fps200Stretch: at(200) ? at(200)!.fps >= TARGETS.fps200Stretch : null,
+      fps1000: at(1000) ? at(1000)!.fps >= TARGETS.fps1000 : null,
+      drawCalls200: at(200) ? at(200)!.drawCalls <= TARGETS.drawCalls200 : null,
+      jsMs200: at(200) ? at(200)!.jsP50 <= TARGETS.jsMs200 : null,
+      firstFrame: (result.firstFrameMs as number) >= 0 ? (result.firstFrameMs as number) <= TARGETS.firstFrameMs : null,
+      bundle3D: bundle ? Math.max(...bundle.paths3D.map((p) => p.bytes)) <= 250 * 1024 : null,
+    },
+    wallSeconds: round((Date.now() - started) / 1000, 1),
+  };
+  const json = JSON.stringify(report, null, 2);
+  console.log(json);
+  if (out) writeFileSync(out, json + "\n");
+}
+
+main().catch((err) => {
+  console.error("bench: failed:", err);
+  process.exit(1);
+});
