@@ -56,6 +56,8 @@ export async function rest<T = Record<string, unknown>>(node: MeshNode, method: 
  */
 export class Bot {
   x = 0; z = 0;
+  /** when it last walked (Date.now()) */
+  last = 0;
   constructor(readonly node: MeshNode, readonly id: string, readonly token: string, readonly room: string) {}
 
   static async create(node: MeshNode, name: string, room: string): Promise<Bot> {
