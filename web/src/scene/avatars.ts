@@ -23,6 +23,7 @@ const ARRIVE_MS = 650, LEAVE_MS = 450;
 export const LABEL_SLOTS = 256;
 const LABEL_W = 256, LABEL_H = 32, LABEL_M = 0.3; // slot pixels; world height in metres
 const RELABEL_MS = 1000;
+const LABEL_DRAWS = 12; // label drawings per frame, at most
 export const LABEL_Y_HUMAN = 2.0, LABEL_Y_AGENT = 2.3;
 /** Slots of the frame clock (a Float64Array shared by the frame's functions). */
 export const CLOCK_NOW = 0, CLOCK_DT = 1, CLOCK_CX = 2, CLOCK_CZ = 3, CLOCK_EX = 4, CLOCK_EY = 5, CLOCK_EZ = 6;
@@ -84,6 +85,7 @@ export class Avatars {
   private nfree = 0;
   private lastRelabel = -1e9;
   private relabelNow = true;
+  private labelsPending = false;
   private sorted = new Float32Array(1024);
   leavingCount = 0;
   you: Avatar | null = null;
@@ -176,6 +178,7 @@ export class Avatars {
   update(clock: Float64Array): void {
     const now = clock[CLOCK_NOW], dt = clock[CLOCK_DT], cx = clock[CLOCK_CX], cz = clock[CLOCK_CZ];
     if (this.relabelNow || now - this.lastRelabel > RELABEL_MS) this.relabel(now, cx, cz);
+    if (this.labelsPending) this.drawPending();
     const H = this.humans, A = this.agents, R = this.decals, M = this.marker, L = this.labels;
     const HF = this.humansFar, AF = this.agentsFar;
     const ex = clock[CLOCK_EX], ey = clock[CLOCK_EY], ez = clock[CLOCK_EZ];
@@ -225,7 +228,7 @@ export class Avatars {
         m[5] = 1; m[6] = 1; m[7] = 1;
         M.add();
       }
-      if (a.label >= 0 && s > 0.01) {
+      if (a.label >= 0 && !a.labelDirty && s > 0.01) {
         const slot = a.label, l = L.q;
         // Labels grow with distance (less than perspective shrinks them), so far names stay legible.
         const ly = (human ? LABEL_Y_HUMAN : LABEL_Y_AGENT) * s;
@@ -274,8 +277,18 @@ export class Avatars {
         a.label = this.free[--this.nfree];
         a.labelDirty = true;
       }
-      if (a.labelDirty) this.drawLabel(a);
+      if (a.labelDirty) this.labelsPending = true;
     }
+  }
+
+  /** Draws at most LABEL_DRAWS pending labels: a crowd arriving costs several frames a little each, not one a lot. */
+  private drawPending(): void {
+    let budget = LABEL_DRAWS;
+    for (let i = 0; i < this.list.length && budget > 0; i++) {
+      const a = this.list[i];
+      if (a.label >= 0 && a.labelDirty) { this.drawLabel(a); budget--; }
+    }
+    if (budget > 0) this.labelsPending = false;
   }
 
   private drawLabel(a: Avatar): void {
