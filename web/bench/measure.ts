@@ -7,7 +7,7 @@ import type { Page } from "playwright-core";
 const HZ = 100; // USER_HZ
 
 /** Busy and total jiffies of the whole machine. */
-function machine(): { busy: number; total: number } {
+export function machine(): { busy: number; total: number } {
   const line = readFileSync("/proc/stat", "utf8").split("\n")[0];
   const v = line.trim().split(/\s+/).slice(1).map(Number);
   const idle = v[3] + (v[4] || 0);

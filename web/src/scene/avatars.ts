@@ -6,7 +6,7 @@
 import { MeshBasicMaterial, Color, type Object3D } from "./three.js";
 import { makeLayer, type Layer, type LayerKind } from "./layers.js";
 import { Atlas, QuadBatch, roundRect } from "./atlas.js";
-import { agentGeometry, humanGeometry, markerGeometry } from "./geom.js";
+import { agentFarGeometry, agentGeometry, humanFarGeometry, humanGeometry, markerGeometry } from "./geom.js";
 import { GLOW_PX, GLOW_RING } from "./glow.js";
 import { clip } from "./room.js";
 import type { AvatarInfo, Kind, Trust } from "./types.js";
@@ -23,9 +23,14 @@ const ARRIVE_MS = 650, LEAVE_MS = 450;
 export const LABEL_SLOTS = 256;
 const LABEL_W = 256, LABEL_H = 32, LABEL_M = 0.3; // slot pixels; world height in metres
 const RELABEL_MS = 1000;
+const LABEL_DRAWS = 12; // label drawings per frame, at most
 export const LABEL_Y_HUMAN = 2.0, LABEL_Y_AGENT = 2.3;
 /** Slots of the frame clock (a Float64Array shared by the frame's functions). */
-export const CLOCK_NOW = 0, CLOCK_DT = 1, CLOCK_CX = 2, CLOCK_CZ = 3;
+export const CLOCK_NOW = 0, CLOCK_DT = 1, CLOCK_CX = 2, CLOCK_CZ = 3, CLOCK_EX = 4, CLOCK_EY = 5, CLOCK_EZ = 6;
+/** Bodies farther than this from the camera (squared metres) use the simpler geometry. */
+const LOD_FAR2 = 30 * 30;
+/** Beyond this distance (metres) labels and bubbles are drawn larger than life. */
+export const LABEL_REF = 14;
 
 export class Avatar {
   index = -1;          // position in Avatars.list
@@ -70,6 +75,9 @@ export class Avatars {
   readonly byId = new Map<string, Avatar>();
   private readonly humans: Layer;
   private readonly agents: Layer;
+  /** Far from the camera, simpler bodies (a software rasterizer pays per triangle). */
+  private readonly humansFar: Layer;
+  private readonly agentsFar: Layer;
   private readonly marker: Layer;
   private readonly atlas: Atlas;
   readonly labels: QuadBatch;
@@ -77,6 +85,7 @@ export class Avatars {
   private nfree = 0;
   private lastRelabel = -1e9;
   private relabelNow = true;
+  private labelsPending = false;
   private sorted = new Float32Array(1024);
   leavingCount = 0;
   you: Avatar | null = null;
@@ -86,6 +95,8 @@ export class Avatars {
   constructor(scene: Object3D, private readonly front: Object3D, layers: LayerKind, private readonly decals: QuadBatch) {
     this.humans = makeLayer(layers, scene, humanGeometry(), new MeshBasicMaterial({ vertexColors: true }), 256);
     this.agents = makeLayer(layers, scene, agentGeometry(), new MeshBasicMaterial({ vertexColors: true }), 256);
+    this.humansFar = makeLayer(layers, scene, humanFarGeometry(), new MeshBasicMaterial({ vertexColors: true }), 256);
+    this.agentsFar = makeLayer(layers, scene, agentFarGeometry(), new MeshBasicMaterial({ vertexColors: true }), 256);
     this.marker = makeLayer(layers, scene, markerGeometry(), new MeshBasicMaterial({ vertexColors: true }), 4);
     this.atlas = new Atlas(2048, 1024, LABEL_W, LABEL_H);
     this.labels = new QuadBatch(LABEL_SLOTS, this.atlas);
@@ -94,7 +105,7 @@ export class Avatars {
   }
 
   /** Instances drawn, without those animating out. */
-  count(): number { return this.humans.count + this.agents.count - this.leavingCount; }
+  count(): number { return this.humans.count + this.agents.count + this.humansFar.count + this.agentsFar.count - this.leavingCount; }
 
   upsert(info: AvatarInfo, now: number): Avatar {
     let a = this.byId.get(info.id);
@@ -146,6 +157,8 @@ export class Avatars {
   private reserve(n: number): void {
     this.humans.reserve(n);
     this.agents.reserve(n);
+    this.humansFar.reserve(n);
+    this.agentsFar.reserve(n);
     if (this.sorted.length < n) this.sorted = new Float32Array(this.sorted.length * 2 >= n ? this.sorted.length * 2 : n);
   }
 
@@ -158,15 +171,18 @@ export class Avatars {
 
   /**
    * Writes every avatar, ring and label for this frame (decals: between the
-   * caller's begin and end). clock: now (ms), dt (s) and where labels matter
-   * most (cx, cz); an array, because double arguments of a call that is not
+   * caller's begin and end). clock: now (ms), dt (s), where labels matter
+   * most (cx, cz) and the camera (ex, ey, ez); an array, because double arguments of a call that is not
    * inlined are boxed.
    */
   update(clock: Float64Array): void {
     const now = clock[CLOCK_NOW], dt = clock[CLOCK_DT], cx = clock[CLOCK_CX], cz = clock[CLOCK_CZ];
     if (this.relabelNow || now - this.lastRelabel > RELABEL_MS) this.relabel(now, cx, cz);
+    if (this.labelsPending) this.drawPending();
     const H = this.humans, A = this.agents, R = this.decals, M = this.marker, L = this.labels;
-    H.begin(); A.begin(); M.begin(); L.begin();
+    const HF = this.humansFar, AF = this.agentsFar;
+    const ex = clock[CLOCK_EX], ey = clock[CLOCK_EY], ez = clock[CLOCK_EZ];
+    H.begin(); A.begin(); HF.begin(); AF.begin(); M.begin(); L.begin();
     const rx = (GLOW_RING % 4) * GLOW_PX;
     const fade = dt * 4 > 1 ? 1 : dt * 4;
     let leaving = 0;
@@ -191,7 +207,9 @@ export class Avatars {
       if (a.flash > 0) a.flash = a.flash > dt * 2.5 ? a.flash - dt * 2.5 : 0;
       const k = a.dim + a.flash * 0.9 + glow * 0.8;
       const human = a.kind === "human";
-      const body = human ? H : A, q = body.q;
+      const fx = a.x - ex, fz = a.z - ez;
+      const far = fx * fx + ey * ey + fz * fz > LOD_FAR2;
+      const body = human ? (far ? HF : H) : (far ? AF : A), q = body.q;
       q[0] = a.x; q[2] = a.z; q[4] = s;
       q[5] = a.r * k; q[6] = a.g * k; q[7] = a.b * k;
       if (human) { q[1] = 0; q[3] = a.facing; }
@@ -199,10 +217,10 @@ export class Avatars {
       body.add();
       // Trust ring (a floor decal).
       const t = TRUST_RGB[a.trust], rk = (0.35 + 0.65 * a.dim + a.flash) * (a.you ? 1.3 : 1);
-      const rs = 1.35 * s * (a.you ? 1.25 : 1), d = R.q;
+      const rs = 1.15 * s * (a.you ? 1.3 : 1), d = R.q;
       d[0] = a.x; d[1] = 0.02; d[2] = a.z; d[3] = rs; d[4] = rs;
       d[5] = rx; d[6] = 0; d[7] = GLOW_PX; d[8] = GLOW_PX;
-      d[9] = t[0] * rk; d[10] = t[1] * rk; d[11] = t[2] * rk; d[12] = 1;
+      d[9] = t[0] * rk; d[10] = t[1] * rk; d[11] = t[2] * rk; d[12] = 0.85;
       R.add();
       if (a.you) {
         const m = M.q;
@@ -210,17 +228,21 @@ export class Avatars {
         m[5] = 1; m[6] = 1; m[7] = 1;
         M.add();
       }
-      if (a.label >= 0 && s > 0.01) {
+      if (a.label >= 0 && !a.labelDirty && s > 0.01) {
         const slot = a.label, l = L.q;
+        // Labels grow with distance (less than perspective shrinks them), so far names stay legible.
+        const ly = (human ? LABEL_Y_HUMAN : LABEL_Y_AGENT) * s;
+        const dy = ly - ey, dist = Math.sqrt(fx * fx + dy * dy + fz * fz);
+        const g = s * (dist > LABEL_REF ? 0.45 + 0.55 * dist / LABEL_REF : 1);
         const w = (a.labelW / LABEL_H) * LABEL_M;
-        l[0] = a.x; l[1] = (human ? LABEL_Y_HUMAN : LABEL_Y_AGENT) * s; l[2] = a.z; l[3] = w * s; l[4] = LABEL_M * s;
+        l[0] = a.x; l[1] = ly + (g - s) * LABEL_M * 0.5; l[2] = a.z; l[3] = w * g; l[4] = LABEL_M * g;
         l[5] = this.atlas.slotX(slot); l[6] = this.atlas.slotY(slot); l[7] = a.labelW; l[8] = LABEL_H;
         l[9] = 1; l[10] = 1; l[11] = 1; l[12] = (a.idle ? 0.55 : 1) * (s < 1 ? s : 1);
         L.add();
       }
     }
     this.leavingCount = leaving;
-    H.end(); A.end(); M.end(); L.end();
+    H.end(); A.end(); HF.end(); AF.end(); M.end(); L.end();
     this.atlas.flush();
   }
 
@@ -255,8 +277,18 @@ export class Avatars {
         a.label = this.free[--this.nfree];
         a.labelDirty = true;
       }
-      if (a.labelDirty) this.drawLabel(a);
+      if (a.labelDirty) this.labelsPending = true;
     }
+  }
+
+  /** Draws at most LABEL_DRAWS pending labels: a crowd arriving costs several frames a little each, not one a lot. */
+  private drawPending(): void {
+    let budget = LABEL_DRAWS;
+    for (let i = 0; i < this.list.length && budget > 0; i++) {
+      const a = this.list[i];
+      if (a.label >= 0 && a.labelDirty) { this.drawLabel(a); budget--; }
+    }
+    if (budget > 0) this.labelsPending = false;
   }
 
   private drawLabel(a: Avatar): void {
@@ -304,7 +336,7 @@ export class Avatars {
 
   dispose(): void {
     this.clear();
-    this.humans.dispose(); this.agents.dispose(); this.marker.dispose();
+    this.humans.dispose(); this.agents.dispose(); this.humansFar.dispose(); this.agentsFar.dispose(); this.marker.dispose();
     this.front.remove(this.labels.mesh);
     this.labels.dispose();
     this.atlas.dispose();

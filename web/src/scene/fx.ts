@@ -7,7 +7,7 @@
 import { type Object3D } from "./three.js";
 import { Atlas, QuadBatch, roundRect } from "./atlas.js";
 import { GLOW_DIAMOND, GLOW_ORB, GLOW_PX, GLOW_RING_SOFT } from "./glow.js";
-import { CLOCK_NOW, LABEL_Y_AGENT, LABEL_Y_HUMAN, type Avatar, type Avatars } from "./avatars.js";
+import { CLOCK_EX, CLOCK_EY, CLOCK_EZ, CLOCK_NOW, LABEL_REF, LABEL_Y_AGENT, LABEL_Y_HUMAN, type Avatar, type Avatars } from "./avatars.js";
 import type { SceneMessage } from "./types.js";
 
 const PULSES = 768, TRAIL = 3, RINGS = 96, BUBBLES = 16;
@@ -233,9 +233,12 @@ export class Fx {
       if (age >= life) { this.bOwner[i] = null; continue; }
       const alpha = age < 150 ? age / 150 : age > life - 700 ? (life - age) / 700 : 1;
       const pw = bf[o + 2], ph = bf[o + 3];
-      const h = (ph / BUBBLE_H) * BUBBLE_M * 1.0, w = (pw / BUBBLE_H) * BUBBLE_M;
+      // Bubbles keep about the size they have at LABEL_REF metres, however far: they are for reading.
+      const dx = a.x - clock[CLOCK_EX], dy = 2.6 - clock[CLOCK_EY], dz = a.z - clock[CLOCK_EZ];
+      const dist = Math.sqrt(dx * dx + dy * dy + dz * dz), g = dist > LABEL_REF ? dist / LABEL_REF : 1;
+      const h = (ph / BUBBLE_H) * BUBBLE_M * g, w = (pw / BUBBLE_H) * BUBBLE_M * g;
       const q = B.q;
-      q[0] = a.x; q[1] = (a.kind === "human" ? LABEL_Y_HUMAN : LABEL_Y_AGENT) + 0.3 + h / 2 + (1 - alpha) * 0.2; q[2] = a.z;
+      q[0] = a.x; q[1] = (a.kind === "human" ? LABEL_Y_HUMAN : LABEL_Y_AGENT) + 0.3 * g + h / 2 + (1 - alpha) * 0.2; q[2] = a.z;
       q[3] = w; q[4] = h; q[5] = this.atlas.slotX(i); q[6] = this.atlas.slotY(i); q[7] = pw; q[8] = ph;
       q[9] = 1; q[10] = 1; q[11] = 1; q[12] = alpha;
       B.add();

@@ -61,6 +61,23 @@ export function humanGeometry(): BufferGeometry {
   return merge([baked(body, 0.62, 0.5), baked(top, 0.62, 0.5), baked(head, 0.68, 0.45)]);
 }
 
+/** A far human (level of detail): a four-sided pyramid and a small head. 12 triangles. */
+export function humanFarGeometry(): BufferGeometry {
+  const body = new CylinderGeometry(0.04, 0.38, 1.3, 4, 1, true);
+  body.translate(0, 0.65, 0);
+  const head = new OctahedronGeometry(0.27, 0);
+  head.translate(0, 1.42, 0);
+  return merge([baked(body, 0.62, 0.5), baked(head, 0.68, 0.45)]);
+}
+
+/** A far agent: the crystal alone. 8 triangles. */
+export function agentFarGeometry(): BufferGeometry {
+  const crystal = new OctahedronGeometry(0.42, 0);
+  crystal.scale(0.9, 1.55, 0.9);
+  crystal.translate(0, 1.15, 0);
+  return merge([baked(crystal, 0.62, 0.5)]);
+}
+
 /** Keeps only the triangles of a closed cylinder facing up (its top cap). */
 function dropBottom(g: BufferGeometry): void {
   const flat = g.toNonIndexed();
@@ -85,7 +102,7 @@ export function agentGeometry(): BufferGeometry {
   crystal.translate(0, 1.15, 0);
   const shard = new OctahedronGeometry(0.16, 0);
   shard.translate(0, 0.25, 0);
-  return merge([baked(crystal, 0.45, 0.6), baked(shard, 0.7, 0.3)]);
+  return merge([baked(crystal, 0.62, 0.5), baked(shard, 0.75, 0.3)]);
 }
 
 /** The "you" marker: a small downward cone above the head. */

@@ -7,7 +7,7 @@ import { Room } from "./room.js";
 import { Atlas, QuadBatch } from "./atlas.js";
 import { glowAtlas } from "./glow.js";
 import type { LayerKind } from "./layers.js";
-import { Avatars, CLOCK_CX, CLOCK_CZ, CLOCK_DT, CLOCK_NOW } from "./avatars.js";
+import { Avatars, CLOCK_CX, CLOCK_CZ, CLOCK_DT, CLOCK_EX, CLOCK_EY, CLOCK_EZ, CLOCK_NOW } from "./avatars.js";
 import { Fx } from "./fx.js";
 import type {
   AvatarInfo, Backend, PickHit, PortalInfo, PositionSource, RoomInfo, Scene, SceneMessage, SceneOptions, SceneStats,
@@ -87,7 +87,7 @@ export class MeshScene implements Scene {
   private readonly v = new Vector3();
   private readonly look = new Vector3();
   /** now, dt, camera target: see Avatars.update. */
-  private readonly clock = new Float64Array(4);
+  private readonly clock = new Float64Array(7);
   private readonly back = new Group();
   private readonly mid = new Group();
   private readonly front = new Group();
@@ -219,6 +219,8 @@ export class MeshScene implements Scene {
     this.updateCamera();
     clock[CLOCK_CX] = this.tx;
     clock[CLOCK_CZ] = this.tz;
+    const eye = this.camera.position;
+    clock[CLOCK_EX] = eye.x; clock[CLOCK_EY] = eye.y; clock[CLOCK_EZ] = eye.z;
     this.decals.begin();
     this.avatars.update(clock);
     this.fx.update(clock);

@@ -50,13 +50,13 @@ export class Room {
       seg(-h, 0, i, h, 0, i, 0.1 * k, 0.75 * k, 1.0 * k);
     }
     // The spawn circle, 6 m.
-    for (let i = 0; i < 48; i++) {
-      const a0 = (i / 48) * Math.PI * 2, a1 = ((i + 1) / 48) * Math.PI * 2;
+    for (let i = 0; i < 32; i++) {
+      const a0 = (i / 32) * Math.PI * 2, a1 = ((i + 1) / 32) * Math.PI * 2;
       seg(Math.cos(a0) * 6, 0.005, Math.sin(a0) * 6, Math.cos(a1) * 6, 0.005, Math.sin(a1) * 6, 0.08, 0.35, 0.5);
     }
     // Curtains: vertical lines every 2 m fading upward, and the top edge.
     const top = 3.2;
-    for (let i = -n; i <= n; i += 2) {
+    for (let i = -n + 4; i <= n - 4; i += 4) {
       seg(i, 0, -h, i, top, -h, 0.15, 0.6, 1, 0);
       seg(i, 0, h, i, top, h, 0.15, 0.6, 1, 0);
       seg(-h, 0, i, -h, top, i, 0.15, 0.6, 1, 0);
