@@ -3,6 +3,7 @@
 // up, and delivers each room's messages without gap or repeat.
 
 import { checkClientFrame, maxInboxLimit, validRoomId } from "./codec.js";
+import { remoteRoom } from "./types.js";
 import { type CommandHandler, CommandRouter } from "./commands.js";
 import { type CallOptions, Connection, type ConnectionOptions, type FrameEvent, type Status } from "./connection.js";
 import { ClosedError, invalid } from "./errors.js";
@@ -227,7 +228,7 @@ export class Client {
 
   /** leave ends the participant's membership of a room and stops resuming it. */
   async leave(room: string, opts: CallOptions = {}): Promise<void> {
-    if (!validRoomId(room)) throw invalid(`leave names an invalid room id ${JSON.stringify(room)}.`);
+    if (!validRoomId(room) && !remoteRoom(room)) throw invalid(`leave names an invalid room id ${JSON.stringify(room)}.`);
     if (this.conn.lastSeq(room) === undefined) {
       // Not joined on this client: leave over REST, which needs no subscription.
       await this.rest.request("POST", `/api/v1/rooms/${room}/leave`, undefined, opts.signal);

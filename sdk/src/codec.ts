@@ -8,7 +8,7 @@ import { invalid, MeshError } from "./errors.js";
 import { isWellFormed, parseStrict, utf8Length } from "./json.js";
 import { checkTypes, pick, refuseKeys, S, type Shape } from "./shape.js";
 import type { ClientFrame, InboxItem, Member, Message, Participant, ServerFrame, WebhookEvent } from "./types.js";
-import { validRoomId } from "./types.js";
+import { remoteRoom, validRoomId } from "./types.js";
 
 export * from "./types.js";
 
@@ -307,6 +307,12 @@ function normalise(obj: Record<string, unknown>, type: ClientFrame["type"]): Cli
   return out as unknown as ClientFrame;
 }
 
+/** needRoomOrAddress is needRoom that also takes a federated address room@node. */
+function needRoomOrAddress(frame: string, room: unknown): void {
+  if (typeof room === "string" && remoteRoom(room)) return;
+  needRoom(frame, room);
+}
+
 function needRoom(frame: string, room: unknown): void {
   if (room === undefined || room === "") throw invalid(`${frame} needs a "room".`);
   if (typeof room !== "string" || !validRoomId(room)) {
@@ -339,25 +345,25 @@ export function checkClientFrame(f: ClientFrame): void {
     case "hello":
       if (!f.token) throw invalid('hello needs a "token".');
       for (const room of Object.keys(f.resume ?? {})) {
-        if (!validRoomId(room)) throw invalid(`hello.resume names an invalid room id ${goQuote(room)}.`);
+        if (!validRoomId(room) && !remoteRoom(room)) throw invalid(`hello.resume names an invalid room id ${goQuote(room)}.`);
       }
       return;
     case "join":
     case "leave":
-      return needRoom(f.type, f.room);
+      return needRoomOrAddress(f.type, f.room);
     case "say":
-      needRoom("say", f.room);
+      needRoomOrAddress("say", f.room);
       if (!f.text) throw invalid('say needs a non-empty "text".');
       return;
     case "command":
-      needRoom("command", f.room);
+      needRoomOrAddress("command", f.room);
       if (!f.target) throw invalid('command needs a "target".');
       if (!f.name || utf8Length(f.name) > maxCommandNameBytes) {
         throw invalid(`command needs a "name" of 1 to ${maxCommandNameBytes} bytes.`);
       }
       return;
     case "result":
-      needRoom("result", f.room);
+      needRoomOrAddress("result", f.room);
       if (!f.ref) throw invalid('result needs "ref": the id of the command it answers.');
       return;
     case "moderate":

@@ -37,6 +37,14 @@ export function validRoomId(id: string): boolean {
   return roomIdPattern.test(id);
 }
 
+const nodeIdPattern = /^n[a-z2-7]{16}$/;
+
+/** remoteRoom reports whether id is a federated address "room@node" (a room on another node). */
+export function remoteRoom(id: string): boolean {
+  const at = id.indexOf("@");
+  return at > 0 && validRoomId(id.slice(0, at)) && nodeIdPattern.test(id.slice(at + 1));
+}
+
 export interface Participant {
   id: string;
   name: string;
