@@ -9,6 +9,9 @@ import type { Browser, Page } from "playwright-core";
 import { buildHarness, serve, type Served } from "../bench/serve.js";
 import { launch, newPage } from "../bench/browser.js";
 import { decodePNG, inkStats } from "../bench/png.js";
+import { Batch, Instances } from "../src/scene/layers.js";
+import { agentGeometry, humanGeometry } from "../src/scene/geom.js";
+import { Object3D, MeshBasicMaterial, Matrix4, Vector3 } from "../src/scene/three.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const RESULTS = join(here, "..", "test-results");
@@ -58,6 +61,35 @@ async function shot(page: Page, name: string): Promise<{ changed: number; colour
   const png = await page.locator("canvas").screenshot({ path: join(RESULTS, name) });
   return inkStats(decodePNG(png), BG);
 }
+
+test("the merged layer puts every vertex where the instanced layer's matrix does", () => {
+  for (const make of [humanGeometry, agentGeometry]) {
+    const template = make();
+    const tp = (template.getAttribute("position").array as Float32Array).slice();
+    const batch = new Batch(new Object3D(), template, new MeshBasicMaterial(), 4);
+    const inst = new Instances(new Object3D(), make(), new MeshBasicMaterial(), 4);
+    const copies = [[1.5, 0.2, -3, 0.7, 1], [-4, 0, 2.5, -2.2, 0.6], [0, 0.1, 0, 3.1, 1.3]];
+    batch.begin(); inst.begin();
+    for (const [x, y, z, yaw, s] of copies) {
+      for (const l of [batch, inst]) { l.q.set([x, y, z, yaw, s, 1, 0.5, 0.25]); l.add(); }
+    }
+    batch.end(); inst.end();
+    const p = (batch as unknown as { p: Float32Array }).p;
+    const m = inst.mesh.instanceMatrix.array as Float32Array;
+    const V = tp.length / 3, mat = new Matrix4(), v = new Vector3();
+    for (let i = 0; i < copies.length; i++) {
+      mat.fromArray(m, i * 16);
+      for (let j = 0; j < V; j++) {
+        v.fromArray(tp, j * 3).applyMatrix4(mat);
+        const o = (i * V + j) * 3;
+        assert.ok(Math.abs(p[o] - v.x) < 1e-4 && Math.abs(p[o + 1] - v.y) < 1e-4 && Math.abs(p[o + 2] - v.z) < 1e-4,
+          `copy ${i} vertex ${j}: merged ${[p[o], p[o + 1], p[o + 2]]} instanced ${v.toArray()}`);
+      }
+    }
+    assert.equal(batch.count, copies.length);
+    assert.equal(inst.count, copies.length);
+  }
+});
 
 test("the canvas draws (and a frame that only clears does not count)", async () => {
   const page = await open("n=200&webgpu=off");
