@@ -46,17 +46,15 @@ export function merge(parts: BufferGeometry[]): BufferGeometry {
   return g;
 }
 
-/** A human: a six-sided tapered body (no bottom: never seen) and a faceted head whose
- * front point is drawn out into a nose, so facing shows. 26 triangles. */
+/** A human: a six-sided tapered body (no bottom: never seen) and a faceted head. 26 triangles. */
 export function humanGeometry(): BufferGeometry {
   const body = new CylinderGeometry(0.2, 0.36, 1.1, 6, 1, true);
   body.translate(0, 0.55, 0);
   const top = new CylinderGeometry(0.2, 0.2, 0.001, 6, 1);
   dropBottom(top);
   top.translate(0, 1.1, 0);
-  const head = new OctahedronGeometry(0.26, 0);
-  const hp = head.getAttribute("position");
-  for (let i = 0; i < hp.count; i++) if (hp.getZ(i) > 0.2) hp.setZ(i, 0.4);
+  const head = new OctahedronGeometry(0.27, 0);
+  head.rotateY(Math.PI / 4);
   head.translate(0, 1.42, 0);
   return merge([baked(body, 0.62, 0.5), baked(top, 0.62, 0.5), baked(head, 0.68, 0.45)]);
 }

@@ -196,11 +196,11 @@ export class Batch implements Layer {
     const R = r > 1 ? 255 : r * 255, G = g > 1 ? 255 : g * 255, B = b > 1 ? 255 : b * 255;
     let o = i * V * 3, k = i * V * 4;
     for (let j = 0, t = 0; j < V; j++, t += 3, o += 3, k += 4) {
-      const px = tp[t], py = tp[t + 1], pz = tp[t + 2], s = ts[j];
+      const px = tp[t], py = tp[t + 1], pz = tp[t + 2], shade = ts[j];
       p[o] = a00 * px + a02 * pz + x;
       p[o + 1] = s * py + y;
       p[o + 2] = a20 * px + a22 * pz + z;
-      c[k] = s * R; c[k + 1] = s * G; c[k + 2] = s * B;
+      c[k] = shade * R; c[k + 1] = shade * G; c[k + 2] = shade * B;
     }
   }
 

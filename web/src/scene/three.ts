@@ -21,6 +21,7 @@ export { DataTexture } from "three/src/textures/DataTexture.js";
 export { Texture } from "three/src/textures/Texture.js";
 export { Color } from "three/src/math/Color.js";
 export { Vector3 } from "three/src/math/Vector3.js";
+export { Matrix4 } from "three/src/math/Matrix4.js";
 export { ColorManagement } from "three/src/math/ColorManagement.js";
 export { CylinderGeometry } from "three/src/geometries/CylinderGeometry.js";
 export { IcosahedronGeometry } from "three/src/geometries/IcosahedronGeometry.js";
