@@ -15,12 +15,14 @@ import (
 
 	"github.com/the-mesh/mesh/internal/federation"
 	"github.com/the-mesh/mesh/internal/node"
+	"github.com/the-mesh/mesh/internal/tlsconf"
 )
 
 // federationFlags are the flags of `mesh up` that link a node to a relay.
 type federationFlags struct {
 	url         string
 	secretFile  string
+	caFile      string
 	maxAttempts int
 	maxAge      time.Duration
 	retryMin    time.Duration
@@ -30,6 +32,7 @@ type federationFlags struct {
 func (f *federationFlags) register(fs *flag.FlagSet) {
 	def := federation.DefaultConfig()
 	fs.StringVar(&f.url, "interchange", "", "federate through the Interchange relay at this `URL` (ws://host:port; wss:// off loopback)")
+	fs.StringVar(&f.caFile, "interchange-ca-file", "", "PEM `file` of a CA to trust for a wss:// relay, besides the system's (e.g. the relay's DATA/tls/ca.pem with --tls auto)")
 	fs.StringVar(&f.secretFile, "interchange-secret-file", "", "`file` holding the secret `mesh interchange allow` printed for this node (none: an open relay)")
 	fs.IntVar(&f.maxAttempts, "federation-max-attempts", def.MaxAttempts, "transmissions of a federated message before it goes to dead-letter.jsonl (0: no bound)")
 	fs.DurationVar(&f.maxAge, "federation-max-age", def.MaxAge, "age of an unacknowledged federated message before it goes to dead-letter.jsonl (0: no bound)")
@@ -40,8 +43,8 @@ func (f *federationFlags) register(fs *flag.FlagSet) {
 // apply sets cfg.Federation from the flags.
 func (f *federationFlags) apply(cfg *node.Config) error {
 	if f.url == "" {
-		if f.secretFile != "" {
-			return errors.New("--interchange-secret-file needs --interchange")
+		if f.secretFile != "" || f.caFile != "" {
+			return errors.New("--interchange-secret-file and --interchange-ca-file need --interchange")
 		}
 		return nil
 	}
@@ -65,6 +68,13 @@ func (f *federationFlags) apply(cfg *node.Config) error {
 		if fc.Secret = strings.TrimSpace(string(b)); fc.Secret == "" {
 			return fmt.Errorf("--interchange-secret-file %s is empty", f.secretFile)
 		}
+	}
+	if f.caFile != "" {
+		tc, err := tlsconf.ClientConfig(f.caFile)
+		if err != nil {
+			return fmt.Errorf("--interchange-ca-file: %w", err)
+		}
+		fc.TLS = tc
 	}
 	cfg.Federation = &fc
 	return nil

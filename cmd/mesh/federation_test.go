@@ -35,7 +35,7 @@ func startRelay(t *testing.T, dir, addr string, flags ...string) *relayProc {
 	}
 	p := &relayProc{cmd: cmd, addr: addr, done: make(chan error, 1)}
 	lines := bufio.NewScanner(stdout)
-	listening := regexp.MustCompile(`listening on (ws://\S+)`)
+	listening := regexp.MustCompile(`listening on (wss?://\S+)`)
 	timer := time.AfterFunc(10*time.Second, func() { cmd.Process.Kill() })
 	for lines.Scan() {
 		if m := listening.FindStringSubmatch(lines.Text()); m != nil {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/the-mesh/mesh/internal/interchange"
+	"github.com/the-mesh/mesh/internal/tlsconf"
 )
 
 const interchangeSummary = `Run an Interchange relay: nodes link to it (mesh up --interchange URL) and
@@ -50,6 +52,9 @@ func runInterchange(ctx context.Context, args []string, stdout, stderr io.Writer
 	dir := fs.String("data", "./interchange-data", "data `directory`: the relay's identity and registry")
 	fs.BoolVar(&cfg.Open, "open", false, "let in nodes that are not in the registry, tagged open (their traffic is untrusted)")
 	var bridges, secretFiles stringList
+	var tf tlsFlags
+	tf.register(fs)
+	bridgeCA := fs.String("bridge-ca-file", "", "PEM `file` of a CA to trust for wss:// bridges, besides the system's")
 	fs.Var(&bridges, "bridge", "link to the relay at this `URL` (repeatable)")
 	fs.Var(&secretFiles, "bridge-secret-file", "`file` with the secret the bridged relay gave this relay's id; one per --bridge, in order, or one for all")
 	fs.IntVar(&cfg.MaxFrameBytes, "max-frame-bytes", cfg.MaxFrameBytes, "largest frame a node may send, in `bytes`")
@@ -73,8 +78,16 @@ func runInterchange(ctx context.Context, args []string, stdout, stderr io.Writer
 	case len(secretFiles) > 1 && len(secretFiles) != len(bridges):
 		return errors.New("give one --bridge-secret-file per --bridge, or one for all")
 	}
+	var bridgeTLS *tls.Config
+	if *bridgeCA != "" {
+		tc, err := tlsconf.ClientConfig(*bridgeCA)
+		if err != nil {
+			return fmt.Errorf("--bridge-ca-file: %w", err)
+		}
+		bridgeTLS = tc
+	}
 	for i, u := range bridges {
-		b := interchange.Bridge{URL: u}
+		b := interchange.Bridge{URL: u, TLS: bridgeTLS}
 		if len(secretFiles) > 0 {
 			f := secretFiles[0]
 			if len(secretFiles) > 1 {
@@ -99,19 +112,33 @@ func runInterchange(ctx context.Context, args []string, stdout, stderr io.Writer
 		return err
 	}
 	cfg.Identity, cfg.Registry = id, interchange.OpenRegistry(*dir)
+	ts, err := startTLS(ctx, &tf, *addr, *dir, logger) // refuses plain ws:// off loopback without --insecure
+	if err != nil {
+		return err
+	}
+	if ts != nil {
+		defer ts.Close()
+	}
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", *addr, err)
 	}
 	srv := interchange.New(cfg)
-	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
+	url, handler := "ws://"+ln.Addr().String(), http.Handler(srv)
+	if ts != nil {
+		url = "wss://" + tlsURLHost(ts, ln.Addr(), tf.acme)
+		ln, handler = ts.Listener(ln), tlsconf.HSTS(srv)
+		printTLS(stdout, ts, strings.Replace(url, "wss://", "https://", 1))
+		defer reloadOnHUP(ts, logger)()
+	}
+	hs := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- hs.Serve(ln) }()
 	mode := "registry only"
 	if cfg.Open {
 		mode = "open"
 	}
-	fmt.Fprintf(stdout, "mesh: interchange %s listening on ws://%s (%s)\n", id.ID, ln.Addr(), mode)
+	fmt.Fprintf(stdout, "mesh: interchange %s listening on %s (%s)\n", id.ID, url, mode)
 	select {
 	case <-ctx.Done():
 		logger.Info("shutting down")

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
+	"crypto/tls"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -38,6 +39,7 @@ type Config struct {
 	Announce func() (string, []interchange.RoomInfo)
 	Logger   *slog.Logger
 	Now      func() time.Time
+	TLS      *tls.Config // verifies a wss:// relay; nil: the system's roots
 }
 
 // DefaultConfig returns the defaults of `mesh up --interchange`.
@@ -235,7 +237,7 @@ func (c *Client) connect() {
 	wait := linkRetryMin
 	for c.ctx.Err() == nil {
 		l, err := interchange.Dial(c.ctx, interchange.DialConfig{URL: c.cfg.URL, Identity: c.cfg.Identity,
-			Kind: interchange.KindNode, Secret: c.cfg.Secret, Name: c.name()})
+			Kind: interchange.KindNode, Secret: c.cfg.Secret, Name: c.name(), TLS: c.cfg.TLS})
 		if err != nil {
 			if c.ctx.Err() != nil {
 				return

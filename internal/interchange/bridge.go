@@ -12,7 +12,7 @@ func (s *Server) bridge(b Bridge) {
 	wait := bridgeRetryMin
 	for s.ctx.Err() == nil {
 		dl, err := Dial(s.ctx, DialConfig{URL: b.URL, Identity: s.cfg.Identity, Kind: KindRelay, Secret: b.Secret,
-			MaxFrameBytes: s.cfg.MaxFrameBytes + 1024, Queue: s.cfg.Queue, IdleTimeout: s.cfg.IdleTimeout})
+			MaxFrameBytes: s.cfg.MaxFrameBytes + 1024, Queue: s.cfg.Queue, IdleTimeout: s.cfg.IdleTimeout, TLS: b.TLS})
 		if err != nil {
 			if s.ctx.Err() != nil {
 				return

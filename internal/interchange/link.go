@@ -60,6 +60,9 @@ type DialConfig struct {
 	MaxFrameBytes int
 	Queue         QueueLimits   // zero: DefaultQueue
 	IdleTimeout   time.Duration // a relay silent this long is gone (default 90 s)
+	// TLS verifies a wss:// relay; nil: the system's roots. TLS 1.2 is
+	// the least accepted either way.
+	TLS *tls.Config
 }
 
 // LinkURL returns the WebSocket URL of a relay given as ws://, wss://,
@@ -95,7 +98,12 @@ func Dial(ctx context.Context, cfg DialConfig) (*Link, error) {
 	if cfg.IdleTimeout <= 0 {
 		cfg.IdleTimeout = 90 * time.Second
 	}
-	d := ws.Dialer{Timeout: 10 * time.Second, TLSConfig: &tls.Config{MinVersion: tls.VersionTLS12}}
+	tc := &tls.Config{MinVersion: tls.VersionTLS12}
+	if cfg.TLS != nil {
+		tc = cfg.TLS.Clone()
+		tc.MinVersion = max(tc.MinVersion, tls.VersionTLS12)
+	}
+	d := ws.Dialer{Timeout: 10 * time.Second, TLSConfig: tc}
 	nc, br, _, err := d.Dial(ctx, LinkURL(cfg.URL))
 	if err != nil {
 		return nil, fmt.Errorf("dial relay %s: %w", cfg.URL, err)

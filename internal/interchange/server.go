@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -48,6 +49,7 @@ type Config struct {
 type Bridge struct {
 	URL    string
 	Secret string
+	TLS    *tls.Config // verifies a wss:// bridge; nil: the system's roots
 }
 
 // DefaultConfig returns the defaults of `mesh interchange`.
