@@ -25,7 +25,7 @@ export const LABEL_SLOTS = 128;
 export const LABELS_SHOWN = 96;
 const LABEL_W = 256, LABEL_H = 32, LABEL_M = 0.3; // slot pixels; world height in metres
 const RELABEL_MS = 1000;
-const LABEL_DRAWS = 12; // label drawings per frame, at most
+const LABEL_DRAWS = 16; // label drawings per chore, at most
 export const LABEL_Y_HUMAN = 2.0, LABEL_Y_AGENT = 2.3;
 /** Slots of the frame clock (a Float64Array shared by the frame's functions). */
 export const CLOCK_NOW = 0, CLOCK_DT = 1, CLOCK_CX = 2, CLOCK_CZ = 3, CLOCK_EX = 4, CLOCK_EY = 5, CLOCK_EZ = 6;
@@ -178,9 +178,7 @@ export class Avatars {
    * inlined are boxed.
    */
   update(clock: Float64Array): void {
-    const now = clock[CLOCK_NOW], dt = clock[CLOCK_DT], cx = clock[CLOCK_CX], cz = clock[CLOCK_CZ];
-    if (this.relabelNow || now - this.lastRelabel > RELABEL_MS) this.relabel(now, cx, cz);
-    if (this.labelsPending) this.drawPending();
+    const now = clock[CLOCK_NOW], dt = clock[CLOCK_DT];
     const H = this.humans, A = this.agents, R = this.decals, M = this.marker, L = this.labels;
     const HF = this.humansFar, AF = this.agentsFar;
     const ex = clock[CLOCK_EX], ey = clock[CLOCK_EY], ez = clock[CLOCK_EZ];
@@ -248,6 +246,17 @@ export class Avatars {
     this.atlas.flush();
   }
 
+  /**
+   * Label housekeeping, from a timer outside the frame loop (several times a
+   * second): every RELABEL_MS (or after a change) the nearest avatars get the
+   * label slots, and a few pending labels are drawn into the atlas. Canvas text
+   * and pixel reads allocate; frames must not.
+   */
+  chores(now: number, cx: number, cz: number): void {
+    if (this.relabelNow || now - this.lastRelabel > RELABEL_MS) this.relabel(now, cx, cz);
+    if (this.labelsPending) this.drawPending();
+  }
+
   /** Gives labels to the LABELS_SHOWN avatars nearest (cx, cz) (and you); marks for drawing those that changed. */
   private relabel(now: number, cx: number, cz: number): void {
     this.relabelNow = false;
@@ -283,7 +292,7 @@ export class Avatars {
     }
   }
 
-  /** Draws at most LABEL_DRAWS pending labels: a crowd arriving costs several frames a little each, not one a lot. */
+  /** Draws at most LABEL_DRAWS pending labels: a crowd arriving costs several chores a little each, not one a lot. */
   private drawPending(): void {
     let budget = LABEL_DRAWS;
     for (let i = 0; i < this.list.length && budget > 0; i++) {
