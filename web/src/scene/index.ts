@@ -180,7 +180,7 @@ export class MeshScene implements Scene {
   }
 
   /** Pulses in flight (tests). */
-  pulses(): number { return (this.fx as unknown as { pulses: number }).pulses; }
+  pulses(): number { return this.fx.pulses; }
 
   resize(w: number, h: number): void {
     this.w = Math.max(1, w | 0);
