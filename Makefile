@@ -58,6 +58,12 @@ fuzz:
 	$(GO) test -run XXX -fuzz '^FuzzScanMessage$$' -fuzztime $(FUZZTIME) ./internal/bench
 	$(GO) test -run XXX -fuzz '^FuzzScanEnvelope$$' -fuzztime $(FUZZTIME) ./internal/bench
 	$(GO) test -run XXX -fuzz '^FuzzReadMessage$$' -fuzztime $(FUZZTIME) ./internal/bench
+	$(GO) test -run XXX -fuzz '^FuzzLoad$$' -fuzztime $(FUZZTIME) ./internal/inbox
+	$(GO) test -run XXX -fuzz '^FuzzVerifyWebhook$$' -fuzztime $(FUZZTIME) ./agent
+	$(GO) test -run XXX -fuzz '^FuzzParseRouted$$' -fuzztime $(FUZZTIME) ./internal/interchange
+	$(GO) test -run XXX -fuzz '^FuzzFrameReader$$' -fuzztime $(FUZZTIME) ./internal/interchange
+	$(GO) test -run XXX -fuzz '^FuzzValidPayload$$' -fuzztime $(FUZZTIME) ./internal/interchange
+	$(GO) test -run XXX -fuzz '^FuzzQueueReplay$$' -fuzztime $(FUZZTIME) ./internal/federation
 
 # Go micro-benchmarks; `bin/mesh bench` drives a real node.
 bench:

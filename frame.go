@@ -196,7 +196,8 @@ type Pong struct {
 // object with a known type, known fields only, right types, required fields
 // present. It returns one of *Hello, *Join, *Leave, *Say, *Ping, and the
 // frame's ref (best effort, also on error). It also returns *Command,
-// *Result, *Moderate and *Move. Errors are *Error with EInvalid.
+// *Result, *Moderate, *Move, *InboxRead and *InboxAck. Errors are *Error
+// with EInvalid.
 func DecodeClientFrame(data []byte) (frame any, ref string, err error) {
 	if !utf8.Valid(data) {
 		return nil, "", Errorf(EInvalid, "Frame is not valid UTF-8.")
@@ -224,7 +225,7 @@ func DecodeClientFrame(data []byte) (frame any, ref string, err error) {
 			err = Errorf(EInvalid, `hello needs a "token".`)
 		}
 		for room := range f.Resume {
-			if err == nil && !room.Valid() {
+			if err == nil && !room.Valid() && !room.Remote() {
 				err = Errorf(EInvalid, "hello.resume names an invalid room id %q.", room)
 			}
 		}
@@ -233,21 +234,21 @@ func DecodeClientFrame(data []byte) (frame any, ref string, err error) {
 		f := new(Join)
 		err = decodeStrict(data, f)
 		if err == nil {
-			err = needRoom("join", f.Room)
+			err = needRoomOrAddress("join", f.Room)
 		}
 		frame = f
 	case FrameLeave:
 		f := new(Leave)
 		err = decodeStrict(data, f)
 		if err == nil {
-			err = needRoom("leave", f.Room)
+			err = needRoomOrAddress("leave", f.Room)
 		}
 		frame = f
 	case FrameSay:
 		f := new(Say)
 		err = decodeStrict(data, f)
 		if err == nil {
-			err = needRoom("say", f.Room)
+			err = needRoomOrAddress("say", f.Room)
 		}
 		if err == nil && f.Text == "" {
 			err = Errorf(EInvalid, `say needs a non-empty "text".`)
@@ -261,7 +262,7 @@ func DecodeClientFrame(data []byte) (frame any, ref string, err error) {
 		f := new(Command)
 		err = decodeStrict(data, f)
 		if err == nil {
-			err = needRoom("command", f.Room)
+			err = needRoomOrAddress("command", f.Room)
 		}
 		if err == nil && f.Target == "" {
 			err = Errorf(EInvalid, `command needs a "target".`)
@@ -274,7 +275,7 @@ func DecodeClientFrame(data []byte) (frame any, ref string, err error) {
 		f := new(Result)
 		err = decodeStrict(data, f)
 		if err == nil {
-			err = needRoom("result", f.Room)
+			err = needRoomOrAddress("result", f.Room)
 		}
 		if err == nil && f.Ref == "" {
 			err = Errorf(EInvalid, `result needs "ref": the id of the command it answers.`)
@@ -300,6 +301,8 @@ func DecodeClientFrame(data []byte) (frame any, ref string, err error) {
 			err = ValidModeration(f.Action)
 		}
 		frame = f
+	case FrameInbox, FrameInboxAck:
+		frame, err = decodeInbox(*head.Type, data)
 	default:
 		return nil, ref, Errorf(EInvalid, "Unknown frame type %q.", *head.Type)
 	}
@@ -317,6 +320,15 @@ func needRoom(frame string, room RoomID) error {
 		return Errorf(EInvalid, "%s names an invalid room id %q: lowercase letters, digits and dashes, up to 64.", frame, room)
 	}
 	return nil
+}
+
+// needRoomOrAddress is needRoom that also takes a federated address
+// room@node.
+func needRoomOrAddress(frame string, room RoomID) error {
+	if room.Remote() {
+		return nil
+	}
+	return needRoom(frame, room)
 }
 
 // ValidModeration checks a moderation action.

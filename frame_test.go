@@ -14,6 +14,7 @@ func FuzzDecodeClientFrame(f *testing.F) {
 		`{"type":"join","room":"lobby","ref":"1"}`,
 		`{"type":"say","room":"lobby","text":"hi","to":"p_a","ref":"r"}`,
 		`{"type":"ping"}`, `{"type":"leave","room":"x"}`,
+		`{"type":"inbox","after":3,"limit":20,"ref":"i"}`, `{"type":"inbox.ack","upTo":3}`, `{"type":"inbox.ack","upTo":null}`,
 		`{"type":"say",`, `[]`, `null`, `{"type":1}`, "{\"type\":\"say\",\"text\":\"\xff\"}",
 	} {
 		f.Add([]byte(s))
@@ -40,7 +41,15 @@ func FuzzDecodeClientFrame(f *testing.F) {
 			if fr.Room == "" {
 				t.Fatal("join accepted without a room")
 			}
-		case *mesh.Leave, *mesh.Ping:
+		case *mesh.InboxAck:
+			if fr.UpTo == nil {
+				t.Fatal("inbox.ack accepted without upTo")
+			}
+		case *mesh.InboxRead:
+			if fr.Limit < 0 || fr.Limit > mesh.MaxPageLimit {
+				t.Fatalf("inbox accepted with limit %d", fr.Limit)
+			}
+		case *mesh.Leave, *mesh.Ping, *mesh.Command, *mesh.Result, *mesh.Moderate:
 		default:
 			t.Fatalf("unexpected frame %T", frame)
 		}

@@ -178,6 +178,10 @@ var serverFrames = map[string]func() any{
 	mesh.FrameError:    func() any { return new(mesh.ErrorFrame) },
 	mesh.FramePong:     func() any { return new(mesh.Pong) },
 	mesh.FrameState:    func() any { return new(mesh.State) },
+	// The inbox (inbox.go).
+	mesh.FrameInbox:      func() any { return new(mesh.InboxFrame) },
+	mesh.FrameInboxAcked: func() any { return new(mesh.InboxAcked) },
+	mesh.FrameInboxItem:  func() any { return new(mesh.InboxItemFrame) },
 }
 
 // roundTrip decodes input strictly into v, encodes v again and checks the

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -36,6 +37,15 @@ type Config struct {
 	Token  string       // the participant's token (from Register)
 	Logger *slog.Logger // nil: discard
 
+	// TLS configures https:// and wss:// connections: nil verifies the
+	// node's certificate against the system's roots. LoadCA returns one
+	// that trusts a node's local CA (mesh up --tls auto).
+	TLS *tls.Config
+
+	// HTTPClient makes the REST calls (Do, Leave); nil: one made with TLS
+	// (http.DefaultClient when TLS is nil too). The WebSocket uses TLS.
+	HTTPClient *http.Client
+
 	// Reconnect backoff: attempt n waits a random time in [0, min(MaxBackoff,
 	// MinBackoff*2^n)) (exponential backoff with full jitter). Defaults
 	// 250ms and 15s.
@@ -59,6 +69,7 @@ type Client struct {
 	log   *slog.Logger
 	url   string // WebSocket endpoint
 	base  string // http(s) base for REST
+	hc    *http.Client
 	ctx   context.Context
 	stop  context.CancelFunc // cancels ctx: Close, or a fatal refusal
 	wg    sync.WaitGroup     // supervisor, pump, readers
@@ -79,6 +90,11 @@ type Client struct {
 	closed   bool
 	err      error // why the client stopped, when not Close
 	refs     uint64
+
+	inbox       chan InboxItem // InboxItems(); sent to and closed under mu
+	inboxOn     bool           // Inbox was called: ask again after a reconnect
+	inboxLast   uint64         // the highest inbox n seen
+	inboxClosed bool
 }
 
 // roomState is what the client knows of a joined room.
@@ -122,11 +138,12 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 	}
 	cfg.MaxBackoff = max(cfg.MaxBackoff, cfg.MinBackoff)
 	c := &Client{
-		cfg: cfg, log: cfg.Logger, url: u, base: base,
+		cfg: cfg, log: cfg.Logger, url: u, base: base, hc: cfg.httpClient(),
 		sem:      make(chan struct{}, maxHandlers),
 		asem:     make(chan struct{}, maxHandlers),
 		msgs:     make(chan Message),
 		pres:     make(chan mesh.PresenceFrame, presenceQueue),
+		inbox:    make(chan InboxItem, inboxQueue),
 		queue:    newQueue(),
 		ready:    make(chan struct{}),
 		rooms:    make(map[mesh.RoomID]*roomState),
@@ -181,6 +198,9 @@ func (c *Client) Close() error {
 	c.stop()
 	c.wg.Wait()
 	c.hwg.Wait()
+	if c.hc != c.cfg.HTTPClient && c.hc != http.DefaultClient {
+		c.hc.CloseIdleConnections() // its own transport (httpClient)
+	}
 	return nil
 }
 
@@ -207,7 +227,7 @@ func (c *Client) Leave(ctx context.Context, room mesh.RoomID) error {
 	if !joined {
 		// Not joined on this client (perhaps on another, or in an
 		// earlier run): leave over REST, which needs no subscription.
-		return doREST(ctx, http.DefaultClient, c.base, "POST", "/api/v1/rooms/"+string(room)+"/leave", c.cfg.Token, nil, nil)
+		return doREST(ctx, c.hc, c.base, "POST", "/api/v1/rooms/"+string(room)+"/leave", c.cfg.Token, nil, nil)
 	}
 	_, err := c.call(ctx, room, func(ref string) any {
 		return mesh.Leave{Type: mesh.FrameLeave, Room: room, Ref: ref}
@@ -329,7 +349,7 @@ func (c *Client) connect(ctx context.Context) (*conn, error) {
 	defer cancel()
 	stop := context.AfterFunc(c.ctx, cancel)
 	defer stop()
-	cn, err := dialConn(ctx, c.url)
+	cn, err := dialConn(ctx, c.url, c.cfg.TLS)
 	if err != nil {
 		return nil, err
 	}
@@ -366,6 +386,7 @@ func (c *Client) connect(ctx context.Context) (*conn, error) {
 	c.log.Info("mesh: connected", "url", c.cfg.URL, "me", f.You.ID, "resume", len(hello.Resume))
 	c.wg.Add(1)
 	go c.readLoop(cn)
+	c.wg.Go(c.resumeInbox) // pushes are per connection: turn them on again
 	return cn, nil
 }
 
@@ -395,6 +416,7 @@ func (c *Client) handshake(cn *conn, hello mesh.Hello) (*inFrame, error) {
 func (c *Client) supervise(cn *conn) {
 	defer c.wg.Done()
 	defer close(c.pres) // the readers are done: nothing sends on it any more
+	defer c.closeInbox()
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	for {

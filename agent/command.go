@@ -202,8 +202,8 @@ func (c *Client) send(cmd Command, ok bool, output string) {
 	}
 	cn, limits, err := c.live(c.ctx)
 	if err == nil {
-		// The node acks a result without a ref; an error names the
-		// command's id and is logged by the reader.
+		// The node's ack or error names the command's id as ref; the
+		// reader logs an error.
 		err = cn.write(c.ctx, mesh.Result{Type: mesh.FrameResult, Room: m.Room, Ref: m.ID, OK: ok,
 			Output: truncate(output, limit)}, limits.MaxFrameBytes)
 	}

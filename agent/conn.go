@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -58,12 +59,12 @@ func (w lockedWriter) Write(p []byte) (int, error) {
 	return w.c.nc.Write(p)
 }
 
-// dialConn opens the WebSocket. The handshake is bounded by ctx and by
-// handshakeTimeout.
-func dialConn(ctx context.Context, url string) (*conn, error) {
+// dialConn opens the WebSocket, with tc for wss:// (nil: the system's
+// roots). The handshake is bounded by ctx and by handshakeTimeout.
+func dialConn(ctx context.Context, url string, tc *tls.Config) (*conn, error) {
 	ctx, cancel := context.WithTimeout(ctx, handshakeTimeout)
 	defer cancel()
-	nc, br, _, err := ws.Dialer{}.Dial(ctx, url)
+	nc, br, _, err := ws.Dialer{TLSConfig: tc}.Dial(ctx, url)
 	if err != nil {
 		return nil, err
 	}

@@ -10,6 +10,11 @@
 //		prompt += m.ForPrompt() + "\n\n" // spotlighted: never raw text
 //	}
 //
+// An https:// node is reached over TLS (wss:// for the WebSocket) and its
+// certificate verified against the system's roots, or against the CA that
+// Config.TLS names: LoadCA reads one, such as the local CA of a node run
+// with --tls auto.
+//
 // # Delivery
 //
 // Messages() carries every message of every joined room that arrives after
@@ -41,6 +46,16 @@
 // Command registers a handler for commands addressed to this participant:
 // messages of kind command whose to is Me().ID, and chat messages to Me()
 // whose text starts with "/name". See Command for the trust rule.
+//
+// # Inbox
+//
+// The node keeps, per participant, the messages addressed to it and the
+// commands sent to it until it acknowledges them (PROTOCOL.md, "Inbox").
+// Inbox reads them and turns on pushes: InboxItems() then gets each new
+// item as it arrives, also after reconnects. Handle an item, then
+// AckInbox(item.N). InboxItems() is a prompt, not the record: read Inbox
+// to be sure of every item. A receiver of webhook deliveries checks them
+// with VerifyWebhook; RegisterWebhook registers a participant with one.
 //
 // # Prompts
 //

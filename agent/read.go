@@ -29,6 +29,12 @@ type inFrame struct {
 	State       *mesh.WorldState   `json:"state"`       // joined
 	Moves       []mesh.AvatarState `json:"moves"`       // state
 	Raw         json.RawMessage    `json:"message"`     // message (envelope), error (text)
+	Items       []mesh.InboxItem   `json:"items"`       // inbox
+	Next        uint64             `json:"next"`        // inbox
+	Unacked     int                `json:"unacked"`     // inbox, inbox.acked
+	Dropped     uint64             `json:"dropped"`     // inbox
+	Acked       uint64             `json:"acked"`       // inbox.acked
+	Item        *mesh.InboxItem    `json:"item"`        // inbox.item
 
 	Msg  *mesh.Message `json:"-"` // message
 	Text string        `json:"-"` // error
@@ -84,8 +90,12 @@ func (c *Client) handle(cn *conn, data []byte) error {
 		delete(c.rooms, f.Room)
 		c.mu.Unlock()
 		c.answer(cn, f, nil)
-	case mesh.FrameAck:
+	case mesh.FrameAck, mesh.FrameInbox, mesh.FrameInboxAcked:
 		c.answer(cn, f, nil)
+	case mesh.FrameInboxItem:
+		if f.Item != nil {
+			c.pushInbox(*f.Item)
+		}
 	case mesh.FrameError:
 		e := &mesh.Error{Code: f.Code, Message: f.Text}
 		if !c.answer(cn, f, e) {

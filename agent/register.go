@@ -3,11 +3,14 @@ package agent
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 
 	"github.com/the-mesh/mesh"
@@ -27,6 +30,9 @@ type Registration struct {
 	// the new one's parent; the new participant never has more trust or
 	// capabilities than it.
 	ParentToken string
+
+	// TLS configures the https:// connection, as Config.TLS does.
+	TLS *tls.Config
 }
 
 // Register registers a participant on the node at baseURL
@@ -34,6 +40,29 @@ type Registration struct {
 // only once. From loopback no token or invite is needed. Refusals are
 // *mesh.Error with the node's code (invalid, unauthorized, forbidden, ...).
 func Register(ctx context.Context, baseURL string, r Registration) (mesh.Participant, string, error) {
+	reg, err := register(ctx, baseURL, r, registrationBody(r))
+	return reg.Participant, reg.Token, err
+}
+
+// register posts a registration body with r's token and TLS settings.
+func register(ctx context.Context, baseURL string, r Registration, body map[string]any) (Registered, error) {
+	var out struct {
+		Participant   mesh.Participant `json:"participant"`
+		Token         string           `json:"token"`
+		WebhookSecret string           `json:"webhookSecret"`
+	}
+	hc := Config{TLS: r.TLS}.httpClient()
+	if r.TLS != nil {
+		defer hc.CloseIdleConnections() // its own transport: close it
+	}
+	if err := doREST(ctx, hc, baseURL, "POST", "/api/v1/participants", r.ParentToken, body, &out); err != nil {
+		return Registered{}, err
+	}
+	return Registered{Participant: out.Participant, Token: out.Token, WebhookSecret: out.WebhookSecret}, nil
+}
+
+// registrationBody is the JSON body of a registration.
+func registrationBody(r Registration) map[string]any {
 	body := map[string]any{"name": r.Name}
 	if r.Kind != "" {
 		body["kind"] = r.Kind
@@ -44,22 +73,55 @@ func Register(ctx context.Context, baseURL string, r Registration) (mesh.Partici
 	if r.Invite != "" {
 		body["invite"] = r.Invite
 	}
-	var out struct {
-		Participant mesh.Participant `json:"participant"`
-		Token       string           `json:"token"`
-	}
-	if err := doREST(ctx, http.DefaultClient, baseURL, "POST", "/api/v1/participants", r.ParentToken, body, &out); err != nil {
-		return mesh.Participant{}, "", err
-	}
-	return out.Participant, out.Token, nil
+	return body
 }
 
 // Do sends one REST request to the node at url, with token unless it is
 // empty, and decodes the JSON answer into out (when not nil). A refusal by
 // the node comes back as *mesh.Error with its code and message. It serves
-// the endpoints a Client has no method for.
+// the endpoints a Client has no method for. An https node's certificate is
+// verified against the system's roots; Config.Do takes a TLS configuration.
 func Do(ctx context.Context, url, token, method, path string, in, out any) error {
 	return doREST(ctx, http.DefaultClient, url, method, path, token, in, out)
+}
+
+// Do is the package's Do with cfg's URL, Token, TLS and HTTPClient.
+func (cfg Config) Do(ctx context.Context, method, path string, in, out any) error {
+	hc := cfg.httpClient()
+	if hc != cfg.HTTPClient && hc != http.DefaultClient {
+		defer hc.CloseIdleConnections() // its own transport: close it
+	}
+	return doREST(ctx, hc, cfg.URL, method, path, cfg.Token, in, out)
+}
+
+// httpClient returns cfg.HTTPClient if set, http.DefaultClient if TLS is
+// nil, else a client of its own with TLS, whose idle connections stay open
+// until CloseIdleConnections.
+func (cfg Config) httpClient() *http.Client {
+	switch {
+	case cfg.HTTPClient != nil:
+		return cfg.HTTPClient
+	case cfg.TLS == nil:
+		return http.DefaultClient
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = cfg.TLS
+	return &http.Client{Transport: tr}
+}
+
+// LoadCA returns a TLS configuration that trusts only the CA certificates
+// in the PEM file path, such as a node's local CA (DATA/tls/ca.pem of
+// mesh up --tls auto), for Config.TLS and Registration.TLS.
+func LoadCA(path string) (*tls.Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("agent: CA file: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(b) {
+		return nil, fmt.Errorf("agent: no PEM certificate in %s", path)
+	}
+	return &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}, nil
 }
 
 // doREST sends one REST request and decodes a JSON answer into out (when

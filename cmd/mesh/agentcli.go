@@ -15,7 +15,6 @@ import (
 	"strings"
 
 	"github.com/the-mesh/mesh"
-	"github.com/the-mesh/mesh/agent"
 )
 
 const defaultNodeURL = "http://127.0.0.1:3000"
@@ -24,6 +23,7 @@ const defaultNodeURL = "http://127.0.0.1:3000"
 type agentFlags struct {
 	config string
 	node   string
+	caFile string
 }
 
 // newAgentFlagSet returns a flag set whose usage line shows the command's
@@ -37,6 +37,7 @@ func newAgentFlagSet(name, synopsis, summary string, w io.Writer) (*flag.FlagSet
 	af := &agentFlags{}
 	fs.StringVar(&af.config, "config", defaultConfigPath(), "config `file` holding the node URL and token ($MESH_CONFIG, else $XDG_CONFIG_HOME/mesh/config.json, else ~/.config/mesh/config.json)")
 	fs.StringVar(&af.node, "node", "", "the node's `URL`, overriding the config's")
+	addCAFileFlag(fs, &af.caFile)
 	return fs, af
 }
 
@@ -48,6 +49,11 @@ func (af *agentFlags) load() (agentConfig, error) {
 	}
 	if af.node != "" {
 		c.Node = af.node
+	}
+	if af.caFile != "" {
+		if c.CAFile, err = absCAFile(af.caFile); err != nil {
+			return c, err
+		}
 	}
 	return c, nil
 }
@@ -84,7 +90,11 @@ func usageError(fs *flag.FlagSet, format string, args ...any) error {
 // decodes a JSON answer into out (when not nil). A refusal by the node is
 // a *mesh.Error carrying its code and message.
 func (c agentConfig) do(ctx context.Context, method, path string, in, out any) error {
-	err := agent.Do(ctx, c.Node, c.Token, method, path, in, out)
+	ac, err := c.agent()
+	if err != nil {
+		return err
+	}
+	err = ac.Do(ctx, method, path, in, out)
 	var ue *url.Error
 	if errors.As(err, &ue) {
 		return fmt.Errorf("is the node running at %s? %w", c.Node, err)

@@ -28,6 +28,9 @@ Workloads:
            duration: the node's RSS per connection (default 10000)
   startup  generate a data directory with M messages, start a node on it
            several times: time to ready and RSS (default 1,000,000 messages)
+  relay    an Interchange relay (this binary, mesh interchange --open):
+           latency it adds between two nodes, frames/s through it, RSS per
+           connected node (bench_relay.go)
 
 By default fanout, rooms and idle start their own node (this binary, "mesh
 up" on a free loopback port and a temporary data directory, with --rate 0
@@ -57,7 +60,7 @@ Run mesh bench <workload> --help for a workload's flags.
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, benchHelp)
-		return exitError{2, errors.New("name a workload: fanout, rooms, idle or startup")}
+		return exitError{2, errors.New("name a workload: fanout, rooms, idle, startup or relay")}
 	}
 	name, args := args[0], args[1:]
 	switch name {
@@ -72,6 +75,8 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return benchIdle(ctx, args, stdout, stderr)
 	case "startup":
 		return benchStartup(ctx, args, stdout, stderr)
+	case "relay":
+		return benchRelay(ctx, args, stdout, stderr)
 	}
 	return exitError{2, fmt.Errorf("unknown workload %q (run mesh bench --help)", name)}
 }
@@ -81,6 +86,7 @@ type benchFlags struct {
 	fs       *flag.FlagSet
 	common   *bench.Common
 	nodeArgs string
+	caFile   string
 	jsonOnly bool
 	quiet    bool
 }
@@ -104,6 +110,7 @@ func addCommonFlags(fs *flag.FlagSet, c *bench.Common) *benchFlags {
 	fs.DurationVar(&c.Warmup, "warmup", c.Warmup, "traffic before the measured window, not counted")
 	fs.DurationVar(&c.Drain, "drain", c.Drain, "longest wait after the window for deliveries in flight")
 	fs.IntVar(&c.Concurrency, "concurrency", c.Concurrency, "registrations and connection set-ups in flight at once")
+	addCAFileFlag(fs, &b.caFile)
 	fs.BoolVar(&b.jsonOnly, "json-only", false, "print only the JSON line")
 	fs.BoolVar(&b.quiet, "quiet", false, "print no progress on stderr")
 	return b
@@ -117,6 +124,11 @@ func (b *benchFlags) parse(args []string, stderr io.Writer) error {
 		return exitError{2, fmt.Errorf("unexpected arguments %q", b.fs.Args())}
 	}
 	b.common.NodeArgs = strings.Fields(b.nodeArgs)
+	tc, err := loadCA(b.caFile)
+	if err != nil {
+		return err
+	}
+	b.common.TLS = tc
 	if !b.quiet {
 		b.common.Progress = stderr
 	}

@@ -56,7 +56,11 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, *wait)
 		defer cancel()
-		cl, err = agent.Dial(ctx, agent.Config{URL: c.Node, Token: c.Token})
+		ac, err := c.agent()
+		if err != nil {
+			return err
+		}
+		cl, err = agent.Dial(ctx, ac)
 		if err != nil {
 			return fmt.Errorf("connect to %s: %w", c.Node, err)
 		}

@@ -16,10 +16,14 @@ import (
 // stored as JSON in a file of mode 0600, in a directory of mode 0700,
 // because Token is the participant's only credential.
 type agentConfig struct {
-	Node  string             `json:"node"`  // http(s)://host:port
-	Token string             `json:"token"` // bearer token, shown once by the node at registration
-	ID    mesh.ParticipantID `json:"id"`
-	Name  string             `json:"name"`
+	Node   string             `json:"node"`             // http(s)://host:port
+	CAFile string             `json:"caFile,omitempty"` // PEM CA the node's certificate must chain to (--ca-file); "": the system's roots
+	Token  string             `json:"token"`            // bearer token, shown once by the node at registration
+	ID     mesh.ParticipantID `json:"id"`
+	Name   string             `json:"name"`
+	// WebhookSecret signs the node's webhook deliveries, when registered
+	// with --webhook.
+	WebhookSecret string `json:"webhookSecret,omitempty"`
 }
 
 // errNoConfig is returned by loadConfig when the file does not exist.

@@ -55,7 +55,12 @@ func runListen(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if *verbose {
 		logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	}
-	cl, err := agent.Dial(ctx, agent.Config{URL: c.Node, Token: c.Token, Logger: logger})
+	ac, err := c.agent()
+	if err != nil {
+		return err
+	}
+	ac.Logger = logger
+	cl, err := agent.Dial(ctx, ac)
 	if err != nil {
 		if ctx.Err() != nil {
 			return listenEnd(ctx, *count, 0, *dur)

@@ -28,11 +28,14 @@ func commands() []command {
 		{"up", "start a node", runUp},
 		{"invite", "mint a single-use invite token on a running node", runInvite},
 		{"register", "register a participant and save its token in the config file", runRegister}, {"rooms", "list or create rooms", runRooms}, {"join", "join a room", runJoin}, {"say", "post a message to a room", runSay}, {"listen", "print a room's messages as they arrive (--json: JSON Lines)", runListen}, {"cmd", "send a command to a participant, optionally wait for its result", runCmd},
+		{"inbox", "print the messages and commands addressed to you, until acknowledged (--ack)", runInbox},
 		{"mcp", "serve this participant's tools to an MCP client over stdio", runMCP},
 		{"audit", "check the audit log's hash chain (audit verify)", runAudit},
 		{"bench", "drive a node with a workload and report throughput and latency", runBench},
 		{"scan", "scan text for prompt injection, as the node does", runScan},
 		{"id", "print this node's id", runID},
+		{"interchange", "run an Interchange relay that federates nodes; allow a node on it", runInterchange},
+		{"federation", "a running node's federation: status, dead letters (list, replay)", runFederation},
 		{"version", "print the version", runVersion},
 	}
 }

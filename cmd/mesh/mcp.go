@@ -41,7 +41,11 @@ func runMCP(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	// stdout is the MCP stream: StdioTransport writes os.Stdout, which is
 	// the stdout Main is given when run as a program.
-	err = mcpserver.New(c.Node, c.Token).Run(ctx, &mcp.StdioTransport{})
+	hc, err := c.httpClient()
+	if err != nil {
+		return err
+	}
+	err = mcpserver.NewWithClient(c.Node, c.Token, hc).Run(ctx, &mcp.StdioTransport{})
 	if err == nil || errors.Is(err, io.EOF) || ctx.Err() != nil {
 		return nil // stdin closed, or interrupted
 	}

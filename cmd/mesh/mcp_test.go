@@ -42,7 +42,7 @@ func TestMCPStdio(t *testing.T) {
 	for _, tl := range tools.Tools {
 		names = append(names, tl.Name)
 	}
-	if !slices.Contains(names, "wait_for_messages") || !slices.Contains(names, "send_message") || slices.Contains(names, "move") {
+	if !slices.Contains(names, "wait_for_messages") || !slices.Contains(names, "send_message") || !slices.Contains(names, "move") {
 		t.Errorf("tools: %v", names)
 	}
 

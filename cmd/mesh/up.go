@@ -12,6 +12,7 @@ import (
 
 	"github.com/the-mesh/mesh/internal/hub"
 	"github.com/the-mesh/mesh/internal/node"
+	"github.com/the-mesh/mesh/internal/tlsconf"
 	"github.com/the-mesh/mesh/internal/web"
 	"github.com/the-mesh/mesh/internal/world"
 )
@@ -19,7 +20,9 @@ import (
 const upSummary = `Start a node: the REST API, the WebSocket at /api/v1/ws, /healthz and /metrics.
 On first start it creates the data directory, the node's identity (node.json,
 node.key), the owner (token in owner.token) and the lobby, and prints a login URL.
-SIGINT or SIGTERM shuts it down cleanly: no new connections, clients told, storage flushed.`
+SIGINT or SIGTERM shuts it down cleanly: no new connections, clients told, storage flushed.
+Off loopback it serves https only (--tls auto, --tls-cert/--tls-key or --acme)
+unless --insecure; SIGHUP reloads the certificate.`
 
 // upConfig is everything `mesh up` reads from its flags.
 type upConfig struct {
@@ -28,6 +31,8 @@ type upConfig struct {
 	web       web.Config
 	logLevel  string
 	debugAddr string
+	tls       tlsFlags
+	fed       federationFlags // federation.go
 }
 
 func parseUp(args []string, stderr io.Writer) (upConfig, error) {
@@ -49,7 +54,19 @@ func parseUp(args []string, stderr io.Writer) (upConfig, error) {
 	fs.Float64Var(&cfg.node.World.Speed, "world-speed", cfg.node.World.Speed, "the fastest an avatar may move, in `metres` per second")
 	fs.StringVar(&cfg.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&cfg.debugAddr, "debug-addr", "", "serve Go's /debug/pprof on this `host:port` (off when empty; keep it on loopback)")
+	cfg.tls.register(fs)
+	cfg.fed.register(fs)
+	checkInbox := addInboxFlags(fs, &cfg.node)
 	if err := fs.Parse(args); err != nil {
+		return cfg, err
+	}
+	if err := checkInbox(); err != nil {
+		return cfg, err
+	}
+	if err := cfg.fed.apply(&cfg.node); err != nil {
+		return cfg, err
+	}
+	if _, err := cfg.tls.config(cfg.addr, cfg.node.DataDir, nil); err != nil {
 		return cfg, err
 	}
 	if fs.NArg() > 0 {
@@ -86,6 +103,14 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	cfg.node.Logger, cfg.web.Logger = logger, logger
 
+	ts, err := startTLS(ctx, &cfg.tls, cfg.addr, cfg.node.DataDir, logger)
+	if err != nil {
+		return err
+	}
+	if ts != nil {
+		defer ts.Close()
+		cfg.web.SelfTLS = ts.SelfClientConfig()
+	}
 	n, err := node.Open(cfg.node)
 	if err != nil {
 		return err
@@ -97,6 +122,13 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		n.Close()
 		return fmt.Errorf("listen on %s: %w", cfg.addr, err)
 	}
+	url, handler := "http://"+ln.Addr().String(), http.Handler(srv)
+	if ts != nil {
+		url = "https://" + tlsURLHost(ts, ln.Addr(), cfg.tls.acme)
+		ln, handler = ts.Listener(ln), tlsconf.HSTS(srv)
+		printTLS(stdout, ts, url)
+		defer reloadOnHUP(ts, logger)()
+	}
 	if cfg.debugAddr != "" {
 		stopDebug, err := serveDebug(cfg.debugAddr, logger)
 		if err != nil {
@@ -107,8 +139,7 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		defer stopDebug()
 	}
-	url := "http://" + ln.Addr().String()
-	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
+	hs := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- hs.Serve(ln) }()
 

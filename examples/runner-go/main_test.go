@@ -25,7 +25,9 @@ func TestRunnerRunsOnlyTheWhitelist(t *testing.T) {
 	defer cancel()
 	ready := make(chan mesh.ParticipantID, 1)
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, n.URL, runnerTok, "ops", "runner", func(id mesh.ParticipantID) { ready <- id }) }()
+	go func() {
+		done <- run(ctx, n.URL, runnerTok, "ops", "runner", func(id mesh.ParticipantID) { ready <- id })
+	}()
 	select {
 	case <-ready:
 	case err := <-done:

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"crypto/tls"
 	"fmt"
 	"io"
 	"time"
@@ -23,6 +24,8 @@ type Common struct {
 	Drain time.Duration
 	// Progress receives one line per phase; nil discards them.
 	Progress io.Writer
+	// TLS verifies an https URL's node (nil: the system's roots).
+	TLS *tls.Config
 }
 
 // DefaultCommon returns the defaults of Common.

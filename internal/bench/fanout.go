@@ -39,7 +39,7 @@ func RunFanout(ctx context.Context, cfg FanoutConfig) (r *Report, err error) {
 	}
 	w, h := newWindow(), NewHistogram()
 	cfg.logf("connecting %d members to %s", cfg.Members, room)
-	clients, err := connectAll(ctx, node.URL, cfg.Members+1, cfg.Concurrency,
+	clients, err := connectAll(ctx, node, cfg.Members+1, cfg.Concurrency,
 		func(i int) string { return tokens[i] },
 		func(int) string { return room }, w, h)
 	if err != nil {

@@ -50,7 +50,7 @@ func RunIdle(ctx context.Context, cfg IdleConfig) (r *Report, err error) {
 	cfg.logf("connecting %d connections", cfg.Conns)
 	w, h := newWindow(), NewHistogram()
 	connStart := time.Now()
-	clients, err := connectAll(ctx, node.URL, cfg.Conns, cfg.Concurrency,
+	clients, err := connectAll(ctx, node, cfg.Conns, cfg.Concurrency,
 		func(i int) string { return tokens[i%parts] },
 		func(i int) string { return rooms[i%cfg.Rooms] }, w, h)
 	if err != nil {

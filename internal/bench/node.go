@@ -4,10 +4,12 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -23,6 +25,7 @@ import (
 // /metrics).
 type Node struct {
 	URL string
+	TLS *tls.Config // for an https node; nil: the system's roots
 	API *API
 	Cmd *exec.Cmd // nil for an existing node
 	Dir string    // the child's data directory
@@ -102,10 +105,12 @@ func StartNode(ctx context.Context, o NodeOptions) (*Node, error) {
 	return n, nil
 }
 
-// ExistingNode returns a Node for a node that is already running at url.
-func ExistingNode(ctx context.Context, url string) (*Node, error) {
-	n := &Node{URL: strings.TrimSuffix(url, "/")}
+// ExistingNode returns a Node for a node that is already running at url,
+// verifying an https node's certificate with tc (nil: the system's roots).
+func ExistingNode(ctx context.Context, url string, tc *tls.Config) (*Node, error) {
+	n := &Node{URL: strings.TrimSuffix(url, "/"), TLS: tc}
 	n.API = NewAPI(n.URL, 64)
+	n.API.Client.Transport.(*http.Transport).TLSClientConfig = tc
 	if !n.API.Healthy(ctx) {
 		return nil, fmt.Errorf("node at %s: /healthz does not answer 200", url)
 	}

@@ -42,7 +42,7 @@ func RunRooms(ctx context.Context, cfg RoomsConfig) (r *Report, err error) {
 	}
 	w, h := newWindow(), NewHistogram()
 	cfg.logf("connecting %d clients", cfg.Clients)
-	clients, err := connectAll(ctx, node.URL, cfg.Clients, cfg.Concurrency,
+	clients, err := connectAll(ctx, node, cfg.Clients, cfg.Concurrency,
 		func(i int) string { return tokens[i] },
 		func(i int) string { return rooms[i%cfg.Rooms] }, w, h)
 	if err != nil {

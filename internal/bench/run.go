@@ -12,7 +12,7 @@ import (
 func (c *Common) openNode(ctx context.Context) (*Node, error) {
 	if c.URL != "" {
 		c.logf("using the node at %s", c.URL)
-		return ExistingNode(ctx, c.URL)
+		return ExistingNode(ctx, c.URL, c.TLS)
 	}
 	n, err := StartNode(ctx, NodeOptions{Bin: c.Bin, Extra: c.NodeArgs})
 	if err != nil {

@@ -303,12 +303,12 @@ func drain(ctx context.Context, clients []*client, expect func(i int) int64, tim
 // connectAll dials n clients with at most conc in flight; client i uses
 // token(i) and joins room(i). Each client's read loop starts as soon as it
 // has joined, so presence from later joins never backs up.
-func connectAll(ctx context.Context, base string, n, conc int, token, room func(i int) string, w *window, h *Histogram) ([]*client, error) {
+func connectAll(ctx context.Context, node *Node, n, conc int, token, room func(i int) string, w *window, h *Histogram) ([]*client, error) {
 	clients := make([]*client, n)
 	// Each worker writes its own clients[i]; forEach returns after all
 	// workers are done, so reading clients afterwards needs no lock.
 	err := forEach(ctx, n, conc, func(ctx context.Context, i int) error {
-		c, err := Dial(ctx, base)
+		c, err := DialTLS(ctx, node.URL, node.TLS)
 		if err != nil {
 			return fmt.Errorf("connection %d: %w", i, err)
 		}

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -36,12 +37,16 @@ type Conn struct {
 
 // Dial opens a WebSocket to the node at base (http://host:port) on
 // /api/v1/ws.
-func Dial(ctx context.Context, base string) (*Conn, error) {
+func Dial(ctx context.Context, base string) (*Conn, error) { return DialTLS(ctx, base, nil) }
+
+// DialTLS is Dial verifying an https node's certificate with tc (nil: the
+// system's roots).
+func DialTLS(ctx context.Context, base string, tc *tls.Config) (*Conn, error) {
 	u, err := wsURL(base)
 	if err != nil {
 		return nil, err
 	}
-	d := ws.Dialer{Timeout: 30 * time.Second}
+	d := ws.Dialer{Timeout: 30 * time.Second, TLSConfig: tc}
 	nc, br, _, err := d.Dial(ctx, u)
 	if err != nil {
 		return nil, fmt.Errorf("dial %s: %w", u, err)

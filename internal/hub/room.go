@@ -107,13 +107,13 @@ type Room struct {
 	recent []recentEntry // ring of the latest messages
 	start  int           // index of the oldest entry in recent
 	subs   map[*Conn]*sub
-	online map[mesh.ParticipantID]int // subscribed connections per participant
-	gone   bool                       // unloaded by the hub: Subscribe refuses
-	notify chan struct{}              // closed by the next Publish; made on demand
-	space  *world.Space               // the avatars of online participants and visitors
+	online map[mesh.ParticipantID]int   // subscribed connections per participant
+	gone   bool                         // unloaded by the hub: Subscribe refuses
+	notify chan struct{}                // closed by the next Publish; made on demand
+	space  *world.Space                 // the avatars of online participants and visitors
 	visits map[mesh.ParticipantID]visit // present through REST, made on demand
-	due    atomic.Bool                // space changed since the last state frame
-	tick   *atomic.Uint64             // the hub's world tick
+	due    atomic.Bool                  // space changed since the last state frame
+	tick   *atomic.Uint64               // the hub's world tick
 }
 
 type recentEntry struct {

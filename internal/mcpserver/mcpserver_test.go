@@ -82,7 +82,7 @@ func TestHTTP(t *testing.T) {
 	for _, tl := range tools.Tools {
 		names = append(names, tl.Name)
 	}
-	for _, want := range []string{"list_rooms", "join_room", "send_message", "read_messages", "wait_for_messages", "list_members", "move", "run_command", "read_data", "write_data"} {
+	for _, want := range []string{"list_rooms", "join_room", "send_message", "read_messages", "wait_for_messages", "list_members", "move", "run_command", "read_data", "write_data", "read_inbox", "ack_inbox"} {
 		if !slices.Contains(names, want) {
 			t.Errorf("tool %s missing from %v", want, names)
 		}

@@ -382,7 +382,7 @@ func (c *client) raw(ctx context.Context, method, room, path string, body []byte
 	if body != nil {
 		req.Header.Set("Content-Type", "application/octet-stream")
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := c.hc.Do(req)
 	if err != nil {
 		return nil, nil, nodeError(err)
 	}

@@ -89,6 +89,10 @@ func (p *pendingCommands) answer(id string, room mesh.RoomID, by mesh.Participan
 // gets the ack. Refusals: ENotFound, EForbidden (execute.from, speak,
 // target's execute, target not a member), EInvalid.
 func (n *Node) Command(actor mesh.Participant, c mesh.Command, origin *hub.Conn, done func(mesh.Message, error)) {
+	if c.Room.Remote() { // another node's room: federation_remote.go
+		n.PostRemote(actor, RemotePost{Room: c.Room, Kind: mesh.MessageCommand, To: c.Target, Command: c.Name, Args: c.Args}, nil, done)
+		return
+	}
 	m, err := n.command(actor, c)
 	if err != nil {
 		n.refused(actor, "command", c.Room, err, done)
@@ -143,6 +147,10 @@ func (n *Node) command(actor mesh.Participant, c mesh.Command) (*mesh.Message, e
 // Refusals: ENotFound (room, or no such command waiting), EForbidden (the
 // command was addressed to someone else), ETooLarge.
 func (n *Node) Result(actor mesh.Participant, res mesh.Result, origin *hub.Conn, done func(mesh.Message, error)) {
+	if res.Room.Remote() { // another node's room: federation_remote.go
+		n.PostRemote(actor, RemotePost{Room: res.Room, Kind: mesh.MessageResult, Ref: res.Ref, OK: res.OK, Output: res.Output}, nil, done)
+		return
+	}
 	m, err := n.result(actor, res)
 	if err != nil {
 		n.refused(actor, "result", res.Room, err, done)

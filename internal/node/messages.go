@@ -32,6 +32,10 @@ const MaxRefBytes = mesh.MaxRefBytes
 // (text), EInvalid (empty text, a ref over MaxRefBytes, an addressee that
 // does not exist, was revoked or is not a member), EUnavailable (storage).
 func (n *Node) Say(actor mesh.Participant, post Post, origin *hub.Conn, done func(mesh.Message, error)) {
+	if post.Room.Remote() { // another node's room: federation_remote.go
+		n.PostRemote(actor, RemotePost{Room: post.Room, Kind: mesh.MessageChat, Text: post.Text, To: post.To}, nil, done)
+		return
+	}
 	m, err := n.chat(actor, post)
 	if err != nil {
 		n.refused(actor, "say", post.Room, err, done)
@@ -88,11 +92,13 @@ func (n *Node) append(actor mesh.Participant, action string, m *mesh.Message, or
 			n.refused(actor, action, m.Room, err, done)
 			return
 		}
+		inboxed := n.route(m, e) // before the ack: the addressee's inbox has it when the sender hears
 		if origin != nil {
 			ack, _ := hub.Frame(mesh.Ack{Type: mesh.FrameAck, Ref: ref, ID: m.ID, Seq: e.Seq})
 			origin.Send(ack)
 		}
 		delivered := n.bus.Publish(m.Room, e, origin)
+		n.announce(inboxed, e) // after the message frame
 		n.stats.MessagesIn.Inc()
 		n.stats.MessagesOut.Add(uint64(delivered))
 		n.Audit.Record(audit.Record{Actor: actor.ID, Action: action, Room: m.Room, Outcome: audit.OK,
@@ -158,6 +164,9 @@ func (n *Node) loadRecent(id mesh.RoomID, max int) (uint64, []mesh.Entry, error)
 
 // HubRoom returns the live room for id, loading it on first use.
 func (n *Node) HubRoom(id mesh.RoomID) (*hub.Room, error) {
+	if id.Remote() {
+		return n.MirrorRoom(id)
+	}
 	if n.room(id) == nil {
 		return nil, notFound(id)
 	}
@@ -167,6 +176,9 @@ func (n *Node) HubRoom(id mesh.RoomID) (*hub.Room, error) {
 // Messages returns up to limit stored messages of a room with seq > after.
 // Only members may read. Errors: ENotFound, EForbidden, EInvalid.
 func (n *Node) Messages(actor mesh.Participant, id mesh.RoomID, after uint64, limit int) ([]json.RawMessage, error) {
+	if id.Remote() {
+		return n.remoteMessages(actor, id, after, limit)
+	}
 	if limit <= 0 || limit > mesh.MaxPageLimit {
 		return nil, mesh.Errorf(mesh.EInvalid, "limit must be between 1 and %d, got %d.", mesh.MaxPageLimit, limit)
 	}
@@ -214,5 +226,8 @@ func (n *Node) WaitMessages(ctx context.Context, actor mesh.Participant, id mesh
 
 // ReadLog returns stored entries of a room with seq > after, for catch-up.
 func (n *Node) ReadLog(id mesh.RoomID, after uint64, limit int) ([]mesh.Entry, error) {
+	if id.Remote() {
+		return n.ReadRemote(id, after, limit) // a mirror: federation_remote.go
+	}
 	return n.store.Read(id, after, limit)
 }

@@ -17,11 +17,14 @@ import (
 	"github.com/the-mesh/mesh"
 	"github.com/the-mesh/mesh/internal/atomicfile"
 	"github.com/the-mesh/mesh/internal/audit"
+	"github.com/the-mesh/mesh/internal/federation"
 	"github.com/the-mesh/mesh/internal/guard"
 	"github.com/the-mesh/mesh/internal/hub"
+	"github.com/the-mesh/mesh/internal/inbox"
 	"github.com/the-mesh/mesh/internal/metrics"
 	"github.com/the-mesh/mesh/internal/roomdata"
 	"github.com/the-mesh/mesh/internal/store/jsonl"
+	"github.com/the-mesh/mesh/internal/webhook"
 	"github.com/the-mesh/mesh/internal/world"
 )
 
@@ -35,6 +38,12 @@ type Config struct {
 	Metrics      *metrics.Registry // nil: a private registry
 	World        world.Rules       // movement rules; zero: world.DefaultRules
 	Tick         time.Duration     // how often state frames go out; zero: hub.DefaultTick
+	InboxMax     int               // unacknowledged inbox items kept per participant
+	Webhook      webhook.Config    // webhook deliveries; DeadLetter is set by Open
+	// Federation links the node to an Interchange relay; nil: no
+	// federation. The node fills its Identity, DataDir, Logger, Now and
+	// Announce.
+	Federation *federation.Config
 }
 
 // DefaultConfig returns the configuration of `mesh up` without flags.
@@ -46,6 +55,8 @@ func DefaultConfig() Config {
 		MaxTextBytes: mesh.DefaultMaxTextBytes,
 		Logger:       slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Now:          time.Now,
+		InboxMax:     mesh.DefaultInboxMax,
+		Webhook:      webhook.DefaultConfig(),
 	}
 }
 
@@ -71,6 +82,12 @@ type Node struct {
 	people  *jsonl.Journal // participants.jsonl
 	places  *jsonl.Journal // rooms.jsonl
 	invs    *jsonl.Journal // invites.jsonl
+	// Inboxes (inbox*.go): the store, the connections that get pushes,
+	// and the webhook deliveries.
+	inbox *inbox.Store
+	live  liveConns
+	hooks *webhook.Dispatcher
+	fed   *fed // federation state (federation*.go)
 
 	// createMu serializes room creation. treeMu serializes registrations
 	// and revocations, so a revocation's cascade sees every child of the
@@ -175,6 +192,12 @@ func (n *Node) open() error {
 	if err := n.bootstrap(); err != nil {
 		return err
 	}
+	if err := n.openInbox(); err != nil {
+		return err
+	}
+	if err := n.openFederation(); err != nil {
+		return err
+	}
 	n.stats.registerGauges(n)
 	return nil
 }
@@ -214,15 +237,22 @@ func (n *Node) MaxTextBytes() int { return n.cfg.MaxTextBytes }
 // Stats returns the node's counters.
 func (n *Node) Stats() *Stats { return n.stats }
 
-// Close flushes storage and the audit log. The caller must have stopped
-// every connection first.
+// Close stops webhook deliveries and flushes storage and the audit log.
+// The caller must have stopped every connection first.
 func (n *Node) Close() error {
 	var errs []error
+	errs = append(errs, n.closeFederation())
 	if n.Hub != nil {
 		n.Hub.Close()
 	}
+	if n.hooks != nil {
+		errs = append(errs, n.hooks.Close())
+	}
 	if n.store != nil {
 		errs = append(errs, n.store.Close())
+	}
+	if n.inbox != nil { // after the store: its last appends are routed
+		errs = append(errs, n.inbox.Close())
 	}
 	if n.data != nil {
 		errs = append(errs, n.data.Close())

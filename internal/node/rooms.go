@@ -158,6 +158,9 @@ func (n *Node) Rooms() []mesh.Room {
 
 // Room returns a room. Errors: ENotFound.
 func (n *Node) Room(id mesh.RoomID) (mesh.Room, error) {
+	if id.Remote() {
+		return n.remoteRoom(id)
+	}
 	if r := n.room(id); r != nil {
 		n.mu.RLock()
 		defer n.mu.RUnlock()
@@ -172,6 +175,9 @@ func notFound(id mesh.RoomID) error {
 
 // IsMember reports whether p is a member of room id.
 func (n *Node) IsMember(id mesh.RoomID, p mesh.ParticipantID) bool {
+	if id.Remote() {
+		return n.IsRemoteMember(id, p)
+	}
 	n.mu.RLock()
 	defer n.mu.RUnlock()
 	r := n.rooms[id]
@@ -202,6 +208,9 @@ func (n *Node) Members(id mesh.RoomID, online func(mesh.ParticipantID) bool) ([]
 // AddMember makes actor a member of room id (a no-op if it is one).
 // Errors: ENotFound.
 func (n *Node) AddMember(actor mesh.Participant, id mesh.RoomID, remote string) error {
+	if id.Remote() { // another node's room: federation_remote.go
+		return n.JoinRemote(actor, id, RemoteJoinTimeout)
+	}
 	s, r, _, err := n.govern(actor.ID, id)
 	if err == nil {
 		// A participant that may only speak may still join.
@@ -218,6 +227,9 @@ func (n *Node) AddMember(actor mesh.Participant, id mesh.RoomID, remote string) 
 
 // RemoveMember ends actor's membership of room id. Errors: ENotFound.
 func (n *Node) RemoveMember(actor mesh.Participant, id mesh.RoomID, remote string) error {
+	if id.Remote() {
+		return n.LeaveRemote(actor, id)
+	}
 	err := n.setMember(actor.ID, id, false)
 	n.Audit.Record(outcome(audit.Record{Actor: actor.ID, Action: "leave", Room: id, Remote: remote}, err))
 	return err

@@ -42,12 +42,17 @@ func (n *Node) roomRules(actor mesh.Participant, post Post, s governance.Subject
 	if err := n.checkFormat(post.Room, rev, pol, text); err != nil {
 		return "", "", nil, err
 	}
-	if actor.Kind == mesh.KindAgent && pol.Agents.Reply == "mention-only" && post.To == "" {
+	if actor.Kind == mesh.KindAgent && pol.Agents.Reply == "mention-only" && mentioned(post.To) == "" {
 		return "", "", nil, mesh.Errorf(mesh.EForbidden, "In room %s agents may only post messages addressed to someone: set \"to\".", post.Room)
 	}
 	trust, flags, err := n.scan(pol, governance.EffectiveTrust(s), text)
 	return text, trust, flags, err
 }
+
+// mentioned is the node's one mention rule, which mention-only rooms
+// enforce and the inbox routes by: a message mentions the participant it
+// is addressed to (to) and no one else; text such as "@bob" is not parsed.
+func mentioned(to mesh.ParticipantID) mesh.ParticipantID { return to }
 
 // scan applies policy.scan for trust to text: it returns the trust to
 // tag the message with and its flags, or EBlocked.

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"crypto/tls"
 	"net"
 	"net/http"
 
@@ -19,15 +20,20 @@ import (
 // own token, so there is no session a request with another token could
 // borrow. The REST calls go to the address the request arrived on (the
 // connection's local address, never the Host header, which the client
-// chooses), over plain http, as `mesh up` serves no TLS. Those calls come
-// from the node's own address, so the audit log shows it as their source.
+// chooses), over https when the request came over TLS (verified with
+// Config.SelfTLS), else plain http. Those calls come from the node's own
+// address, so the audit log shows it as their source.
 func (s *Server) mcpHandler() http.Handler {
 	h := mcp.NewStreamableHTTPHandler(func(r *http.Request) *mcp.Server {
 		addr, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
 		if !ok {
 			return nil // 400: only a real listener has a local address
 		}
-		return mcpserver.New("http://"+addr.String(), bearer(r))
+		scheme := "http://"
+		if r.TLS != nil {
+			scheme = "https://"
+		}
+		return mcpserver.NewWithClient(scheme+addr.String(), bearer(r), s.self)
 	}, &mcp.StreamableHTTPOptions{Stateless: true, JSONResponse: true, MaxRequestBodyBytes: int64(s.cfg.MaxFrameBytes)})
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if _, err := s.node.Authenticate(bearer(r)); err != nil {
@@ -36,4 +42,13 @@ func (s *Server) mcpHandler() http.Handler {
 		}
 		h.ServeHTTP(w, r)
 	})
+}
+
+// selfClient returns the HTTP client of the /mcp endpoint: keep-alive
+// connections to this node, over TLS verified by tc when not nil.
+func selfClient(tc *tls.Config) *http.Client {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.Proxy = nil // the node's own address: never through a proxy
+	tr.TLSClientConfig = tc
+	return &http.Client{Transport: tr}
 }

@@ -41,6 +41,12 @@ func (s *Server) routes() {
 	m.HandleFunc("POST /api/v1/rooms/{id}/moderation", s.authed(s.moderate))
 	m.HandleFunc("POST /api/v1/rooms/{id}/move", s.authed(s.walk))
 	m.HandleFunc("GET /api/v1/audit", s.authed(s.readAudit))
+	m.HandleFunc("GET /api/v1/inbox", s.authed(s.readInbox))
+	m.HandleFunc("POST /api/v1/inbox/ack", s.authed(s.ackInbox))
+	m.HandleFunc("GET /api/v1/directory", s.authed(s.directory))
+	m.HandleFunc("GET /api/v1/federation", s.authed(s.federationStatus))
+	m.HandleFunc("GET /api/v1/federation/dead-letters", s.authed(s.deadLetters))
+	m.HandleFunc("POST /api/v1/federation/dead-letters/replay", s.authed(s.replayDeadLetters))
 	m.Handle("/mcp", s.mcpHandler())
 	m.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, mesh.Errorf(mesh.ENotFound, "No endpoint %s %s.", r.Method, r.URL.Path))
@@ -128,7 +134,11 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, map[string]any{"participant": p, "token": tok})
+	out := map[string]any{"participant": p, "token": tok}
+	if p.Webhook != "" {
+		out["webhookSecret"] = s.node.WebhookSecret(p.ID) // shown only here, as the token
+	}
+	writeJSON(w, http.StatusCreated, out)
 }
 
 func (s *Server) me(w http.ResponseWriter, r *http.Request, p mesh.Participant) {

@@ -5,6 +5,7 @@ package web
 
 import (
 	"context"
+	"crypto/tls"
 	"log/slog"
 	"net"
 	"net/http"
@@ -30,22 +31,31 @@ type Config struct {
 	IdleTimeout   time.Duration // a connection that sends nothing for this long is closed
 	PingInterval  time.Duration // the node pings every connection this often
 	VisitTTL      time.Duration // how long a REST move keeps an avatar without a connection
-	Logger        *slog.Logger
+	// RemoteJoinTimeout is how long a join of another node's room waits
+	// for that node's answer.
+	RemoteJoinTimeout time.Duration
+	Logger            *slog.Logger
+
+	// SelfTLS verifies the node's own certificate when the /mcp endpoint
+	// calls the REST API over https (tlsconf.Server.SelfClientConfig);
+	// nil when the node serves plain HTTP.
+	SelfTLS *tls.Config
 }
 
 // DefaultConfig returns the default wire limits.
 func DefaultConfig() Config {
 	return Config{
-		MaxFrameBytes: mesh.DefaultMaxFrameBytes,
-		Rate:          30,
-		Burst:         60,
-		MaxConnsPerIP: 256,
-		SendQueue:     hub.DefaultLimits,
-		HelloTimeout:  10 * time.Second,
-		IdleTimeout:   90 * time.Second,
-		PingInterval:  30 * time.Second,
-		VisitTTL:      2 * time.Minute,
-		Logger:        slog.New(slog.DiscardHandler),
+		MaxFrameBytes:     mesh.DefaultMaxFrameBytes,
+		Rate:              30,
+		Burst:             60,
+		MaxConnsPerIP:     256,
+		SendQueue:         hub.DefaultLimits,
+		HelloTimeout:      10 * time.Second,
+		IdleTimeout:       90 * time.Second,
+		PingInterval:      30 * time.Second,
+		VisitTTL:          2 * time.Minute,
+		RemoteJoinTimeout: 10 * time.Second,
+		Logger:            slog.New(slog.DiscardHandler),
 	}
 }
 
@@ -56,6 +66,7 @@ type Server struct {
 	log  *slog.Logger
 	mux  *http.ServeMux
 	ui   http.Handler // the browser client (internal/webui)
+	self *http.Client // the /mcp endpoint's client of this node
 
 	ctx    context.Context // canceled by Shutdown; sessions watch it
 	cancel context.CancelFunc
@@ -71,9 +82,13 @@ func New(n *node.Node, cfg Config) *Server {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	if cfg.RemoteJoinTimeout <= 0 {
+		cfg.RemoteJoinTimeout = DefaultConfig().RemoteJoinTimeout
+	}
 	s := &Server{node: n, cfg: cfg, log: cfg.Logger, mux: http.NewServeMux(), ui: webui.Handler(),
 		sessions: map[*session]struct{}{}, perIP: map[string]int{}}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.self = selfClient(cfg.SelfTLS)
 	s.routes()
 	n.Stats().Open = func() float64 {
 		s.mu.Lock()
@@ -109,6 +124,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		})
 	}
 	closing.Wait()
+	s.self.CloseIdleConnections()
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()
 	select {

@@ -68,6 +68,10 @@ func (sess *session) hello(h *mesh.Hello) (ws.StatusCode, string) {
 // join makes the participant a member, subscribes the connection and
 // sends joined; on resume, the messages after `after` follow it.
 func (sess *session) join(id mesh.RoomID, ref string, resume bool, after uint64) {
+	if id.Remote() {
+		sess.joinRemote(id, ref, resume, after) // federation.go
+		return
+	}
 	n := sess.srv.node
 	if r, ok := sess.rooms[id]; ok && r.Subscribed(sess.out) {
 		sess.refuse(ref, "join", id, mesh.Errorf(mesh.EConflict, "This connection has already joined room %q.", id))

@@ -32,6 +32,8 @@ type session struct {
 	p     *mesh.Participant // set by hello
 	rooms map[mesh.RoomID]*hub.Room
 	done  chan struct{} // exec's handoff
+
+	inboxLive bool // an inbox frame came: inbox.item pushes are on
 }
 
 func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
@@ -97,6 +99,9 @@ func (s *Server) untrack(sess *session) {
 func (sess *session) run() {
 	code, reason := ws.StatusNormalClosure, ""
 	defer func() {
+		if sess.inboxLive {
+			sess.srv.node.DetachInbox(sess.p.ID, sess.out)
+		}
 		sess.leaveAll()
 		sess.out.Close(code, reason)
 		if sess.out.Slow() {
@@ -195,6 +200,9 @@ func (sess *session) handle(data []byte, readErr error) (ws.StatusCode, string) 
 		}
 		return sess.hello(h)
 	}
+	if sess.remoteFrame(frame) { // frames for rooms of other nodes: federation.go
+		return 0, ""
+	}
 	switch f := frame.(type) {
 	case *mesh.Hello:
 		sess.refuse(ref, "auth", "", mesh.Errorf(mesh.EInvalid, "hello was already sent on this connection."))
@@ -216,6 +224,10 @@ func (sess *session) handle(data []byte, readErr error) (ws.StatusCode, string) 
 		if sess.joined(f.Room, f.Ref, "result") {
 			sess.srv.node.Result(*sess.p, *f, sess.out, sess.replyError(f.Ref))
 		}
+	case *mesh.InboxRead:
+		sess.inbox(f)
+	case *mesh.InboxAck:
+		sess.inboxAck(f)
 	case *mesh.Moderate:
 		if err := sess.srv.node.Moderate(*sess.p, f.Room, f.Action, f.Target); err != nil {
 			sess.send(mesh.ErrorFrame{Type: mesh.FrameError, Ref: f.Ref, Code: mesh.ErrorCode(err), Message: mesh.ErrorMessage(err)})

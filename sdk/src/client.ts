@@ -2,14 +2,20 @@
 // (join, say, commands, moves) on top of a Connection that keeps itself
 // up, and delivers each room's messages without gap or repeat.
 
-import { checkClientFrame, validRoomId } from "./codec.js";
+import { checkClientFrame, maxInboxLimit, validRoomId } from "./codec.js";
+import { remoteRoom } from "./types.js";
 import { type CommandHandler, CommandRouter } from "./commands.js";
 import { type CallOptions, Connection, type ConnectionOptions, type FrameEvent, type Status } from "./connection.js";
 import { ClosedError, invalid } from "./errors.js";
-import { Emitter } from "./emitter.js";
+import { Emitter, listenerFailed, type Logger } from "./emitter.js";
 import { type Fetch, Rest } from "./rest.js";
 import type {
   AckFrame,
+  Inbox,
+  InboxAcked,
+  InboxAckedFrame,
+  InboxFrame,
+  InboxItem,
   JoinedFrame,
   LeftFrame,
   Member,
@@ -26,6 +32,7 @@ import type {
   WireLimits,
   WorldState,
 } from "./types.js";
+import { ItemQueue, MessageQueue } from "./queue.js";
 import { World } from "./world.js";
 
 export interface ClientOptions extends ConnectionOptions {
@@ -64,6 +71,8 @@ export interface ClientEvents {
   message: Message;
   presence: PresenceFrame;
   state: StateFrame;
+  /** An inbox item the node pushed, once inbox() was called (see inboxItems()). */
+  inbox: InboxItem;
   /** A join's answer, or a room resumed after a reconnect (resumed: true, empty history). */
   joined: Joined & { resumed: boolean };
   left: LeftFrame;
@@ -79,6 +88,16 @@ export interface SayOptions extends CallOptions {
   /** Your own correlation id (default: one the SDK makes). */
   ref?: string;
 }
+
+export interface InboxOptions extends CallOptions {
+  /** Items with n > after (default 0). */
+  after?: number;
+  /** 1 to 500; 0 or absent: 100. */
+  limit?: number;
+}
+
+/** How many pushed items one inboxItems() iterator holds unread before it drops newer ones. */
+export const inboxQueueLimit = 256;
 
 /**
  * Client is one participant's connection to a node. Create it with
@@ -99,6 +118,10 @@ export class Client {
   private readonly ownMessages: boolean;
   readonly queueLimit: number;
   private closed = false;
+  private readonly log: Logger;
+  private readonly inboxQueues = new Set<ItemQueue<InboxItem>>();
+  private inboxOn = false; // inbox() was called: ask again after a reconnect
+  private inboxLast = 0; // the highest inbox n seen
 
   /** dial connects (hello, welcome) and returns the client; a refused token is a MeshError (unauthorized). */
   static async dial(url: string, token: string, opts: ClientOptions = {}): Promise<Client> {
@@ -113,7 +136,8 @@ export class Client {
     this.ownMessages = opts.ownMessages ?? false;
     this.queueLimit = opts.queueLimit ?? 4096;
     const log = opts.logger ?? {};
-    this.events = new Emitter((err, event) => log.error?.(`mesh: a ${String(event)} listener threw`, err));
+    this.log = log;
+    this.events = new Emitter(listenerFailed(log));
     this.router = new CommandRouter({
       me: () => this.conn.me.id,
       maxTextBytes: () => this.conn.limits.maxTextBytes,
@@ -134,6 +158,8 @@ export class Client {
       this.world.onState(f);
       this.events.emit("state", f);
     });
+    c.on("inbox", (item) => this.pushInbox(item));
+    c.on("welcome", () => void this.resumeInbox()); // pushes are per connection: turn them on again
     c.on("frame", (f) => this.events.emit("frame", f));
     c.on("error", (e) => this.events.emit("error", e));
     c.on("status", (s) => {
@@ -168,6 +194,11 @@ export class Client {
     return this.conn.status;
   }
 
+  /** error is why the client stopped on its own (a refused token, a policy-violation close), if it did. */
+  get error(): Error | undefined {
+    return this.conn.error;
+  }
+
   /**
    * messages returns an iterator over the messages of every joined room
    * that arrive from now on (after a join's head), in seq order per room,
@@ -179,7 +210,7 @@ export class Client {
    */
   messages(opts: { signal?: AbortSignal } = {}): AsyncIterableIterator<Message> {
     const q = new MessageQueue(this, opts.signal);
-    if (this.closed || this.conn.status === "closed") q.end();
+    if (this.closed || this.conn.done) q.end();
     else this.queues.add(q);
     return q;
   }
@@ -197,7 +228,7 @@ export class Client {
 
   /** leave ends the participant's membership of a room and stops resuming it. */
   async leave(room: string, opts: CallOptions = {}): Promise<void> {
-    if (!validRoomId(room)) throw invalid(`leave names an invalid room id ${JSON.stringify(room)}.`);
+    if (!validRoomId(room) && !remoteRoom(room)) throw invalid(`leave names an invalid room id ${JSON.stringify(room)}.`);
     if (this.conn.lastSeq(room) === undefined) {
       // Not joined on this client: leave over REST, which needs no subscription.
       await this.rest.request("POST", `/api/v1/rooms/${room}/leave`, undefined, opts.signal);
@@ -245,6 +276,61 @@ export class Client {
     const t = Date.now();
     (await this.conn.request({ type: "ping" }, opts)) as PongFrame;
     return Date.now() - t;
+  }
+
+  /**
+   * inbox reads up to limit (0: 100, at most 500) of the participant's
+   * unacknowledged inbox items with n > after, oldest first. The first
+   * call also turns on pushes: from then on the "inbox" event and
+   * inboxItems() get each new item, on this connection and, after a
+   * reconnect, on the next one (the client reads again from the last n it
+   * saw, so items that came meanwhile are pushed too). Refusals are
+   * MeshError (invalid).
+   */
+  async inbox(opts: InboxOptions = {}): Promise<Inbox> {
+    const was = this.inboxOn;
+    this.inboxOn = true; // before the answer: a push may overtake it
+    let f: InboxFrame;
+    try {
+      f = (await this.conn.request({ type: "inbox", after: opts.after ?? 0, limit: opts.limit ?? 0 }, opts)) as InboxFrame;
+    } catch (err) {
+      this.inboxOn = was; // a refused first read turns nothing on
+      throw err;
+    }
+    const out: Inbox = { items: f.items, next: f.next, unacked: f.unacked };
+    if (f.dropped) out.dropped = f.dropped;
+    this.inboxLast = Math.max(this.inboxLast, f.next);
+    return out;
+  }
+
+  /**
+   * ackInbox acknowledges every inbox item with n <= upTo; the node drops
+   * them for good. It resolves with the node's ack cursor and the items
+   * left. An upTo past the newest item is refused (invalid).
+   */
+  async ackInbox(upTo: number, opts: CallOptions = {}): Promise<InboxAcked> {
+    const f = (await this.conn.request({ type: "inbox.ack", upTo }, opts)) as InboxAckedFrame;
+    return { acked: f.acked, unacked: f.unacked };
+  }
+
+  /**
+   * inboxItems returns an iterator over the items the node pushes once
+   * inbox() was called. It is a prompt, not the record: when 256 items
+   * wait unread, newer ones are dropped (and logged), and an item may come
+   * both in inbox()'s page and here around the first call. Read inbox()
+   * and ackInbox() for every item exactly; the node keeps them until
+   * acknowledged. It ends when the client closes or the signal aborts.
+   */
+  inboxItems(opts: { signal?: AbortSignal } = {}): AsyncIterableIterator<InboxItem> {
+    const q = new ItemQueue<InboxItem>(
+      inboxQueueLimit,
+      (item) => this.log.warn?.(`mesh: inbox push ${item.n} dropped: inboxItems() is not read; the item stays in the inbox`),
+      (q) => this.inboxQueues.delete(q),
+      opts.signal,
+    );
+    if (this.closed || this.conn.done) q.end();
+    else this.inboxQueues.add(q);
+    return q;
   }
 
   /**
@@ -379,6 +465,34 @@ export class Client {
 
   // Internals.
 
+  /** pushInbox hands an item to the "inbox" event and the iterators unless it was seen already. */
+  private pushInbox(item: InboxItem): void {
+    if (item.n <= this.inboxLast || this.closed) return;
+    this.inboxLast = item.n;
+    this.events.emit("inbox", item);
+    for (const q of this.inboxQueues) q.push(item);
+  }
+
+  /**
+   * resumeInbox turns pushes on again on a new connection, if inbox() was
+   * ever called, and pushes what came while the client was away.
+   */
+  private async resumeInbox(): Promise<void> {
+    if (!this.inboxOn) return;
+    let after = this.inboxLast;
+    const signal = AbortSignal.timeout(30000);
+    try {
+      for (;;) {
+        const f = (await this.conn.request({ type: "inbox", after, limit: maxInboxLimit }, { signal })) as InboxFrame;
+        for (const item of f.items) this.pushInbox(item);
+        if (f.items.length === 0 || f.next <= after) return;
+        after = f.next;
+      }
+    } catch (err) {
+      if (!this.closed && !this.conn.done) this.log.warn?.("mesh: could not read the inbox after reconnecting", err);
+    }
+  }
+
   private onMessage(m: Message): void {
     if (!this.ownMessages && m.from.id === this.conn.me.id) return; // our own: the ack told the caller
     this.router.route(m);
@@ -403,7 +517,7 @@ export class Client {
     this.events.emit("presence", f);
   }
 
-  /** pressure holds the connection while an iterator is queueLimit behind, and releases it at half. */
+  /** pressure holds the connection while an iterator is queueLimit behind, and releases it at half. @internal */
   pressure(): void {
     let most = 0;
     for (const q of this.queues) most = Math.max(most, q.size);
@@ -411,6 +525,7 @@ export class Client {
     else if (most <= this.queueLimit / 2) this.conn.hold(false);
   }
 
+  /** @internal */
   forgetQueue(q: MessageQueue): void {
     this.queues.delete(q);
     this.pressure();
@@ -418,6 +533,7 @@ export class Client {
 
   private endQueues(): void {
     for (const q of [...this.queues]) q.end();
+    for (const q of [...this.inboxQueues]) q.end();
   }
 }
 
@@ -440,69 +556,4 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
     };
     signal?.addEventListener("abort", abort, { once: true });
   });
-}
-
-/** MessageQueue is one messages() iterator: a queue the client pushes to. */
-class MessageQueue implements AsyncIterableIterator<Message> {
-  private items: Message[] = [];
-  private head = 0;
-  private waiting: ((r: IteratorResult<Message>) => void) | undefined;
-  private done = false;
-
-  constructor(
-    private readonly client: Client,
-    signal?: AbortSignal,
-  ) {
-    signal?.addEventListener("abort", () => this.end(), { once: true });
-    if (signal?.aborted) this.done = true;
-  }
-
-  get size(): number {
-    return this.items.length - this.head;
-  }
-
-  push(m: Message): void {
-    if (this.done) return;
-    if (this.waiting) {
-      const w = this.waiting;
-      this.waiting = undefined;
-      w({ value: m, done: false });
-      return;
-    }
-    this.items.push(m);
-    if (this.size >= this.client.queueLimit) this.client.pressure();
-  }
-
-  next(): Promise<IteratorResult<Message>> {
-    if (this.head < this.items.length) {
-      const value = this.items[this.head++]!;
-      if (this.head > 1024 && this.head * 2 > this.items.length) {
-        this.items = this.items.slice(this.head);
-        this.head = 0;
-      }
-      if (this.size <= this.client.queueLimit / 2) this.client.pressure();
-      return Promise.resolve({ value, done: false });
-    }
-    if (this.done) return Promise.resolve({ value: undefined, done: true });
-    return new Promise((resolve) => (this.waiting = resolve));
-  }
-
-  return(): Promise<IteratorResult<Message>> {
-    this.end();
-    return Promise.resolve({ value: undefined, done: true });
-  }
-
-  end(): void {
-    this.done = true;
-    this.items = [];
-    this.head = 0;
-    this.client.forgetQueue(this);
-    const w = this.waiting;
-    this.waiting = undefined;
-    w?.({ value: undefined, done: true });
-  }
-
-  [Symbol.asyncIterator](): AsyncIterableIterator<Message> {
-    return this;
-  }
 }

@@ -7,8 +7,8 @@
 import { invalid, MeshError } from "./errors.js";
 import { isWellFormed, parseStrict, utf8Length } from "./json.js";
 import { checkTypes, pick, refuseKeys, S, type Shape } from "./shape.js";
-import type { ClientFrame, Member, Message, Participant, ServerFrame } from "./types.js";
-import { validRoomId } from "./types.js";
+import type { ClientFrame, InboxItem, Member, Message, Participant, ServerFrame, WebhookEvent } from "./types.js";
+import { remoteRoom, validRoomId } from "./types.js";
 
 export * from "./types.js";
 
@@ -16,6 +16,9 @@ export * from "./types.js";
 export const maxRefBytes = 128;
 /** The longest command name, in bytes. */
 export const maxCommandNameBytes = 64;
+/** The most items an inbox page holds, and how many one holds when no limit is given. */
+export const maxInboxLimit = 500;
+export const defaultInboxLimit = 100;
 
 // Shapes of what the node sends.
 
@@ -70,6 +73,8 @@ export const messageShape = S.object(
   ["id", "room", "seq", "kind", "from", "trust", "ts", "body"],
 );
 
+export const inboxItemShape = S.object({ n: S.uint, reason: S.string, message: messageShape }, ["n", "reason", "message"]);
+
 const moveShape = S.object({ id: S.string, pos: S.array(S.number), facing: S.number, ack: S.uint }, ["id", "pos", "facing", "ack"]);
 
 const serverShapes: Record<ServerFrame["type"], Shape> = {
@@ -111,6 +116,13 @@ const serverShapes: Record<ServerFrame["type"], Shape> = {
   error: S.object({ type: S.string, ref: S.string, code: S.string, message: S.string }, ["type", "code", "message"]),
   pong: S.object({ type: S.string, ref: S.string }, ["type"]),
   state: S.object({ type: S.string, room: S.string, tick: S.uint, moves: S.array(moveShape) }, ["type", "room", "tick", "moves"]),
+  inbox: S.object({ type: S.string, ref: S.string, items: S.array(inboxItemShape), next: S.uint, unacked: S.uint, dropped: S.uint }, [
+    "type",
+    "next",
+    "unacked",
+  ]),
+  "inbox.acked": S.object({ type: S.string, ref: S.string, acked: S.uint, unacked: S.uint }, ["type", "acked", "unacked"]),
+  "inbox.item": S.object({ type: S.string, item: inboxItemShape }, ["type", "item"]),
 };
 
 /** UnknownFrameError is a well-formed frame of a type this SDK does not know (from a newer node). */
@@ -143,6 +155,7 @@ export function decodeServerFrame(text: string): ServerFrame {
     f.members ??= [];
     f.history ??= [];
   }
+  if (type === "inbox") f.items ??= [];
   return f as unknown as ServerFrame;
 }
 
@@ -154,6 +167,28 @@ export function decodeMessage(v: unknown): Message {
 /** decodeMember decodes a room member (a participant with online). */
 export function decodeMember(v: unknown): Member {
   return pick(v, memberShape, "member") as Member;
+}
+
+/** decodeInboxItem decodes an inbox item {n, reason, message} (from REST, or a webhook), checking it as decodeServerFrame does. */
+export function decodeInboxItem(v: unknown): InboxItem {
+  return pick(v, inboxItemShape, "inbox item") as InboxItem;
+}
+
+const webhookEventShape = S.object({ type: S.string, participant: S.string, item: inboxItemShape }, ["type", "participant", "item"]);
+
+/**
+ * decodeWebhookEvent decodes the body of a webhook delivery,
+ * {type: "inbox.item", participant, item}. Verify it first (verifyWebhook).
+ */
+export function decodeWebhookEvent(body: string | Uint8Array): WebhookEvent {
+  const text = typeof body === "string" ? body : new TextDecoder().decode(body);
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch (e) {
+    throw invalid(`Webhook body is not JSON: ${(e as Error).message}`);
+  }
+  return pick(v, webhookEventShape, "webhook event") as WebhookEvent;
 }
 
 /** decodeParticipant decodes a participant, checking it as decodeServerFrame does. */
@@ -174,6 +209,8 @@ const clientShapes: Record<ClientFrame["type"], Shape> = {
   moderate: S.object({ type: S.string, room: S.string, action: S.string, target: S.string, ref }),
   ping: S.object({ type: S.string, ref }),
   move: S.object({ type: S.string, room: S.string, pos: S.array(S.number), facing: S.number, seq: S.uint, ref }),
+  inbox: S.object({ type: S.string, after: S.uint, limit: S.int, ref }),
+  "inbox.ack": S.object({ type: S.string, upTo: S.uint, ref }),
 };
 
 const moderationActions = ["mute", "unmute", "kick", "ban", "unban"];
@@ -189,10 +226,14 @@ const clientOrder: Record<ClientFrame["type"], string[]> = {
   moderate: ["type", "room", "action", "target", "ref"],
   ping: ["type", "ref"],
   move: ["type", "room", "pos", "facing", "seq", "ref"],
+  inbox: ["type", "after", "limit", "ref"],
+  "inbox.ack": ["type", "upTo", "ref"],
 };
 
 /** Fields always encoded, even when empty (the others are left out when empty). */
-const alwaysEncoded = new Set(["type", "ok", "output", "pos", "facing", "seq"]);
+const alwaysEncoded = new Set(["type", "ok", "output", "pos", "facing", "seq", "upTo"]);
+/** Numbers left out when 0, as the node's omitempty does. */
+const omitZero = new Set(["after", "limit"]);
 
 /**
  * decodeClientFrame parses one client frame exactly as the node does and
@@ -266,6 +307,12 @@ function normalise(obj: Record<string, unknown>, type: ClientFrame["type"]): Cli
   return out as unknown as ClientFrame;
 }
 
+/** needRoomOrAddress is needRoom that also takes a federated address room@node. */
+function needRoomOrAddress(frame: string, room: unknown): void {
+  if (typeof room === "string" && remoteRoom(room)) return;
+  needRoom(frame, room);
+}
+
 function needRoom(frame: string, room: unknown): void {
   if (room === undefined || room === "") throw invalid(`${frame} needs a "room".`);
   if (typeof room !== "string" || !validRoomId(room)) {
@@ -298,25 +345,25 @@ export function checkClientFrame(f: ClientFrame): void {
     case "hello":
       if (!f.token) throw invalid('hello needs a "token".');
       for (const room of Object.keys(f.resume ?? {})) {
-        if (!validRoomId(room)) throw invalid(`hello.resume names an invalid room id ${goQuote(room)}.`);
+        if (!validRoomId(room) && !remoteRoom(room)) throw invalid(`hello.resume names an invalid room id ${goQuote(room)}.`);
       }
       return;
     case "join":
     case "leave":
-      return needRoom(f.type, f.room);
+      return needRoomOrAddress(f.type, f.room);
     case "say":
-      needRoom("say", f.room);
+      needRoomOrAddress("say", f.room);
       if (!f.text) throw invalid('say needs a non-empty "text".');
       return;
     case "command":
-      needRoom("command", f.room);
+      needRoomOrAddress("command", f.room);
       if (!f.target) throw invalid('command needs a "target".');
       if (!f.name || utf8Length(f.name) > maxCommandNameBytes) {
         throw invalid(`command needs a "name" of 1 to ${maxCommandNameBytes} bytes.`);
       }
       return;
     case "result":
-      needRoom("result", f.room);
+      needRoomOrAddress("result", f.room);
       if (!f.ref) throw invalid('result needs "ref": the id of the command it answers.');
       return;
     case "moderate":
@@ -335,6 +382,16 @@ export function checkClientFrame(f: ClientFrame): void {
       if (!pos.every(isFiniteNumber) || !isFiniteNumber(f.facing ?? 0)) throw invalid("move needs finite numbers in pos and facing.");
       return;
     }
+    case "inbox": {
+      const limit = f.limit ?? 0;
+      if (limit < 0 || limit > maxInboxLimit) {
+        throw invalid(`inbox limit must be 1 to ${maxInboxLimit} (0 or absent: ${defaultInboxLimit}), got ${limit}.`);
+      }
+      return;
+    }
+    case "inbox.ack":
+      if (f.upTo === undefined || f.upTo === null) throw invalid('inbox.ack needs "upTo": the n of the last item to acknowledge.');
+      return;
     case "ping":
       return;
   }
@@ -352,6 +409,7 @@ export function encodeClientFrame(f: ClientFrame): string {
     const v = o[k];
     if (v === undefined) continue;
     if (!alwaysEncoded.has(k) && (v === "" || (k === "resume" && Object.keys(v as object).length === 0))) continue;
+    if (omitZero.has(k) && v === 0) continue;
     out[k] = v;
   }
   if (f.type === "result") {

@@ -4,13 +4,14 @@
 
 import { decodeClientFrame, decodeServerFrame, encodeClientFrame, goQuote, UnknownFrameError } from "./codec.js";
 import { ClosedError, DisconnectedError, invalid, MeshError } from "./errors.js";
-import { Emitter, type Logger } from "./emitter.js";
+import { Emitter, listenerFailed, type Logger } from "./emitter.js";
 import { utf8Length } from "./json.js";
 import { TokenBucket } from "./limiter.js";
 import { wsEndpoint } from "./rest.js";
 import type {
   ClientFrame,
   HelloFrame,
+  InboxItem,
   JoinedFrame,
   LeftFrame,
   Message,
@@ -24,7 +25,10 @@ import type {
 } from "./types.js";
 import { kill, OPEN, onControl, resolveWebSocket, type WebSocketConstructor, type WebSocketLike } from "./websocket.js";
 
-/** Status is "connecting" (dialling, or reconnecting after a drop), "open", or "closed" (for good). */
+/**
+ * Status is "connecting" (dialling, or reconnecting after a drop), "open",
+ * or "closed": not opened yet, or closed for good (Connection.done).
+ */
 export type Status = "connecting" | "open" | "closed";
 
 /** FrameEvent is one raw frame, for a developer terminal. Outgoing hello frames have the token replaced by "…". */
@@ -46,6 +50,8 @@ export interface ConnectionEvents {
   left: LeftFrame;
   presence: PresenceFrame;
   state: StateFrame;
+  /** An inbox item the node pushed (inbox.item), on a connection that has sent an inbox frame; not de-duplicated. */
+  inbox: InboxItem;
   /** A refusal no call was waiting for, a malformed frame, or the fatal error that closed the connection. */
   error: Error;
 }
@@ -94,7 +100,6 @@ export class Connection {
   private readonly log: Logger;
   private readonly opts: Required<Omit<ConnectionOptions, "WebSocket" | "logger">> & ConnectionOptions;
   private sock: WebSocketLike | null = null;
-  private gen = 0; // counts installed sockets
   private started = false;
   private stopped = false;
   private fatalError: Error | undefined;
@@ -132,7 +137,7 @@ export class Connection {
       ...opts,
     };
     this.opts.maxBackoff = Math.max(this.opts.maxBackoff, this.opts.minBackoff);
-    this.events = new Emitter((err, event) => this.log.error?.(`mesh: a ${String(event)} listener threw`, err));
+    this.events = new Emitter(listenerFailed(this.log));
   }
 
   on<K extends keyof ConnectionEvents>(event: K, fn: (v: ConnectionEvents[K]) => void): () => void {
@@ -159,6 +164,11 @@ export class Connection {
 
   get limits(): WireLimits {
     return this._limits;
+  }
+
+  /** done reports whether the connection is closed for good (close(), a fatal error, or a failed open). */
+  get done(): boolean {
+    return this.stopped;
   }
 
   /** The error that closed the connection for good, if it was not close(). */
@@ -192,7 +202,8 @@ export class Connection {
     this.setStatus("connecting");
     try {
       const w = await this.dial(opts.signal);
-      this.ticker = setInterval(() => this.keepalive(), 1000);
+      const every = Math.min(1000, Math.max(50, this.opts.pingAfter / 4));
+      this.ticker = setInterval(() => this.keepalive(), every);
       return w;
     } catch (err) {
       this.stopped = true;
@@ -203,8 +214,8 @@ export class Connection {
 
   /**
    * request sends a frame that the node answers (join, leave, say,
-   * command, result, moderate, ping) and resolves with the answer: joined,
-   * left, ack or pong. A refusal rejects with the node's MeshError; a drop
+   * command, result, moderate, ping, inbox, inbox.ack) and resolves with
+   * the answer: joined, left, ack, pong, inbox or inbox.acked. A refusal rejects with the node's MeshError; a drop
    * before the answer with DisconnectedError. A frame without a ref gets
    * one (a result's ref is its command's id, which the ack echoes).
    */
@@ -463,7 +474,6 @@ export class Connection {
   /** install makes sock the live socket after its welcome. */
   private install(sock: WebSocketLike, w: WelcomeFrame): void {
     this.sock = sock;
-    this.gen++;
     this._me = w.you;
     this._node = w.node;
     this._limits = w.limits;
@@ -496,8 +506,9 @@ export class Connection {
     }
     if (this.stopped) return;
     if (code === 1008) {
-      const why = this.lastRefusal ?? new MeshError("unauthorized", `The node closed the connection: ${reason || "policy violation"}.`);
-      this.fail(why);
+      // A policy violation: reconnecting with the same token would not help.
+      const code = /rate limit/.test(reason) ? "rate_limited" : "unauthorized";
+      this.fail(this.lastRefusal ?? new MeshError(code, `The node closed the connection: ${reason || "policy violation"}.`));
       return;
     }
     this.log.warn?.(`mesh: connection lost (${code}${reason ? " " + reason : ""}); reconnecting`);
@@ -513,6 +524,12 @@ export class Connection {
       if (this.stopped || this.held) continue;
       try {
         await this.dial();
+        if (this.held && this.sock) {
+          // Held while dialling: close again and wait for the release.
+          const s = this.sock;
+          kill(s, true);
+          this.dropped(s, 1000, "held");
+        }
         return;
       } catch (err) {
         if (this.stopped) return;
@@ -586,8 +603,12 @@ export class Connection {
         return;
       case "ack":
       case "pong":
+      case "inbox":
+      case "inbox.acked":
         this.answer(f);
         return;
+      case "inbox.item":
+        return this.events.emit("inbox", f.item);
       case "error": {
         const err = new MeshError(f.code, f.message, f.ref ? { ref: f.ref } : {});
         if (!f.ref) this.lastRefusal = err;

@@ -13,7 +13,7 @@ export type Listener<T> = (value: T) => void;
 /**
  * Emitter calls each listener of an event in the order they were added.
  * A listener that throws is reported to onError and does not stop the
- * others.
+ * others (nor the connection that emits).
  */
 export class Emitter<Events extends object> {
   private listeners = new Map<keyof Events, Set<Listener<never>>>();
@@ -47,4 +47,18 @@ export class Emitter<Events extends object> {
       }
     }
   }
+}
+
+/**
+ * listenerFailed reports a listener that threw: to the logger if it has an
+ * error method, else by throwing it again on its own, so that it is not
+ * lost (an uncaught exception in Node, a console error in a browser).
+ */
+export function listenerFailed(log: Logger): (err: unknown, event: string | number | symbol) => void {
+  return (err, event) => {
+    if (log.error) log.error(`mesh: a ${String(event)} listener threw`, err);
+    else queueMicrotask(() => {
+      throw err;
+    });
+  };
 }

@@ -10,10 +10,14 @@ export {
   decodeMessage,
   decodeParticipant,
   decodeMember,
+  decodeInboxItem,
+  decodeWebhookEvent,
   goQuote,
   UnknownFrameError,
   maxRefBytes,
   maxCommandNameBytes,
+  maxInboxLimit,
+  defaultInboxLimit,
 } from "./codec.js";
 export { parseStrict, utf8Length } from "./json.js";
 export { forPrompt, canonicalJSON } from "./prompt.js";
@@ -30,7 +34,16 @@ export {
   type GovernedRoom,
 } from "./governance.js";
 export { request, decodeResponse, nodeBase, wsEndpoint, Rest, type Room, type RoomFile, type Fetch, type RequestOptions, type Body as ResponseBody } from "./rest.js";
-export { register, type Registration } from "./register.js";
+export { register, type Registration, type Registered } from "./register.js";
+export {
+  verifyWebhook,
+  signWebhook,
+  webhookHeaders,
+  defaultWebhookTolerance,
+  WebhookSignatureError,
+  type WebhookRequestHeaders,
+  type WebhookBody,
+} from "./webhook.js";
 export { TokenBucket } from "./limiter.js";
 export { Emitter, type Logger, type Listener } from "./emitter.js";
 export { resolveWebSocket, type WebSocketLike, type WebSocketConstructor } from "./websocket.js";
@@ -44,4 +57,13 @@ export {
 } from "./connection.js";
 export { parseCommand, refusal, truncate, CommandRouter, type Command, type CommandHandler, type Answerer } from "./commands.js";
 export { World, type RoomWorld } from "./world.js";
-export { Client, type ClientOptions, type ClientEvents, type Joined, type Ack, type SayOptions } from "./client.js";
+export {
+  Client,
+  inboxQueueLimit,
+  type ClientOptions,
+  type ClientEvents,
+  type Joined,
+  type Ack,
+  type SayOptions,
+  type InboxOptions,
+} from "./client.js";

@@ -12,7 +12,11 @@ export interface Registration {
   kind?: Kind;
   /** At most the parent's trust; the default is local, or the parent's if lower. */
   trust?: Trust;
-  /** An absolute http(s) URL (stored; not called yet). */
+  /**
+   * An absolute http(s) URL: the node POSTs the participant's inbox items
+   * there while it is not connected, signed with the webhookSecret the
+   * answer carries (see verifyWebhook).
+   */
   webhook?: string;
   /**
    * The token of the participant registering (any participant's): the new
@@ -28,24 +32,36 @@ export interface Registration {
   fetch?: Fetch;
 }
 
+/** Registered is what the node answers a registration with. */
+export interface Registered {
+  participant: Participant;
+  /** The participant's bearer token, shown only once. */
+  token: string;
+  /** Signs the participant's webhook deliveries (verifyWebhook); shown only once, and only when a webhook was given. */
+  webhookSecret?: string;
+}
+
 /**
  * register registers a participant on the node at baseUrl and returns it
- * with its token, which the node shows only this once. Refusals are
- * MeshError with the node's code (invalid, unauthorized, forbidden, ...).
+ * with its token (and, with a webhook, its webhookSecret), which the node
+ * shows only this once. Refusals are MeshError with the node's code
+ * (invalid, unauthorized, forbidden, ...).
  */
-export async function register(baseUrl: string, r: Registration): Promise<{ participant: Participant; token: string }> {
+export async function register(baseUrl: string, r: Registration): Promise<Registered> {
   if (!r || typeof r.name !== "string" || r.name.trim() === "") throw invalid("mesh: register needs a name");
   const body: Record<string, string> = { name: r.name };
   for (const k of ["kind", "trust", "webhook", "parent", "invite"] as const) {
     const v = r[k];
     if (v !== undefined && v !== "") body[k] = v;
   }
-  const out = await request<{ participant: unknown; token: unknown }>(baseUrl, "POST", "/api/v1/participants", {
+  const out = await request<{ participant: unknown; token: unknown; webhookSecret?: unknown }>(baseUrl, "POST", "/api/v1/participants", {
     token: r.token,
     body,
     signal: r.signal,
     fetch: r.fetch,
   });
   if (typeof out?.token !== "string") throw invalid("mesh: the register answer has no token");
-  return { participant: decodeParticipant(out.participant), token: out.token };
+  const reg: Registered = { participant: decodeParticipant(out.participant), token: out.token };
+  if (typeof out.webhookSecret === "string" && out.webhookSecret !== "") reg.webhookSecret = out.webhookSecret;
+  return reg;
 }

@@ -1,10 +1,10 @@
 // The node's REST API: one typed request function, errors as MeshError,
 // and a Rest client with a method per endpoint the SDK's users need.
 
-import { decodeMessage, decodeParticipant } from "./codec.js";
+import { decodeInboxItem, decodeMessage, decodeParticipant } from "./codec.js";
 import { ErrorCodes, MeshError, statusOfCode } from "./errors.js";
 import type { Policy } from "./policy.js";
-import type { Member, Message, ModerationAction, NodeInfo, Participant } from "./types.js";
+import type { Inbox, InboxAcked, Member, Message, ModerationAction, NodeInfo, Participant } from "./types.js";
 
 /** Room is a room as the REST API returns it; policy has every key filled in. */
 export interface Room {
@@ -208,6 +208,27 @@ export class Rest {
 
   async moderate(id: string, action: ModerationAction, target: string): Promise<Room> {
     return (await this.request<{ room: Room }>("POST", room(id, "/moderation"), { action, target })).room;
+  }
+
+  /**
+   * inbox reads the participant's unacknowledged inbox items with n >
+   * after (limit 1 to 500, default 100); with wait (seconds, up to 55)
+   * the node holds the request until an item comes or wait runs out.
+   */
+  async inbox(q: { after?: number; limit?: number; wait?: number } = {}, signal?: AbortSignal): Promise<Inbox> {
+    const params = new URLSearchParams();
+    for (const k of ["after", "limit", "wait"] as const) if (q[k] !== undefined) params.set(k, String(q[k]));
+    const qs = params.toString() ? "?" + params.toString() : "";
+    const out = await this.request<{ items: unknown[] | null; next: number; unacked: number; dropped?: number }>("GET", "/api/v1/inbox" + qs, undefined, signal);
+    const page: Inbox = { items: (out.items ?? []).map(decodeInboxItem), next: out.next, unacked: out.unacked };
+    if (out.dropped) page.dropped = out.dropped;
+    return page;
+  }
+
+  /** ackInbox acknowledges every inbox item with n <= upTo and returns the ack cursor and the items left. */
+  async ackInbox(upTo: number, signal?: AbortSignal): Promise<InboxAcked> {
+    const out = await this.request<InboxAcked>("POST", "/api/v1/inbox/ack", { upTo }, signal);
+    return { acked: out.acked, unacked: out.unacked };
   }
 
   async invite(): Promise<{ invite: string; expires: string }> {

@@ -37,6 +37,14 @@ export function validRoomId(id: string): boolean {
   return roomIdPattern.test(id);
 }
 
+const nodeIdPattern = /^n[a-z2-7]{16}$/;
+
+/** remoteRoom reports whether id is a federated address "room@node" (a room on another node). */
+export function remoteRoom(id: string): boolean {
+  const at = id.indexOf("@");
+  return at > 0 && validRoomId(id.slice(0, at)) && nodeIdPattern.test(id.slice(at + 1));
+}
+
 export interface Participant {
   id: string;
   name: string;
@@ -193,6 +201,21 @@ export interface MoveFrame {
   seq: number;
   ref?: string;
 }
+/** InboxReadFrame reads the inbox (and turns on inbox.item pushes for the connection). */
+export interface InboxReadFrame {
+  type: "inbox";
+  /** Items with n > after (default 0). */
+  after?: number;
+  /** 1 to 500; 0 or absent: 100. */
+  limit?: number;
+  ref?: string;
+}
+/** InboxAckFrame acknowledges every inbox item with n <= upTo (required, 0 or more). */
+export interface InboxAckFrame {
+  type: "inbox.ack";
+  upTo: number;
+  ref?: string;
+}
 
 export type ClientFrame =
   | HelloFrame
@@ -203,7 +226,9 @@ export type ClientFrame =
   | ResultFrame
   | ModerateFrame
   | PingFrame
-  | MoveFrame;
+  | MoveFrame
+  | InboxReadFrame
+  | InboxAckFrame;
 
 // Server frames.
 
@@ -260,6 +285,57 @@ export interface StateFrame {
   moves: Move[];
 }
 
+/** Why an item is in the inbox: "to" (addressed to the participant), "command" (a command for it); "mention" is reserved. */
+export type InboxReason = "to" | "mention" | "command";
+
+/** InboxItem is one item of a participant's inbox: n numbers its items (1, 2, 3, ..., never reused). */
+export interface InboxItem {
+  n: number;
+  reason: InboxReason;
+  /** The stored envelope: render it with forPrompt before it goes near a language model. */
+  message: Message;
+}
+
+/** Inbox is a page of the inbox: the unacknowledged items after a cursor, oldest first. */
+export interface Inbox {
+  items: InboxItem[];
+  /** Pass as after to read on. */
+  next: number;
+  /** Items waiting for acknowledgement in all. */
+  unacked: number;
+  /** Unread items the node's bound dropped before these. */
+  dropped?: number;
+}
+
+/** InboxAcked answers an acknowledgement: the ack cursor and the items left. */
+export interface InboxAcked {
+  acked: number;
+  unacked: number;
+}
+
+/** InboxFrame answers an inbox frame. */
+export interface InboxFrame extends Inbox {
+  type: "inbox";
+  ref?: string;
+}
+/** InboxAckedFrame answers inbox.ack. */
+export interface InboxAckedFrame extends InboxAcked {
+  type: "inbox.acked";
+  ref?: string;
+}
+/** InboxItemFrame pushes a new item to a connection that has sent an inbox frame. */
+export interface InboxItemFrame {
+  type: "inbox.item";
+  item: InboxItem;
+}
+
+/** WebhookEvent is the body of a webhook delivery. */
+export interface WebhookEvent {
+  type: "inbox.item";
+  participant: string;
+  item: InboxItem;
+}
+
 export type ServerFrame =
   | WelcomeFrame
   | JoinedFrame
@@ -269,4 +345,7 @@ export type ServerFrame =
   | PresenceFrame
   | ErrorFrame
   | PongFrame
-  | StateFrame;
+  | StateFrame
+  | InboxFrame
+  | InboxAckedFrame
+  | InboxItemFrame;

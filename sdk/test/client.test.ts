@@ -154,12 +154,27 @@ test("frame events show every raw frame in and out, the hello's token hidden; se
   clients.push(c);
   const frames: FrameEvent[] = [];
   c.on("frame", (f) => frames.push(f));
+  const it = c.messages(); // before connect: it lives on
+  const logged: unknown[] = [];
+  const listened: string[] = [];
+  const c2 = await dial(clients, n.url, (await agent(n, "terminal-peer")).token, { logger: { error: (...a) => logged.push(a) } });
+  c2.on("message", () => {
+    throw new Error("a listener's bug");
+  });
+  c2.on("message", (m) => listened.push(m.body.text ?? ""));
+  await c2.join("lobby");
   await c.connect();
   await c.join("lobby");
+  await c2.say("lobby", "to the terminal");
+  assert.equal((await next(it)).body.text, "to the terminal");
+  await c.say("lobby", "from the terminal");
+  await eventually("the second listener", () => listened.includes("from the terminal"));
+  assert.equal(logged.length, 1, "the throwing listener was logged, the next one still ran");
   assert.deepEqual(
     frames.slice(0, 4).map((f) => `${f.dir} ${f.frame?.type}`),
     ["out hello", "in welcome", "out join", "in joined"],
   );
+  assert.ok(frames.some((f) => f.dir === "in" && f.frame?.type === "message") && frames.some((f) => f.dir === "out" && f.frame?.type === "say"));
   assert.ok(!frames.some((f) => f.text.includes(a.token)), "the token never shows");
   await assert.rejects(c.conn.sendRaw('{"type":"say","room":"lobby","text":"hi","text":"again"}'), /given twice/);
   await assert.rejects(c.conn.sendRaw('{"type":"hello","token":"x"}'), /hello is sent by the connection/);

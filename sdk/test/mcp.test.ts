@@ -4,10 +4,24 @@
 
 import assert from "node:assert/strict";
 import { after, test } from "node:test";
-import { Client as MCPClient } from "@modelcontextprotocol/sdk/client/index.js";
-import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { type Client, forPrompt } from "../src/index.js";
 import { agent, cleanup, dial, startNode, unlimitedRoom } from "./helpers/node.js";
+
+// The MCP SDK's types (zod schemas) would double the test type check's
+// time, so the few calls used here are typed by hand and the modules are
+// loaded by name.
+interface MCPClient {
+  connect(transport: unknown): Promise<void>;
+  listTools(): Promise<{ tools: { name: string }[] }>;
+  callTool(p: { name: string; arguments: Record<string, unknown> }): Promise<unknown>;
+  close(): Promise<void>;
+}
+type MCPClientClass = new (info: { name: string; version: string }) => MCPClient;
+type TransportClass = new (url: URL, opts: { requestInit: RequestInit }) => unknown;
+const load = async (m: string): Promise<Record<string, unknown>> => (await import(m)) as Record<string, unknown>;
+const MCPClient = (await load("@modelcontextprotocol/sdk/client/index.js")).Client as MCPClientClass;
+const StreamableHTTPClientTransport = (await load("@modelcontextprotocol/sdk/client/streamableHttp.js"))
+  .StreamableHTTPClientTransport as TransportClass;
 
 const clients: Client[] = [];
 let mcp: MCPClient | undefined;

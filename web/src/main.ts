@@ -67,7 +67,7 @@ async function main(): Promise<void> {
 
   // The view: 3D unless asked for 2D or the browser can draw neither WebGPU nor WebGL.
   let mode: Mode = params.get("mode") === "2d" || !(await can3D()) ? "2d" : "3d";
-  let view: View = mode === "3d" ? (await load3D(stage, params.get("webgpu") === "off")) ?? fallback() : new Map2D(stage);
+  const view: View = mode === "3d" ? (await load3D(stage, params.get("webgpu") === "off")) ?? fallback() : new Map2D(stage);
   function fallback(): View { mode = "2d"; return new Map2D(stage); }
   stage.classList.add("mode-" + mode);
   switcher.textContent = mode === "3d" ? "Switch to 2D" : "Switch to 3D";

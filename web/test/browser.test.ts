@@ -3,7 +3,6 @@
 
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync } from "node:fs";
 import { join } from "node:path";
 import type { Browser } from "playwright-core";
 import { startNode, rest, type MeshNode } from "./lib/node.ts";
@@ -11,19 +10,16 @@ import { Agent } from "./lib/agent.ts";
 import { axe, launch, mesh, open, RESULTS, threeChunks, until, WEBGPU, type Tab } from "./lib/browser.ts";
 import { decodePNG, drawn } from "./lib/png.ts";
 
-const HAS_SCENE = existsSync(join(import.meta.dirname, "..", "src", "scene", "index.ts"));
-const NO_SCENE = !HAS_SCENE && "the 3D scene (branch web-3d) is not merged yet";
 
 let node: MeshNode;
 let browser: Browser;
-let hasWorld = false; // whether this node speaks move/state (WORLD.md)
 const agents: Agent[] = [];
 const tabs: Tab[] = [];
 
 before(async () => {
   [node, browser] = await Promise.all([startNode(), launch()]);
   const probe = await Agent.connect(node, "probe");
-  hasWorld = !!probe.frames.find((f) => f.type === "joined")!.state;
+  assert.ok(probe.frames.find((f) => f.type === "joined")!.state, "joined carries the world's state");
   probe.send({ type: "leave", room: "lobby" });
   probe.close();
 });
@@ -80,11 +76,9 @@ test("2D mode without WebGL: login, avatars, chat, live regions, roles, keyboard
   // The keyboard moves you while the map has focus.
   const before = (await mesh<{ x: number; z: number }>(page, "m.pos()"))!;
   await page.getByRole("application").focus();
-  await page.keyboard.down("ArrowUp");
-  await page.waitForTimeout(400);
+  await page.keyboard.down("ArrowUp"); // held until you have walked a metre, however slow the frames
+  await until(page, `m.pos().z < ${before.z} - 1 && Math.abs(m.pos().x - ${before.x}) < 0.01`);
   await page.keyboard.up("ArrowUp");
-  const moved = (await mesh<{ x: number; z: number }>(page, "m.pos()"))!;
-  assert.ok(moved.z < before.z - 1, `ArrowUp moved you from z=${before.z} to z=${moved.z}`);
 
   // A click on the map walks you there (the map's centre is the room's centre).
   const box = (await page.locator(".map").boundingBox())!;
@@ -210,15 +204,14 @@ test("the pixel detector: a cleared canvas scores nothing", async () => {
   assert.equal(d.colours, 1);
 });
 
-test("3D mode: the canvas draws, agents appear as avatars, axe passes, three.js loads", { skip: NO_SCENE }, async () => {
+test("3D mode: the canvas draws, agents appear as avatars, axe passes, three.js loads", async () => {
   const t = await tab("/");
   const { page } = t;
   await until(page, "m.avatars() >= 1", 20_000);
   assert.equal(await mesh(page, "m.mode"), "3d");
   const n = await mesh<number>(page, "m.avatars()");
   await agent("scene-bot");
-  await until(page, `m.avatars() === ${n + 1}`);
-  await page.waitForTimeout(1000); // let the arrival animation settle
+  await until(page, `m.avatars() === ${n + 1} && m.stats().drawCalls > 0`);
   await page.locator("canvas").focus();
   const shot = await page.locator("canvas").screenshot({ path: join(RESULTS, "3d-canvas.png") });
   const d = drawn(decodePNG(shot));
@@ -231,17 +224,17 @@ test("3D mode: the canvas draws, agents appear as avatars, axe passes, three.js 
   noErrors(t);
 });
 
-test("the keyboard moves your avatar and the node agrees", async (tt) => {
-  if (!hasWorld) return tt.skip("this node has no move/state yet (WORLD.md)");
+test("the keyboard moves your avatar and the node agrees", async () => {
   const eye = await agent("eye");
-  const { page } = await tab(HAS_SCENE ? "/" : "/?mode=2d");
+  const { page } = await tab("/");
   await until(page, "m.avatars() >= 2 && m.serverPos() !== null");
   const you = await mesh<string>(page, "m.you");
-  await page.locator(HAS_SCENE ? "canvas" : "[role=application]").focus();
+  await page.locator("canvas").focus();
+  const start = (await mesh<{ x: number }>(page, "m.pos()"))!.x;
   await page.keyboard.down("ArrowRight");
-  await page.waitForTimeout(600);
+  await until(page, `m.pos().x > ${start} + 1`);
   await page.keyboard.up("ArrowRight");
-  await page.waitForTimeout(300);
+  await page.waitForTimeout(300); // the last move goes out on the next tick
   const pos = (await mesh<{ x: number; z: number }>(page, "m.pos()"))!;
   await until(page, `(() => { const s = m.serverPos(); return s && Math.abs(s.x - ${pos.x}) < 0.01 && Math.abs(s.z - ${pos.z}) < 0.01; })()`);
   const seen = await eye.waitFor((f) => f.type === "state" && f.moves.some((m: { id: string; pos: number[] }) =>
@@ -249,14 +242,13 @@ test("the keyboard moves your avatar and the node agrees", async (tt) => {
   assert.ok(seen);
 });
 
-test("WebGPU: the scene draws through WebGPU", { skip: NO_SCENE }, async () => {
+test("WebGPU: the scene draws through WebGPU", async () => {
   const gpu = await launch(WEBGPU);
   try {
-    const t = await open(gpu);
+    const t = await open(gpu, { noAxe: true });
     await t.page.goto(node.url + "/#token=" + node.ownerToken);
-    await until(t.page, "m.avatars() >= 1", 60_000);
+    await until(t.page, "m.avatars() >= 1 && m.stats().drawCalls > 0", 60_000);
     assert.equal(await mesh(t.page, "m.backend"), "webgpu");
-    await t.page.waitForTimeout(1000);
     const d = drawn(decodePNG(await t.page.locator("canvas").screenshot({ path: join(RESULTS, "webgpu-canvas.png") })));
     assert.ok(d.share > 0.02 && d.colours >= 16, `the WebGPU canvas draws: ${JSON.stringify(d)}`);
   } finally {

@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { PerformanceObserver } from "node:perf_hooks";
+import { PerformanceObserver, constants } from "node:perf_hooks";
 import { World, KEY_UP, KEY_RIGHT, INTERP_MS, keyBit, lerpAngle, spawnPoint } from "../src/world/model.ts";
 
 interface Sent { seq: number; x: number; z: number; facing: number }
@@ -171,14 +171,18 @@ test("step and sample allocate nothing (no garbage collection while they run)", 
   let least = Infinity;
   for (let round = 0; round < 3; round++) {
     let gcs = 0;
-    const obs = new PerformanceObserver((list) => { gcs += list.getEntries().length; });
+    // Garbage from a loop is swept by young-generation collections; the major
+    // ones that the memory reducer starts on a timer say nothing about it.
+    const obs = new PerformanceObserver((list) => {
+      for (const e of list.getEntries()) if ((e as { detail?: { kind?: number } }).detail?.kind === constants.NODE_PERFORMANCE_GC_MINOR) gcs++;
+    });
     obs.observe({ entryTypes: ["gc"] });
     for (let i = 0; i < 20000; i++) { w.step(2000 + i, 0.016); w.sample(2000 + i, visit); }
     await new Promise((r) => setTimeout(r, 20)); // gc entries are delivered asynchronously
     obs.disconnect();
     least = Math.min(least, gcs);
   }
-  assert.equal(least, 0, "garbage collections while stepping and sampling 201 avatars 20,000 times");
+  assert.equal(least, 0, "young-generation collections while stepping and sampling 201 avatars 20,000 times");
   assert.ok(Number.isFinite(sum));
 });
 

@@ -45,7 +45,7 @@ export async function startNode(opts: { dir?: string; port?: number; flags?: str
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`mesh up printed no address within 10 s:\n${log.join("\n")}`)), 10000);
     createInterface({ input: proc.stdout! }).on("line", (line) => {
-      const m = /listening on (http:\/\/\S+)/.exec(line);
+      const m = /listening on (https?:\/\/\S+)/.exec(line);
       if (m) {
         clearTimeout(timer);
         resolve(m[1]!);

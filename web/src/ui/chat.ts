@@ -3,7 +3,7 @@
 // apart, and the message box with an optional addressee.
 
 import type { Envelope, Participant } from "../net/protocol.js";
-import { el, hhmm } from "./dom.js";
+import { el, hhmm, homeBadge } from "./dom.js";
 
 const MAX_LINES = 500;
 
@@ -63,7 +63,8 @@ export class Chat {
       el("span", { class: "who" },
         el("span", { class: "name" }, m.from.name),
         el("span", { class: `badge kind-${m.from.kind}` }, m.from.kind),
-        el("span", { class: `badge trust trust-${m.trust}`, title: "trust set by the node" }, m.trust)),
+        el("span", { class: `badge trust trust-${m.trust}`, title: "trust set by the node" }, m.trust),
+        homeBadge(m.from.id)),
       m.to ? el("span", { class: "to" }, "to " + this.nameOf(m.to)) : null,
       el("time", { datetime: m.ts }, hhmm(m.ts)),
       body(m),

@@ -22,3 +22,14 @@ export function hhmm(ts: string): string {
   const d = new Date(ts);
   return isNaN(d.getTime()) ? "" : d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
 }
+
+/**
+ * homeBadge marks a participant of another node (an id "p_…@node", as the
+ * node names federated participants) with its home node; null for a local one.
+ */
+export function homeBadge(id: string): HTMLElement | null {
+  const at = id.indexOf("@");
+  if (at < 0) return null;
+  const node = id.slice(at + 1);
+  return el("span", { class: "badge home", title: "home node " + node }, "@" + node.slice(0, 8));
+}

@@ -3,7 +3,7 @@
 // moving or speaking (you: also while the page is hidden).
 
 import type { Participant } from "../net/protocol.js";
-import { el } from "./dom.js";
+import { el, homeBadge } from "./dom.js";
 
 export const IDLE_MS = 60_000;
 
@@ -36,7 +36,7 @@ export class People {
     const li = el("li", { class: `kind-${p.kind} trust-${p.trust}` }, name,
       p.id === this.you ? el("span", { class: "you" }, "(you)") : null,
       el("span", { class: `badge kind-${p.kind}` }, p.kind),
-      el("span", { class: `badge trust trust-${p.trust}` }, p.trust), state);
+      el("span", { class: `badge trust trust-${p.trust}` }, p.trust), homeBadge(p.id), state);
     if (old) old.li.replaceWith(li);
     else this.list.append(li);
     this.entries.set(p.id, { p, li, state, active: now, idle: false });

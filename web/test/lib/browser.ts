@@ -25,9 +25,9 @@ export function launch(args = WEBGL): Promise<Browser> {
 export interface Tab { ctx: BrowserContext; page: Page; requests: string[]; errors: string[] }
 
 /** open makes a fresh context (with axe injected, optionally without WebGL/WebGPU) and a page. */
-export async function open(browser: Browser, opts: { noGL?: boolean } = {}): Promise<Tab> {
+export async function open(browser: Browser, opts: { noGL?: boolean; noAxe?: boolean } = {}): Promise<Tab> {
   const ctx = await browser.newContext({ viewport: { width: 1280, height: 720 } });
-  await ctx.addInitScript({ path: AXE }); // init scripts are not subject to the page's CSP
+  if (!opts.noAxe) await ctx.addInitScript({ path: AXE }); // init scripts are not subject to the page's CSP
   if (opts.noGL) {
     // A string, not a function: tsx would add helpers the page does not have.
     await ctx.addInitScript(`{

@@ -1,0 +1,151 @@
+package mesh
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+	"time"
+)
+
+// Federation: nodes meet through an Interchange relay. A federated room
+// lives on its home node, which assigns its seqs; other nodes address it as
+// "<roomId>@<nodeId>" and mirror what it sends them. A participant of
+// another node is "<participantId>@<nodeId>" in the rooms of this one.
+
+// RemoteRoom returns the address of room on node: "room@node".
+func RemoteRoom(room RoomID, node string) RoomID { return RoomID(string(room) + "@" + node) }
+
+// Split returns the room id and home node of a federated address
+// "room@node"; ok is false for anything else (a local room id included).
+func (id RoomID) Split() (room RoomID, node string, ok bool) {
+	r, n, found := strings.Cut(string(id), "@")
+	if !found || !RoomID(r).Valid() || !ValidNodeID(n) {
+		return "", "", false
+	}
+	return RoomID(r), n, true
+}
+
+// Remote reports whether id is a well-formed federated address room@node.
+func (id RoomID) Remote() bool {
+	_, _, ok := id.Split()
+	return ok
+}
+
+// ValidNodeID reports whether s is a node id: "n" and 16 letters a-z or
+// digits 2-7 (the base32 of a hash of the node's public key).
+func ValidNodeID(s string) bool { return validInstanceID(s, 'n') }
+
+func validInstanceID(s string, prefix byte) bool {
+	if len(s) != 17 || s[0] != prefix {
+		return false
+	}
+	for i := 1; i < len(s); i++ {
+		if c := s[i]; !(c >= 'a' && c <= 'z' || c >= '2' && c <= '7') {
+			return false
+		}
+	}
+	return true
+}
+
+// RemoteParticipant returns how node names a participant of another node:
+// "id@node".
+func RemoteParticipant(id ParticipantID, node string) ParticipantID {
+	return ParticipantID(string(id) + "@" + node)
+}
+
+// Qualify returns id as "id@node" unless it already names its node.
+func Qualify(id ParticipantID, node string) ParticipantID {
+	if id == "" || strings.Contains(string(id), "@") {
+		return id
+	}
+	return RemoteParticipant(id, node)
+}
+
+// ViewParticipant converts a participant id as node writer names it into
+// how node viewer names it: every node names its own participants bare and
+// every other one id@node.
+func ViewParticipant(id ParticipantID, writer, viewer string) ParticipantID {
+	q := Qualify(id, writer)
+	if s, ok := strings.CutSuffix(string(q), "@"+viewer); ok {
+		return ParticipantID(s)
+	}
+	return q
+}
+
+// Kinds of FedBody, the messages nodes send each other.
+const (
+	FedJoin      = "join"      // a participant of the sender joins a room of the receiver
+	FedLeave     = "leave"     // ... leaves it
+	FedSay       = "say"       // a chat message for a room of the receiver (Msg)
+	FedCommand   = "command"   // a command for a room of the receiver (Msg)
+	FedResult    = "result"    // a result for a room of the receiver (Msg)
+	FedSubscribe = "subscribe" // send me the room's messages after After, then live
+	FedRoster    = "roster"    // the room's members and head, answering join and subscribe
+	FedMessage   = "message"   // a stored envelope of a room of the sender (Msg)
+	FedPresence  = "presence"  // a member came or went (Participant, Event)
+	FedRefused   = "refused"   // the receiver refused Ref (a message id or a join) with Code
+	FedAck       = "ack"       // link: every frame up to Upto of queue Epoch is applied
+)
+
+// FedBody is one message between two nodes, carried by the Interchange
+// inside a frame that the sending node signs. Fields are left out when
+// empty; which ones a kind uses is in PROTOCOL.md ("Federation").
+type FedBody struct {
+	Kind        string       `json:"kind"`
+	Room        RoomID       `json:"room,omitempty"` // always an address: room@home
+	Participant *Participant `json:"participant,omitempty"`
+	Msg         *Message     `json:"msg,omitempty"`
+	After       uint64       `json:"after,omitempty"`
+	Head        uint64       `json:"head,omitempty"`
+	Members     []Member     `json:"members,omitempty"`
+	Event       string       `json:"event,omitempty"`
+	Ref         string       `json:"ref,omitempty"`
+	Code        string       `json:"code,omitempty"`
+	Message     string       `json:"message,omitempty"`
+	Upto        uint64       `json:"upto,omitempty"`
+	Epoch       string       `json:"epoch,omitempty"`
+}
+
+// ProvenanceStatement returns the bytes a provenance entry's signature
+// covers: the canonical JSON (RFC 8785) of m without seq, trust, flags and
+// provenance, with room set to address (room@home), ts to the entry's ts,
+// and participant ids written in full (from.id as id@from.node, to as
+// id@node, viewer being the node whose naming m uses). Every node that
+// handles the envelope can rebuild it, whatever it changed in the fields
+// left out and however it names participants.
+func ProvenanceStatement(m *Message, address RoomID, p Provenance, viewer string) ([]byte, error) {
+	from := m.From
+	from.ID = Qualify(from.ID, from.Node)
+	raw, err := json.Marshal(statement{ID: m.ID, Room: address, Kind: m.Kind, From: from, TS: p.TS,
+		Body: m.Body, To: Qualify(m.To, viewer), Ref: m.Ref})
+	if err != nil {
+		return nil, err
+	}
+	return Canonical(raw)
+}
+
+// statement is Message without the fields a provenance signature leaves out.
+type statement struct {
+	ID   string        `json:"id"`
+	Room RoomID        `json:"room"`
+	Kind MessageKind   `json:"kind"`
+	From Sender        `json:"from"`
+	TS   time.Time     `json:"ts"`
+	Body Body          `json:"body"`
+	To   ParticipantID `json:"to,omitempty"`
+	Ref  string        `json:"ref,omitempty"`
+}
+
+// Canonical renders a JSON value as RFC 8785 (JCS) does: no whitespace,
+// object keys sorted by UTF-16 code units, numbers as ECMAScript writes
+// them. It fails on text that is not one JSON value.
+func Canonical(raw []byte) ([]byte, error) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, err
+	}
+	var b strings.Builder
+	writeCanonical(&b, v)
+	return []byte(b.String()), nil
+}

@@ -1,0 +1,102 @@
+package mesh_test
+
+import (
+	"crypto/ed25519"
+	"encoding/base64"
+	"encoding/json"
+	"os"
+	"testing"
+
+	"github.com/the-mesh/mesh"
+)
+
+func TestAddresses(t *testing.T) {
+	for in, want := range map[mesh.RoomID]string{
+		"design-review@nx3b5t7kq2wzm4ha6": "design-review nx3b5t7kq2wzm4ha6",
+		"design-review":                   "",
+		"design-review@":                  "",
+		"@nx3b5t7kq2wzm4ha6":              "",
+		"Design@nx3b5t7kq2wzm4ha6":        "",
+		"design@nx3b5t7kq2wzm4ha1":        "", // 1 is not base32
+		"design@rx3b5t7kq2wzm4ha6":        "", // a relay is not a node
+		"a@b@nx3b5t7kq2wzm4ha6":           "",
+	} {
+		room, node, ok := in.Split()
+		got := ""
+		if ok {
+			got = string(room) + " " + node
+		}
+		if got != want || in.Remote() != ok {
+			t.Errorf("%q: got %q, want %q", in, got, want)
+		}
+	}
+	const a, b = "nq4c7ha2lmx5tyvbk", "nx3b5t7kq2wzm4ha6"
+	for _, tc := range []struct {
+		id             mesh.ParticipantID
+		writer, viewer string
+		want           mesh.ParticipantID
+	}{
+		{"p_alice", a, b, "p_alice@" + a}, // a's own participant, seen from b
+		{"p_alice@" + b, a, b, "p_alice"}, // b's participant as a wrote it
+		{"p_carol@nmmmmmmmmmmmmmmmm", a, b, "p_carol@nmmmmmmmmmmmmmmmm"},
+		{"", a, b, ""},
+	} {
+		if got := mesh.ViewParticipant(tc.id, tc.writer, tc.viewer); got != tc.want {
+			t.Errorf("ViewParticipant(%q, %s, %s): got %q, want %q", tc.id, tc.writer, tc.viewer, got, tc.want)
+		}
+	}
+}
+
+// TestProvenanceVector verifies the signature in
+// envelopes/chat-federated.json: node A's key, over the statement of the
+// envelope as its home (node B) stores it.
+func TestProvenanceVector(t *testing.T) {
+	const (
+		keyA  = "w21RnksLDL3lEFSpb53Z/aobLJs082cT/sDhfAoZOIw=" // node nemmgynitrhp6kwdh
+		homeB = "nryozb6gvydly5lbj"
+		want  = `{"body":{"text":"The mock-ups are in the room's files."},"from":{"id":"p_alicea3kq6tzm2wx@nemmgynitrhp6kwdh","kind":"agent","name":"alice","node":"nemmgynitrhp6kwdh"},"id":"m_fed4kq2wzm7ha3xs","kind":"chat","room":"design-review@nryozb6gvydly5lbj","ts":"2026-03-01T12:20:00.25Z"}`
+	)
+	raw, err := os.ReadFile("testdata/protocol/envelopes/chat-federated.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v struct {
+		Input mesh.Message `json:"input"`
+	}
+	if err := json.Unmarshal(raw, &v); err != nil {
+		t.Fatal(err)
+	}
+	m, p := v.Input, v.Input.Provenance[0]
+	stmt, err := mesh.ProvenanceStatement(&m, mesh.RemoteRoom(m.Room, homeB), p, homeB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(stmt) != want {
+		t.Fatalf("statement:\ngot  %s\nwant %s", stmt, want)
+	}
+	key, _ := base64.StdEncoding.DecodeString(keyA)
+	sig, _ := base64.StdEncoding.DecodeString(p.Sig)
+	if !ed25519.Verify(key, stmt, sig) {
+		t.Fatal("the vector's provenance signature does not verify")
+	}
+	// The same statement from the origin's view: alice named bare.
+	m.From.ID, m.Room = "p_alicea3kq6tzm2wx", mesh.RemoteRoom("design-review", homeB)
+	if again, _ := mesh.ProvenanceStatement(&m, m.Room, p, "nemmgynitrhp6kwdh"); string(again) != want {
+		t.Fatalf("statement from the origin's view differs:\n%s", again)
+	}
+}
+
+func TestCanonical(t *testing.T) {
+	for in, want := range map[string]string{
+		`{"b":1,"a":[1.50,"x",null,true],"é":{}}`: `{"a":[1.5,"x",null,true],"b":1,"é":{}}`,
+		` 1e21 `: `1e+21`,
+	} {
+		got, err := mesh.Canonical([]byte(in))
+		if err != nil || string(got) != want {
+			t.Errorf("Canonical(%s): got %s %v, want %s", in, got, err, want)
+		}
+	}
+	if _, err := mesh.Canonical([]byte(`{"a":`)); err == nil {
+		t.Error("Canonical of broken JSON did not fail")
+	}
+}

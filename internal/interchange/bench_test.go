@@ -1,0 +1,97 @@
+package interchange_test
+
+import (
+	"encoding/json"
+	"sort"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/the-mesh/mesh"
+	"github.com/the-mesh/mesh/internal/interchange"
+)
+
+// benchBody is a say as nodes send it: an envelope of about 400 bytes.
+var benchBody = mesh.FedBody{Kind: mesh.FedSay, Room: "design-review@nx3b5t7kq2wzm4ha6", Msg: &mesh.Message{
+	ID: "m_d7tr2mq5vx4ka6zo", Room: "design-review@nx3b5t7kq2wzm4ha6", Kind: mesh.MessageChat,
+	From: mesh.Sender{ID: "p_alicea3kq6tzm2wx", Name: "alice", Kind: mesh.KindAgent, Node: "nq4c7ha2lmx5tyvbk"},
+	TS:   time.Date(2026, 3, 1, 12, 0, 3, 500000000, time.UTC), Body: mesh.Body{Text: "The build is green; shall I tag the release?"},
+	Provenance: []mesh.Provenance{{Node: "nq4c7ha2lmx5tyvbk", TS: time.Date(2026, 3, 1, 12, 0, 3, 500000000, time.UTC),
+		Sig: "w0cWa0R5gkM8mNWbdlPtqD3rSOeKvmaotSZobbESzDTu4iDJwK7fLSLcIpBUAmn2ei37eS+puYBjs7XQm6yfAw=="}}}}
+
+// BenchmarkRelay sends b.N frames from one node to another through an
+// in-process relay on loopback, as fast as the sender can, and reports
+// frames per second and the one-way latency (send to receive).
+func BenchmarkRelay(b *testing.B) {
+	r := startRelay(b, func(c *interchange.Config) {
+		c.Rate, c.Queue.MaxFrames, c.Queue.MaxBytes = 0, 1<<20, 1<<30 // measure, do not drop
+	})
+	a, d := newNode(b), newNode(b)
+	la := dial(b, r.url, a, r.allow(b, a.ID))
+	ld := dial(b, r.url, d, r.allow(b, d.ID))
+	lat := make([]time.Duration, 0, b.N)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for len(lat) < b.N {
+			p, err := ld.Read()
+			if err != nil {
+				return
+			}
+			if len(p) < 40 || string(p[:17]) != `{"type":"deliver"` {
+				continue
+			}
+			var f struct {
+				ID string `json:"id"`
+			}
+			json.Unmarshal(p, &f)
+			ns, _ := strconv.ParseInt(f.ID, 10, 64)
+			lat = append(lat, time.Since(time.Unix(0, ns)))
+		}
+	}()
+	frame := sendFrame(a, d.ID, "0000000000000000000", benchBody)
+	idAt := len(`{"type":"send","to":"`) + len(d.ID) + len(`","id":"`)
+	b.SetBytes(int64(len(frame)))
+	b.ResetTimer()
+	start := time.Now()
+	for range b.N {
+		f := append([]byte(nil), frame...)
+		copy(f[idAt:], strconv.FormatInt(time.Now().UnixNano(), 10))
+		if !la.SendWait(f) {
+			b.Fatal("link closed")
+		}
+	}
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		b.Fatalf("received %d of %d (the relay dropped some)", len(lat), b.N)
+	}
+	el := time.Since(start)
+	b.StopTimer()
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	b.ReportMetric(float64(b.N)/el.Seconds(), "frames/s")
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
+}
+
+// BenchmarkParseRouted is the relay's per-frame work before routing.
+func BenchmarkParseRouted(b *testing.B) {
+	a := newNode(b)
+	frame := sendFrame(a, "nx3b5t7kq2wzm4ha6", "f1", benchBody)
+	b.SetBytes(int64(len(frame)))
+	b.ReportAllocs()
+	for range b.N {
+		interchange.Check(frame)
+	}
+}
+
+// TestParseRoutedAllocs pins the relay's frame check at zero allocations.
+func TestParseRoutedAllocs(t *testing.T) {
+	frame := sendFrame(newNode(t), "nx3b5t7kq2wzm4ha6", "f1", benchBody)
+	if err := interchange.Check(frame); err != nil {
+		t.Fatal(err)
+	}
+	if n := testing.AllocsPerRun(100, func() { interchange.Check(frame) }); n != 0 {
+		t.Fatalf("checking a frame allocates %v times, want 0", n)
+	}
+}

@@ -1,0 +1,189 @@
+package interchange
+
+import (
+	"encoding/json"
+
+	"github.com/the-mesh/mesh"
+)
+
+// Path is where a relay serves instances.
+const Path = "/interchange/v1"
+
+// Version is the protocol version in the challenge.
+const Version = 1
+
+// Frame types.
+const (
+	TypeChallenge   = "challenge"
+	TypeHello       = "hello"
+	TypeWelcome     = "welcome"
+	TypeAnnounce    = "announce"
+	TypeSend        = "send"
+	TypeDeliver     = "deliver"
+	TypeForward     = "forward"
+	TypeDirectory   = "directory"
+	TypeRoutes      = "routes"
+	TypeUnreachable = "unreachable"
+	TypeError       = "error"
+)
+
+// Instance kinds and link authentication.
+const (
+	KindNode  = "node"
+	KindRelay = "relay"
+
+	AuthSecret = "secret" // the instance gave its registered secret's proof
+	AuthOpen   = "open"   // an open relay let an unregistered instance in
+)
+
+// Challenge is the relay's first frame.
+type Challenge struct {
+	Type    string `json:"type"`
+	Relay   string `json:"relay"`
+	Nonce   string `json:"nonce"`
+	Version int    `json:"version"`
+}
+
+// Hello answers the challenge.
+type Hello struct {
+	Type string `json:"type"`
+	ID   string `json:"id"`
+	Kind string `json:"kind"`
+	Key  string `json:"key"`           // base64 Ed25519 public key
+	Sig  string `json:"sig"`           // base64 signature of the proof
+	MAC  string `json:"mac,omitempty"` // hex HMAC-SHA256 of the proof, keyed with SHA-256(secret)
+	Name string `json:"name,omitempty"`
+}
+
+// Welcome accepts a hello.
+type Welcome struct {
+	Type   string `json:"type"`
+	Relay  string `json:"relay"`
+	Auth   string `json:"auth"`
+	Limits Limits `json:"limits"`
+}
+
+// Limits tells an instance what the relay holds it to.
+type Limits struct {
+	MaxFrameBytes int     `json:"maxFrameBytes"`
+	Rate          float64 `json:"rate"` // frames per second; 0 = off
+	Burst         int     `json:"burst"`
+}
+
+// RoomInfo is a federated room in the directory.
+type RoomInfo struct {
+	ID    mesh.RoomID `json:"id"`
+	Name  string      `json:"name"`
+	Topic string      `json:"topic,omitempty"`
+}
+
+// Announce tells the relay a node's name and federated rooms; each
+// replaces the last.
+type Announce struct {
+	Type  string     `json:"type"`
+	Name  string     `json:"name,omitempty"`
+	Rooms []RoomInfo `json:"rooms"`
+}
+
+// NodeEntry is one node in a directory or a routes frame. Hops is 0 for a
+// node connected to the relay that wrote it.
+type NodeEntry struct {
+	ID    string     `json:"id"`
+	Name  string     `json:"name,omitempty"`
+	Auth  string     `json:"auth"`
+	Key   string     `json:"key"`
+	Hops  int        `json:"hops"`
+	Rooms []RoomInfo `json:"rooms"`
+}
+
+// Directory lists the nodes reachable through a relay.
+type Directory struct {
+	Type  string      `json:"type"`
+	Relay string      `json:"relay"`
+	Nodes []NodeEntry `json:"nodes"`
+}
+
+// Routes is a directory sent to a bridged relay.
+type Routes struct {
+	Type  string      `json:"type"`
+	Nodes []NodeEntry `json:"nodes"`
+}
+
+// Send is a frame from a node to another node. The relay passes it on as
+// Deliver, with From and Auth set from the link. N, Base and Epoch are the
+// sending node's queue positions (see package federation); Sig is the
+// sender's Ed25519 signature of SignedBytes(from, to, Body).
+type Send struct {
+	Type  string          `json:"type"`
+	To    string          `json:"to"`
+	ID    string          `json:"id"`
+	N     uint64          `json:"n,omitempty"`
+	Base  uint64          `json:"base,omitempty"`
+	Epoch string          `json:"epoch,omitempty"`
+	Key   string          `json:"key"`
+	Sig   string          `json:"sig"`
+	Body  json.RawMessage `json:"body"`
+}
+
+// Deliver is a Send as the destination node receives it.
+type Deliver struct {
+	Type  string          `json:"type"`
+	From  string          `json:"from"`
+	Auth  string          `json:"auth"`
+	To    string          `json:"to"`
+	ID    string          `json:"id"`
+	N     uint64          `json:"n,omitempty"`
+	Base  uint64          `json:"base,omitempty"`
+	Epoch string          `json:"epoch,omitempty"`
+	Key   string          `json:"key"`
+	Sig   string          `json:"sig"`
+	Body  json.RawMessage `json:"body"`
+}
+
+// Unreachable tells a sender that the relay has no route to To.
+type Unreachable struct {
+	Type string `json:"type"`
+	To   string `json:"to"`
+	ID   string `json:"id,omitempty"`
+}
+
+// ErrorFrame refuses a frame (ID names it when it could be read) or tells
+// why the relay is about to close the link.
+type ErrorFrame struct {
+	Type    string `json:"type"`
+	ID      string `json:"id,omitempty"`
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// SignedBytes returns what a Send's signature covers: a domain string, the
+// sending and receiving node ids and the body's exact bytes.
+func SignedBytes(from, to string, body []byte) []byte {
+	const domain = "mesh-federation-v1\x00"
+	b := make([]byte, 0, len(domain)+len(from)+len(to)+2+len(body))
+	b = append(b, domain...)
+	b = append(b, from...)
+	b = append(b, 0)
+	b = append(b, to...)
+	b = append(b, 0)
+	return append(b, body...)
+}
+
+// The whitelists: the only members a routed frame may have. They are the
+// JSON names of Send, mesh.FedBody and mesh.Message (checked by a test).
+var (
+	sendFields = []string{"to", "id", "n", "base", "epoch", "key", "sig", "body"}
+	bodyFields = []string{"kind", "room", "participant", "msg", "after", "head", "members", "event", "ref",
+		"code", "message", "upto", "epoch"}
+	msgFields = []string{"id", "room", "seq", "kind", "from", "trust", "ts", "body", "to", "ref", "flags", "provenance"}
+)
+
+// Defaults.
+const (
+	DefaultMaxFrameBytes = 128 << 10
+	DefaultRate          = 10000 // frames per second per instance
+	DefaultBurst         = 20000
+	MaxHops              = 8
+	maxRooms             = 1000 // rooms one node may announce
+	maxIDBytes           = 64   // a frame id
+)
