@@ -20,10 +20,12 @@ export const TRUST_RGB: Record<Trust, [number, number, number]> = {
 const TRUST_CSS: Record<Trust, string> = { owner: "#ffc733", local: "#4dff80", federated: "#9e73ff", untrusted: "#ff3026" };
 
 const ARRIVE_MS = 650, LEAVE_MS = 450;
-export const LABEL_SLOTS = 256;
+export const LABEL_SLOTS = 128;
+/** Names shown: the nearest this many (and you). More is clutter, and label fill is a large share of a software frame. */
+export const LABELS_SHOWN = 96;
 const LABEL_W = 256, LABEL_H = 32, LABEL_M = 0.3; // slot pixels; world height in metres
 const RELABEL_MS = 1000;
-const LABEL_DRAWS = 12; // label drawings per frame, at most
+const LABEL_DRAWS = 16; // label drawings per chore, at most
 export const LABEL_Y_HUMAN = 2.0, LABEL_Y_AGENT = 2.3;
 /** Slots of the frame clock (a Float64Array shared by the frame's functions). */
 export const CLOCK_NOW = 0, CLOCK_DT = 1, CLOCK_CX = 2, CLOCK_CZ = 3, CLOCK_EX = 4, CLOCK_EY = 5, CLOCK_EZ = 6;
@@ -98,7 +100,7 @@ export class Avatars {
     this.humansFar = makeLayer(layers, scene, humanFarGeometry(), new MeshBasicMaterial({ vertexColors: true }), 256);
     this.agentsFar = makeLayer(layers, scene, agentFarGeometry(), new MeshBasicMaterial({ vertexColors: true }), 256);
     this.marker = makeLayer(layers, scene, markerGeometry(), new MeshBasicMaterial({ vertexColors: true }), 4);
-    this.atlas = new Atlas(2048, 1024, LABEL_W, LABEL_H);
+    this.atlas = new Atlas(1024, 1024, LABEL_W, LABEL_H);
     this.labels = new QuadBatch(LABEL_SLOTS, this.atlas);
     front.add(this.labels.mesh);
     for (let i = LABEL_SLOTS - 1; i >= 0; i--) this.free[this.nfree++] = i;
@@ -176,9 +178,7 @@ export class Avatars {
    * inlined are boxed.
    */
   update(clock: Float64Array): void {
-    const now = clock[CLOCK_NOW], dt = clock[CLOCK_DT], cx = clock[CLOCK_CX], cz = clock[CLOCK_CZ];
-    if (this.relabelNow || now - this.lastRelabel > RELABEL_MS) this.relabel(now, cx, cz);
-    if (this.labelsPending) this.drawPending();
+    const now = clock[CLOCK_NOW], dt = clock[CLOCK_DT];
     const H = this.humans, A = this.agents, R = this.decals, M = this.marker, L = this.labels;
     const HF = this.humansFar, AF = this.agentsFar;
     const ex = clock[CLOCK_EX], ey = clock[CLOCK_EY], ez = clock[CLOCK_EZ];
@@ -217,7 +217,7 @@ export class Avatars {
       body.add();
       // Trust ring (a floor decal).
       const t = TRUST_RGB[a.trust], rk = (0.35 + 0.65 * a.dim + a.flash) * (a.you ? 1.3 : 1);
-      const rs = 1.15 * s * (a.you ? 1.3 : 1), d = R.q;
+      const rs = 0.95 * s * (a.you ? 1.3 : 1), d = R.q;
       d[0] = a.x; d[1] = 0.02; d[2] = a.z; d[3] = rs; d[4] = rs;
       d[5] = rx; d[6] = 0; d[7] = GLOW_PX; d[8] = GLOW_PX;
       d[9] = t[0] * rk; d[10] = t[1] * rk; d[11] = t[2] * rk; d[12] = 0.85;
@@ -246,13 +246,24 @@ export class Avatars {
     this.atlas.flush();
   }
 
-  /** Gives labels to the LABEL_SLOTS avatars nearest (cx, cz) (and you); redraws those that changed. */
+  /**
+   * Label housekeeping, from a timer outside the frame loop (several times a
+   * second): every RELABEL_MS (or after a change) the nearest avatars get the
+   * label slots, and a few pending labels are drawn into the atlas. Canvas text
+   * and pixel reads allocate; frames must not.
+   */
+  chores(now: number, cx: number, cz: number): void {
+    if (this.relabelNow || now - this.lastRelabel > RELABEL_MS) this.relabel(now, cx, cz);
+    if (this.labelsPending) this.drawPending();
+  }
+
+  /** Gives labels to the LABELS_SHOWN avatars nearest (cx, cz) (and you); marks for drawing those that changed. */
   private relabel(now: number, cx: number, cz: number): void {
     this.relabelNow = false;
     this.lastRelabel = now;
     const n = this.list.length;
     let limit = Infinity;
-    if (n > LABEL_SLOTS) {
+    if (n > LABELS_SHOWN) {
       const s = this.sorted;
       for (let i = 0; i < n; i++) {
         const a = this.list[i];
@@ -260,7 +271,7 @@ export class Avatars {
         a.d2 = a.you ? -1 : dx * dx + dz * dz;
         s[i] = a.d2;
       }
-      limit = select(s, n, LABEL_SLOTS - 1);
+      limit = select(s, n, LABELS_SHOWN - 1);
     } else {
       for (let i = 0; i < n; i++) this.list[i].d2 = 0;
     }
@@ -281,7 +292,7 @@ export class Avatars {
     }
   }
 
-  /** Draws at most LABEL_DRAWS pending labels: a crowd arriving costs several frames a little each, not one a lot. */
+  /** Draws at most LABEL_DRAWS pending labels: a crowd arriving costs several chores a little each, not one a lot. */
   private drawPending(): void {
     let budget = LABEL_DRAWS;
     for (let i = 0; i < this.list.length && budget > 0; i++) {

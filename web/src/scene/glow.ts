@@ -30,7 +30,7 @@ export function glowAtlas(): Atlas {
   ctx.fillStyle = "rgba(255,255,255,1)";
   ctx.fill();
   // Ring: crisp, with a faint glow either side.
-  ring(ctx, 2 * GLOW_PX + h, h, h - 12, 7, 0.9);
+  ring(ctx, 2 * GLOW_PX + h, h, h - 9, 5, 0.95);
   // Soft ring: a wide band for shock waves.
   ring(ctx, 3 * GLOW_PX + h, h, h - 16, 14, 0.6);
   a.all();

@@ -56,6 +56,7 @@ async function webGPUAdapter(): Promise<string | null> {
 }
 
 const FPS_WINDOW = 64;
+const CHORES_MS = 100; // label housekeeping, outside the frame loop
 const CAM_NEAR = 24, CAM_FAR = 44; // distance following you / overview
 
 export class MeshScene implements Scene {
@@ -72,6 +73,7 @@ export class MeshScene implements Scene {
   private before: (now: number, dt: number) => void = noop;
   private readonly picks: ((hit: PickHit) => void)[] = [];
   private raf = 0;
+  private chores: ReturnType<typeof setInterval> | undefined;
   private running = false;
   private last = 0;
   private firstFrame = false;
@@ -147,6 +149,7 @@ export class MeshScene implements Scene {
     this.before = beforeFrame || noop;
     if (this.running) return;
     this.running = true;
+    this.chores = setInterval(() => this.avatars.chores(performance.now(), this.tx, this.tz), CHORES_MS);
     this.last = performance.now();
     this.raf = requestAnimationFrame(this.tick);
   }
@@ -177,7 +180,7 @@ export class MeshScene implements Scene {
   }
 
   /** Pulses in flight (tests). */
-  pulses(): number { return (this.fx as unknown as { pulses: number }).pulses; }
+  pulses(): number { return this.fx.pulses; }
 
   resize(w: number, h: number): void {
     this.w = Math.max(1, w | 0);
@@ -190,6 +193,7 @@ export class MeshScene implements Scene {
   dispose(): void {
     this.running = false;
     cancelAnimationFrame(this.raf);
+    clearInterval(this.chores);
     for (const [type, fn] of this.listeners) this.canvas.removeEventListener(type, fn);
     this.listeners.length = 0;
     this.room?.dispose();

@@ -18,17 +18,14 @@ export { MeshBasicMaterial } from "three/src/materials/MeshBasicMaterial.js";
 export { LineBasicMaterial } from "three/src/materials/LineBasicMaterial.js";
 export { Material } from "three/src/materials/Material.js";
 export { DataTexture } from "three/src/textures/DataTexture.js";
-export { Texture } from "three/src/textures/Texture.js";
 export { Color } from "three/src/math/Color.js";
 export { Vector3 } from "three/src/math/Vector3.js";
 export { Matrix4 } from "three/src/math/Matrix4.js";
 export { ColorManagement } from "three/src/math/ColorManagement.js";
 export { CylinderGeometry } from "three/src/geometries/CylinderGeometry.js";
-export { IcosahedronGeometry } from "three/src/geometries/IcosahedronGeometry.js";
 export { OctahedronGeometry } from "three/src/geometries/OctahedronGeometry.js";
-export { RingGeometry } from "three/src/geometries/RingGeometry.js";
 export { BoxGeometry } from "three/src/geometries/BoxGeometry.js";
 export {
   AdditiveBlending, NormalBlending, DoubleSide, LinearSRGBColorSpace, DynamicDrawUsage,
-  LinearFilter, LinearMipmapLinearFilter, NoColorSpace, RGBAFormat, UnsignedByteType,
+  LinearFilter, LinearMipmapLinearFilter, RGBAFormat, UnsignedByteType,
 } from "three/src/constants.js";

@@ -67,7 +67,11 @@ export interface Scene {
   setIdle(id: string, idle: boolean): void;
   /** Bubble over the speaker and a pulse of light to the listeners (or to `to`). */
   message(m: SceneMessage): void;
-  /** The animation loop (requestAnimationFrame): beforeFrame, source.sample, update, render. */
+  /**
+   * The animation loop (requestAnimationFrame): beforeFrame, source.sample,
+   * update, render. now: performance.now() in ms; dt: ms since the previous
+   * frame, at most 100. Calling it again swaps the source and callback.
+   */
   start(source: PositionSource, beforeFrame: (now: number, dt: number) => void): void;
   onPick(cb: (hit: PickHit) => void): void;
   stats(): SceneStats;
