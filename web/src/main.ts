@@ -76,13 +76,17 @@ async function main(): Promise<void> {
     el("div", { class: "map-focus", role: "application", tabindex: "0", "aria-roledescription": "map", "aria-describedby": "stage-help" }));
   if (mode === "2d") focusable.append(stage.querySelector("svg")!);
 
+  let shownRoom = "";
   session = new Session(you, {
     client, view, chat, people, rooms, live,
     onRoom(id, name, n) {
       roomName.textContent = name;
       const q = new URLSearchParams(location.search); // a reload, or the mode switch, comes back to this room
       q.set("room", id);
-      history.replaceState(null, "", "?" + q.toString());
+      if (id !== shownRoom) { // not on every arrival: replaceState is slow
+        history.replaceState(null, "", "?" + q.toString());
+        shownRoom = id;
+      }
       q.set("mode", mode === "3d" ? "2d" : "3d");
       switcher.setAttribute("href", "?" + q.toString());
       focusable.setAttribute("aria-label", `${mode === "3d" ? "3D view" : "Map"} of ${name}, ${n} present`);

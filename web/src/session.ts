@@ -84,7 +84,9 @@ export class Session implements Actions {
     if (this.shown !== j.room) { chat.clear(); this.shown = j.room; }
     this.members = new Map(j.members.map((m) => [m.id, m]));
     this.members.set(this.you.id, { ...this.you, online: true });
-    for (const m of this.members.values()) if ("online" in m && m.online) this.arrive(m, now);
+    // Present: online, or walking without a connection (a REST or MCP agent's visit).
+    const placed = new Set((j.state?.moves ?? []).map((m) => m.id));
+    for (const m of this.members.values()) if (("online" in m && m.online) || placed.has(m.id)) this.arrive(m, now);
     for (const m of j.history ?? []) chat.add(m);
     if (j.state?.moves) this.world.applyState(j.state.moves, now);
     chat.setMembers(people.all(), this.you.id);
@@ -129,6 +131,10 @@ export class Session implements Actions {
   private state(f: StateFrame): void {
     if (f.room !== this.room) return;
     const now = performance.now();
+    for (const m of f.moves) { // someone placed who is not shown yet: a visitor the page missed arriving
+      const who = this.members.get(m.id);
+      if (who && !this.p.people.has(m.id)) this.arrive(who, now);
+    }
     this.world.applyState(f.moves, now);
     for (const m of f.moves) if (m.id !== this.you.id && m.ack) this.p.people.touch(m.id, now);
   }

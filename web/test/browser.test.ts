@@ -161,6 +161,18 @@ test("trust and flags are marked in the transcript", async () => {
   assert.match(text, /Flagged: injection:/);
 });
 
+test("an agent walking over REST (no WebSocket) is shown, and still after a reload", async () => {
+  await rest(node, "POST", "/api/v1/rooms", node.ownerToken, { name: "plaza" });
+  const reg = await Agent.register(node, "rest-walker");
+  await rest(node, "POST", "/api/v1/rooms/plaza/join", reg.token);
+  const { page } = await tab("/?mode=2d&room=plaza");
+  await until(page, "m.avatars() === 1");
+  await rest(node, "POST", "/api/v1/rooms/plaza/move", reg.token, { pos: [3, 0, 3] });
+  await until(page, "m.avatars() === 2"); // its presence join
+  await page.reload();
+  await until(page, "m.avatars() === 2"); // joined.state: placed, though not online
+});
+
 test("the room list moves you to another room and back", async () => {
   await rest(node, "POST", "/api/v1/rooms", node.ownerToken, { name: "workshop", topic: "Make things." });
   const watcher = await agent("watcher");
