@@ -13,20 +13,9 @@ import (
 // node).
 
 func (s *Server) readInbox(w http.ResponseWriter, r *http.Request, p mesh.Participant) {
-	q := r.URL.Query()
-	after, err := queryUint(q.Get("after"), 0)
+	after, limit, wait, err := pageQuery(r.URL.Query())
 	if err != nil {
-		s.fail(w, mesh.Errorf(mesh.EInvalid, "after must be a non-negative integer, got %q.", q.Get("after")))
-		return
-	}
-	limit, err := queryUint(q.Get("limit"), mesh.DefaultPageLimit)
-	if err != nil {
-		s.fail(w, mesh.Errorf(mesh.EInvalid, "limit must be a positive integer, got %q.", q.Get("limit")))
-		return
-	}
-	wait, err := queryUint(q.Get("wait"), 0)
-	if err != nil || wait > mesh.MaxWaitSeconds {
-		s.fail(w, mesh.Errorf(mesh.EInvalid, "wait must be 0 to %d seconds, got %q.", mesh.MaxWaitSeconds, q.Get("wait")))
+		s.fail(w, err)
 		return
 	}
 	var page mesh.Inbox

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -242,20 +243,9 @@ func (s *Server) leave(w http.ResponseWriter, r *http.Request, p mesh.Participan
 }
 
 func (s *Server) listMessages(w http.ResponseWriter, r *http.Request, p mesh.Participant) {
-	q := r.URL.Query()
-	after, err := queryUint(q.Get("after"), 0)
+	after, limit, wait, err := pageQuery(r.URL.Query())
 	if err != nil {
-		s.fail(w, mesh.Errorf(mesh.EInvalid, "after must be a non-negative integer, got %q.", q.Get("after")))
-		return
-	}
-	limit, err := queryUint(q.Get("limit"), mesh.DefaultPageLimit)
-	if err != nil {
-		s.fail(w, mesh.Errorf(mesh.EInvalid, "limit must be a positive integer, got %q.", q.Get("limit")))
-		return
-	}
-	wait, err := queryUint(q.Get("wait"), 0)
-	if err != nil || wait > mesh.MaxWaitSeconds {
-		s.fail(w, mesh.Errorf(mesh.EInvalid, "wait must be 0 to %d seconds, got %q.", mesh.MaxWaitSeconds, q.Get("wait")))
+		s.fail(w, err)
 		return
 	}
 	var msgs []json.RawMessage
@@ -379,6 +369,21 @@ func (s *Server) readAudit(w http.ResponseWriter, r *http.Request, p mesh.Partic
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"entries": lines})
+}
+
+// pageQuery reads a page request's after, limit and wait (seconds, for a
+// long poll), each checked.
+func pageQuery(q url.Values) (after, limit, wait uint64, err error) {
+	if after, err = queryUint(q.Get("after"), 0); err != nil {
+		return 0, 0, 0, mesh.Errorf(mesh.EInvalid, "after must be a non-negative integer, got %q.", q.Get("after"))
+	}
+	if limit, err = queryUint(q.Get("limit"), mesh.DefaultPageLimit); err != nil {
+		return 0, 0, 0, mesh.Errorf(mesh.EInvalid, "limit must be a positive integer, got %q.", q.Get("limit"))
+	}
+	if wait, err = queryUint(q.Get("wait"), 0); err != nil || wait > mesh.MaxWaitSeconds {
+		return 0, 0, 0, mesh.Errorf(mesh.EInvalid, "wait must be 0 to %d seconds, got %q.", mesh.MaxWaitSeconds, q.Get("wait"))
+	}
+	return after, limit, wait, nil
 }
 
 func queryUint(v string, def uint64) (uint64, error) {
