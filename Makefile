@@ -47,7 +47,7 @@ FUZZTIME ?= 20000x
 fuzz:
 	$(GO) test -run XXX -fuzz '^FuzzDecodeClientFrame$$' -fuzztime $(FUZZTIME) .
 	$(GO) test -run XXX -fuzz '^FuzzForPrompt$$' -fuzztime $(FUZZTIME) .
-	$(GO) test -run XXX -fuzz '^FuzzFrameReader$$' -fuzztime $(FUZZTIME) ./internal/web
+	$(GO) test -run XXX -fuzz '^FuzzReader$$' -fuzztime $(FUZZTIME) ./internal/wsframe
 	$(GO) test -run XXX -fuzz '^FuzzScanLog$$' -fuzztime $(FUZZTIME) ./internal/store/jsonl
 	$(GO) test -run XXX -fuzz '^FuzzLineSeq$$' -fuzztime $(FUZZTIME) ./internal/store/jsonl
 	$(GO) test -run XXX -fuzz '^FuzzVerify$$' -fuzztime $(FUZZTIME) ./internal/audit
@@ -61,7 +61,6 @@ fuzz:
 	$(GO) test -run XXX -fuzz '^FuzzLoad$$' -fuzztime $(FUZZTIME) ./internal/inbox
 	$(GO) test -run XXX -fuzz '^FuzzVerifyWebhook$$' -fuzztime $(FUZZTIME) ./agent
 	$(GO) test -run XXX -fuzz '^FuzzParseRouted$$' -fuzztime $(FUZZTIME) ./internal/interchange
-	$(GO) test -run XXX -fuzz '^FuzzFrameReader$$' -fuzztime $(FUZZTIME) ./internal/interchange
 	$(GO) test -run XXX -fuzz '^FuzzValidPayload$$' -fuzztime $(FUZZTIME) ./internal/interchange
 	$(GO) test -run XXX -fuzz '^FuzzQueueReplay$$' -fuzztime $(FUZZTIME) ./internal/federation
 

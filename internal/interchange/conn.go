@@ -1,135 +1,19 @@
 package interchange
 
 import (
-	"bufio"
 	"encoding/binary"
 	"encoding/json"
-	"errors"
-	"fmt"
-	"io"
 	"math/rand/v2"
 	"net"
-	"slices"
 	"sync"
 	"time"
 
 	"github.com/gobwas/ws"
-
-	"github.com/the-mesh/mesh"
 )
 
-// WebSocket framing for both ends of a link: a reader that unmasks (or
-// insists on unmasked frames), joins fragments and bounds sizes, and a
-// writer with a bounded queue that drops what does not fit instead of
+// WebSocket framing for both ends of a link (reading is wsframe.Reader's):
+// a writer with a bounded queue that drops what does not fit instead of
 // blocking the router.
-
-// closeError ends a link with a close code.
-type closeError struct {
-	code   ws.StatusCode
-	reason string
-}
-
-func (e *closeError) Error() string { return fmt.Sprintf("websocket close %d: %s", e.code, e.reason) }
-
-// ErrPeerClosed is returned by a link's reader when the peer sent a close frame.
-var ErrPeerClosed = errors.New("interchange: peer closed the link")
-
-// frameReader reads text messages from one end of a link.
-type frameReader struct {
-	br      *bufio.Reader
-	max     int
-	masked  bool // the peer is a client: its frames must be masked
-	buf     []byte
-	ctl     [125]byte
-	control func(op ws.OpCode, payload []byte) // ping and pong; may be nil
-	before  func()                             // runs before each frame header; may be nil
-}
-
-// next returns the payload of the next text message, valid until the next
-// call. A message over the limit yields a *mesh.Error (ETooLarge) once its
-// bytes were skipped; the link stays usable unless it runs far over.
-func (fr *frameReader) next() ([]byte, error) {
-	if cap(fr.buf) > 64<<10 {
-		fr.buf = nil // a big frame's buffer is not kept
-	}
-	msg := fr.buf[:0]
-	var inMessage, binaryMsg, over bool
-	var skipped int64
-	for {
-		if fr.before != nil {
-			fr.before()
-		}
-		h, err := ws.ReadHeader(fr.br)
-		if err != nil {
-			return nil, err
-		}
-		if h.Masked != fr.masked {
-			return nil, &closeError{ws.StatusProtocolError, "frames must be masked from clients and only from clients"}
-		}
-		if h.OpCode.IsControl() {
-			if h.Length > 125 || !h.Fin {
-				return nil, &closeError{ws.StatusProtocolError, "invalid control frame"}
-			}
-			p := fr.ctl[:h.Length]
-			if _, err := io.ReadFull(fr.br, p); err != nil {
-				return nil, err
-			}
-			if h.Masked {
-				ws.Cipher(p, h.Mask, 0)
-			}
-			if h.OpCode == ws.OpClose {
-				return nil, ErrPeerClosed
-			}
-			if fr.control != nil {
-				fr.control(h.OpCode, p)
-			}
-			continue
-		}
-		switch h.OpCode {
-		case ws.OpContinuation:
-			if !inMessage {
-				return nil, &closeError{ws.StatusProtocolError, "continuation frame without a message"}
-			}
-		case ws.OpText, ws.OpBinary:
-			if inMessage {
-				return nil, &closeError{ws.StatusProtocolError, "new message before the last one ended"}
-			}
-			inMessage, binaryMsg = true, h.OpCode == ws.OpBinary
-		default:
-			return nil, &closeError{ws.StatusProtocolError, "unknown opcode"}
-		}
-		if binaryMsg || over || int64(len(msg))+h.Length > int64(fr.max) {
-			over = !binaryMsg
-			if skipped += h.Length; skipped > 16*int64(fr.max) {
-				return nil, &closeError{ws.StatusMessageTooBig, fmt.Sprintf("message far over the %d-byte limit", fr.max)}
-			}
-			if _, err := io.CopyN(io.Discard, fr.br, h.Length); err != nil {
-				return nil, err
-			}
-			msg = msg[:0]
-		} else {
-			n := len(msg)
-			msg = slices.Grow(msg, int(h.Length))[:n+int(h.Length)]
-			if _, err := io.ReadFull(fr.br, msg[n:]); err != nil {
-				return nil, err
-			}
-			if h.Masked {
-				ws.Cipher(msg[n:], h.Mask, 0)
-			}
-		}
-		if !h.Fin {
-			continue
-		}
-		switch {
-		case binaryMsg:
-			return nil, mesh.Errorf(mesh.EInvalid, "Binary frames are not accepted: send JSON in text frames.")
-		case over:
-			return nil, mesh.Errorf(mesh.ETooLarge, "Frame is over the limit of %d bytes.", fr.max)
-		}
-		fr.buf = msg
-		return msg, nil
-	}
-}
 
 // buildFrame returns one complete text frame whose payload is the parts
 // joined, masked with a random key when masked is set (frames from the

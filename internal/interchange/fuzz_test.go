@@ -1,12 +1,9 @@
 package interchange
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"testing"
-
-	"github.com/gobwas/ws"
 
 	"github.com/the-mesh/mesh"
 )
@@ -56,33 +53,6 @@ func FuzzParseRouted(f *testing.F) {
 		for k := range body {
 			if indexOf(bodyFields, []byte(k)) < 0 {
 				t.Fatalf("accepted %q with body member %q", p, k)
-			}
-		}
-	})
-}
-
-// FuzzFrameReader feeds bytes to the link reader, whole and split, masked
-// and not: it never panics and never returns a payload over its limit.
-func FuzzFrameReader(f *testing.F) {
-	text := ws.MustCompileFrame(ws.NewTextFrame([]byte(`{"type":"send"}`)))
-	masked := ws.NewTextFrame([]byte(`{"type":"hello"}`))
-	masked = ws.MaskFrameInPlace(masked)
-	mb, _ := ws.CompileFrame(masked)
-	f.Add(text, false)
-	f.Add(mb, true)
-	f.Add(append(append([]byte{}, text...), text...), false)
-	f.Fuzz(func(t *testing.T, data []byte, isMasked bool) {
-		fr := frameReader{br: bufio.NewReaderSize(bytes.NewReader(data), 16), max: 64, masked: isMasked}
-		for range 16 {
-			p, err := fr.next()
-			if err != nil {
-				if _, ok := err.(*mesh.Error); ok {
-					continue
-				}
-				return
-			}
-			if len(p) > 64 {
-				t.Fatalf("payload of %d bytes over the 64-byte limit", len(p))
 			}
 		}
 	})

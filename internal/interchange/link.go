@@ -15,21 +15,22 @@ import (
 	"github.com/gobwas/ws"
 
 	"github.com/the-mesh/mesh"
+	"github.com/the-mesh/mesh/internal/wsframe"
 )
 
 // conn is one end of a link: the socket, its reader and its send queue.
 // Frames we write are masked when we dialed (we are the WebSocket client).
 type conn struct {
 	nc     net.Conn
-	in     frameReader
+	in     wsframe.Reader
 	out    *sender
 	masked bool
 }
 
 func newConn(nc net.Conn, br *bufio.Reader, dialed bool, maxFrame int, q QueueLimits) *conn {
 	c := &conn{nc: nc, out: newSender(nc, q), masked: dialed}
-	c.in = frameReader{br: br, max: maxFrame, masked: !dialed}
-	c.in.control = func(op ws.OpCode, p []byte) {
+	c.in = wsframe.Reader{BR: br, Max: maxFrame, Masked: !dialed, KeepBuf: 64 << 10}
+	c.in.Control = func(op ws.OpCode, p []byte) {
 		if op == ws.OpPing {
 			c.out.send(controlFrame(c.masked, ws.OpPong, p))
 		}
@@ -127,7 +128,7 @@ func Dial(ctx context.Context, cfg DialConfig) (*Link, error) {
 
 func (l *Link) handshake(cfg DialConfig) error {
 	l.c.nc.SetReadDeadline(time.Now().Add(10 * time.Second))
-	p, err := l.c.in.next()
+	p, err := l.c.in.Next()
 	if err != nil {
 		return fmt.Errorf("read challenge: %w", err)
 	}
@@ -136,7 +137,7 @@ func (l *Link) handshake(cfg DialConfig) error {
 		return err
 	}
 	l.c.sendJSON(answer(ch, cfg.Identity, cfg.Kind, cfg.Secret, cfg.Name))
-	p, err = l.c.in.next()
+	p, err = l.c.in.Next()
 	if err != nil {
 		return fmt.Errorf("read welcome: %w", err)
 	}
@@ -144,7 +145,7 @@ func (l *Link) handshake(cfg DialConfig) error {
 		return err
 	}
 	l.c.nc.SetReadDeadline(time.Now().Add(l.idle))
-	l.c.in.before = idleDeadline(l.c.nc, l.idle)
+	l.c.in.Before = idleDeadline(l.c.nc, l.idle)
 	return nil
 }
 
@@ -185,7 +186,7 @@ func decodeFrame(p []byte, want string, v any) error {
 // Read returns the next frame from the relay (valid until the next call).
 func (l *Link) Read() ([]byte, error) {
 	for {
-		p, err := l.c.in.next()
+		p, err := l.c.in.Next()
 		var me *mesh.Error
 		if errors.As(err, &me) { // an oversized or binary frame, skipped
 			continue

@@ -24,6 +24,7 @@ import (
 
 	"github.com/the-mesh/mesh"
 	"github.com/the-mesh/mesh/internal/metrics"
+	"github.com/the-mesh/mesh/internal/wsframe"
 )
 
 // Config is what a relay needs. DefaultConfig fills every field but
@@ -429,22 +430,22 @@ func (l *link) serve() {
 	defer l.out.close(nil)
 	defer s.gone(l)
 	s.stats.links.Inc()
-	l.in.before = idleDeadline(l.nc, s.cfg.IdleTimeout)
+	l.in.Before = idleDeadline(l.nc, s.cfg.IdleTimeout)
 	for frames := 0; ; frames++ {
 		if frames == busyLink {
 			// A busy link reads in bigger gulps: fewer system calls. Idle
 			// links keep the small buffer they started with.
-			l.in.br = bufio.NewReaderSize(l.in.br, 64<<10)
+			l.in.BR = bufio.NewReaderSize(l.in.BR, 64<<10)
 		}
-		p, err := l.in.next()
+		p, err := l.in.Next()
 		var me *mesh.Error
-		var ce *closeError
+		var ce *wsframe.CloseError
 		switch {
 		case errors.As(err, &me):
 			l.refuse(nil, err)
 			continue
 		case errors.As(err, &ce):
-			l.out.send(closeFrame(l.masked, ce.code, ce.reason))
+			l.out.send(closeFrame(l.masked, ce.Code, ce.Reason))
 			return
 		case errors.Is(err, os.ErrDeadlineExceeded):
 			l.out.send(closeFrame(l.masked, ws.StatusGoingAway, "idle timeout"))
@@ -469,7 +470,7 @@ func (l *link) handshake() bool {
 	ch := Challenge{Type: TypeChallenge, Relay: s.ID(), Nonce: base64.StdEncoding.EncodeToString(nonce[:]), Version: Version}
 	l.sendJSON(ch)
 	l.nc.SetReadDeadline(time.Now().Add(s.cfg.HelloTimeout))
-	p, err := l.in.next()
+	p, err := l.in.Next()
 	if err != nil {
 		if errors.Is(err, os.ErrDeadlineExceeded) {
 			l.fail(mesh.Errorf(mesh.EUnauthorized, "No hello within %v.", s.cfg.HelloTimeout))

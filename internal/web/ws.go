@@ -15,6 +15,7 @@ import (
 	"github.com/the-mesh/mesh"
 	"github.com/the-mesh/mesh/internal/audit"
 	"github.com/the-mesh/mesh/internal/hub"
+	"github.com/the-mesh/mesh/internal/wsframe"
 )
 
 // session is one WebSocket connection: its reader runs in the HTTP
@@ -23,7 +24,7 @@ type session struct {
 	srv     *Server
 	nc      net.Conn
 	out     *hub.Conn
-	in      frameReader
+	in      wsframe.Reader
 	remote  string
 	limiter *rate.Limiter // nil when the rate limit is off
 	refused int           // consecutive rate-limited frames
@@ -55,7 +56,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	}
 	sess := &session{srv: s, nc: nc, remote: ip, rooms: map[mesh.RoomID]*hub.Room{}, done: make(chan struct{}),
 		out: hub.NewConn(nc, s.cfg.SendQueue, &s.node.Stats().HubCounters)}
-	sess.in = frameReader{br: br, max: s.cfg.MaxFrameBytes, control: sess.control, before: sess.beforeFrame}
+	sess.in = wsframe.Reader{BR: br, Max: s.cfg.MaxFrameBytes, Masked: true, KeepBuf: keepBuf, Control: sess.control, Before: sess.beforeFrame}
 	nc.SetReadDeadline(time.Now().Add(s.cfg.HelloTimeout))
 	if s.cfg.Rate > 0 {
 		sess.limiter = rate.NewLimiter(rate.Limit(s.cfg.Rate), max(s.cfg.Burst, 1))
@@ -109,13 +110,13 @@ func (sess *session) run() {
 		}
 	}()
 	for {
-		data, err := sess.in.next()
-		var ce *closeError
+		data, err := sess.in.Next()
+		var ce *wsframe.CloseError
 		var me *mesh.Error
 		switch {
 		case errors.As(err, &ce):
-			code, reason = ce.code, ce.reason
-			sess.srv.audit(sess.actor(), "frame", "", sess.remote, mesh.Errorf(mesh.EInvalid, "%s", ce.reason))
+			code, reason = ce.Code, ce.Reason
+			sess.srv.audit(sess.actor(), "frame", "", sess.remote, mesh.Errorf(mesh.EInvalid, "%s", ce.Reason))
 			return
 		case errors.Is(err, os.ErrDeadlineExceeded) && sess.p == nil:
 			sess.refuse("", "auth", "", mesh.Errorf(mesh.EUnauthorized, "No hello within %v.", sess.srv.cfg.HelloTimeout))

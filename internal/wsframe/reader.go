@@ -1,0 +1,135 @@
+// Package wsframe reads WebSocket messages for both ends the project
+// speaks: the node's sessions (masked client frames) and the relay's links
+// (either end). It unmasks, joins fragments, hands control frames to a
+// callback and bounds message sizes.
+package wsframe
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+
+	"github.com/gobwas/ws"
+
+	"github.com/the-mesh/mesh"
+)
+
+// CloseError ends a connection with a WebSocket close code.
+type CloseError struct {
+	Code   ws.StatusCode
+	Reason string
+}
+
+func (e *CloseError) Error() string { return fmt.Sprintf("websocket close %d: %s", e.Code, e.Reason) }
+
+// ErrPeerClosed is returned when the peer sent a close frame.
+var ErrPeerClosed = errors.New("peer closed the connection")
+
+// Reader reads text messages from one connection.
+type Reader struct {
+	BR      *bufio.Reader
+	Max     int  // the largest message, in bytes
+	Masked  bool // the peer is a client: its frames must be masked, and only its
+	KeepBuf int  // the largest message buffer kept between messages (idle connections stay small)
+	Control func(op ws.OpCode, payload []byte) // ping and pong; may be nil
+	Before  func()                             // runs before each frame header is read; may be nil
+
+	buf []byte
+	ctl *[125]byte // control frame payload, made on first use
+}
+
+// Next returns the payload of the next text message, valid until the
+// following call. A message over the limit yields a *mesh.Error with
+// ETooLarge, and a binary one EInvalid, after its bytes were skipped: the
+// connection stays usable unless a message runs far over the limit.
+func (fr *Reader) Next() ([]byte, error) {
+	if cap(fr.buf) > fr.KeepBuf {
+		fr.buf = nil
+	}
+	msg := fr.buf[:0]
+	var inMessage, binary, over bool
+	var skipped int64
+	for {
+		if fr.Before != nil {
+			fr.Before()
+		}
+		h, err := ws.ReadHeader(fr.BR)
+		if err != nil {
+			return nil, err
+		}
+		switch {
+		case fr.Masked && !h.Masked:
+			return nil, &CloseError{ws.StatusProtocolError, "client frames must be masked"}
+		case !fr.Masked && h.Masked:
+			return nil, &CloseError{ws.StatusProtocolError, "server frames must not be masked"}
+		}
+		if h.OpCode.IsControl() {
+			if h.Length > 125 || !h.Fin {
+				return nil, &CloseError{ws.StatusProtocolError, "invalid control frame"}
+			}
+			if fr.ctl == nil {
+				fr.ctl = new([125]byte) // on the heap: the reading goroutine's stack stays small
+			}
+			p := fr.ctl[:h.Length]
+			if _, err := io.ReadFull(fr.BR, p); err != nil {
+				return nil, err
+			}
+			if h.Masked {
+				ws.Cipher(p, h.Mask, 0)
+			}
+			if h.OpCode == ws.OpClose {
+				return nil, ErrPeerClosed
+			}
+			if fr.Control != nil {
+				fr.Control(h.OpCode, p)
+			}
+			continue
+		}
+		switch h.OpCode {
+		case ws.OpContinuation:
+			if !inMessage {
+				return nil, &CloseError{ws.StatusProtocolError, "continuation frame without a message"}
+			}
+		case ws.OpText, ws.OpBinary:
+			if inMessage {
+				return nil, &CloseError{ws.StatusProtocolError, "new message before the last one ended"}
+			}
+			inMessage, binary = true, h.OpCode == ws.OpBinary
+		default:
+			return nil, &CloseError{ws.StatusProtocolError, "unknown opcode"}
+		}
+		if binary || over || int64(len(msg))+h.Length > int64(fr.Max) {
+			// Skip the bytes so the stream stays in step, up to a bound.
+			over = !binary
+			if skipped += h.Length; skipped > 16*int64(fr.Max) {
+				return nil, &CloseError{ws.StatusMessageTooBig, fmt.Sprintf("message far over the %d-byte limit", fr.Max)}
+			}
+			if _, err := io.CopyN(io.Discard, fr.BR, h.Length); err != nil {
+				return nil, err
+			}
+			msg = msg[:0]
+		} else {
+			n := len(msg)
+			msg = slices.Grow(msg, int(h.Length))[:n+int(h.Length)]
+			if _, err := io.ReadFull(fr.BR, msg[n:]); err != nil {
+				return nil, err
+			}
+			if h.Masked {
+				ws.Cipher(msg[n:], h.Mask, 0)
+			}
+		}
+		if !h.Fin {
+			continue
+		}
+		switch {
+		case binary:
+			return nil, mesh.Errorf(mesh.EInvalid, "Binary frames are not accepted: send JSON in text frames.")
+		case over:
+			return nil, mesh.Errorf(mesh.ETooLarge, "Frame is over the limit of %d bytes.", fr.Max)
+		}
+		fr.buf = msg
+		return msg, nil
+	}
+}

@@ -1,0 +1,41 @@
+package wsframe
+
+import (
+	"bufio"
+	"bytes"
+	"testing"
+
+	"github.com/gobwas/ws"
+)
+
+// FuzzReader feeds arbitrary bytes as a client stream (masked) or a server
+// stream: the reader must never panic, never return more than the limit,
+// and only ever end with an error.
+func FuzzReader(f *testing.F) {
+	frame := func(op ws.OpCode, fin bool, p []byte) []byte {
+		var buf bytes.Buffer
+		ws.WriteFrame(&buf, ws.MaskFrameInPlace(ws.NewFrame(op, fin, append([]byte(nil), p...))))
+		return buf.Bytes()
+	}
+	text := frame(ws.OpText, true, []byte(`{"type":"ping"}`))
+	f.Add(text, true)
+	f.Add(text[:5], true)
+	f.Add(append(frame(ws.OpText, false, []byte(`{"type":`)), frame(ws.OpContinuation, true, []byte(`"ping"}`))...), true)
+	f.Add(append(frame(ws.OpText, false, []byte(`{"a":`)), append(frame(ws.OpPing, true, []byte("x")), frame(ws.OpContinuation, true, []byte(`1}`))...)...), true)
+	f.Add(frame(ws.OpBinary, true, []byte{1, 2, 3}), true)
+	f.Add(frame(ws.OpText, true, bytes.Repeat([]byte("x"), 300)), true)
+	f.Add(frame(ws.OpClose, true, nil), true)
+	f.Add(ws.MustCompileFrame(ws.NewTextFrame([]byte(`{"type":"send"}`))), false)
+	f.Fuzz(func(t *testing.T, data []byte, masked bool) {
+		fr := Reader{BR: bufio.NewReaderSize(bytes.NewReader(data), 16), Max: 256, Masked: masked, KeepBuf: 64}
+		for range 100 {
+			msg, err := fr.Next()
+			if err != nil {
+				return
+			}
+			if len(msg) > 256 {
+				t.Fatalf("message of %d bytes passed a 256-byte limit", len(msg))
+			}
+		}
+	})
+}
