@@ -30,9 +30,9 @@ var ErrPeerClosed = errors.New("peer closed the connection")
 // Reader reads text messages from one connection.
 type Reader struct {
 	BR      *bufio.Reader
-	Max     int  // the largest message, in bytes
-	Masked  bool // the peer is a client: its frames must be masked, and only its
-	KeepBuf int  // the largest message buffer kept between messages (idle connections stay small)
+	Max     int                                // the largest message, in bytes
+	Masked  bool                               // the peer is a client: its frames must be masked, and only its
+	KeepBuf int                                // the largest message buffer kept between messages (idle connections stay small)
 	Control func(op ws.OpCode, payload []byte) // ping and pong; may be nil
 	Before  func()                             // runs before each frame header is read; may be nil
 
