@@ -42,19 +42,21 @@ type Body struct {
 	OK      *bool           `json:"ok,omitempty"`
 	Output  string          `json:"output,omitempty"`
 	Event   *Event          `json:"event,omitempty"`
+	E2E     *Sealed         `json:"e2e,omitempty"` // kind encrypted only
 }
 
 // Event is something the node did in a room, told to its members in the
 // room's log: a data file changed, a member was muted, kicked or banned, the
-// policy changed.
+// policy changed, an end-to-end encrypted room started a new epoch.
 type Event struct {
-	Type   string        `json:"type"` // data.put, data.delete, moderation, policy
+	Type   string        `json:"type"` // data.put, data.delete, moderation, policy, e2e.epoch
 	Path   string        `json:"path,omitempty"`
 	Size   int64         `json:"size,omitempty"`
 	SHA256 string        `json:"sha256,omitempty"`
 	Action string        `json:"action,omitempty"` // mute, unmute, kick, ban, unban
 	Target ParticipantID `json:"target,omitempty"`
 	By     ParticipantID `json:"by,omitempty"`
+	E2E    *Roster       `json:"e2e,omitempty"` // e2e.epoch
 }
 
 // Event types.
