@@ -54,6 +54,7 @@ fuzz:
 	$(GO) test -run XXX -fuzz '^FuzzCapabilities$$' -fuzztime $(FUZZTIME) ./internal/governance
 	$(GO) test -run XXX -fuzz '^FuzzCheckPath$$' -fuzztime $(FUZZTIME) ./internal/roomdata
 	$(GO) test -run XXX -fuzz '^FuzzSanitize$$' -fuzztime $(FUZZTIME) ./internal/guard
+	$(GO) test -run XXX -fuzz '^FuzzSealed$$' -fuzztime $(FUZZTIME) ./e2e
 	$(GO) test -run XXX -fuzz '^FuzzScan$$' -fuzztime $(FUZZTIME) ./internal/guard
 	$(GO) test -run XXX -fuzz '^FuzzScanMessage$$' -fuzztime $(FUZZTIME) ./internal/bench
 	$(GO) test -run XXX -fuzz '^FuzzScanEnvelope$$' -fuzztime $(FUZZTIME) ./internal/bench
