@@ -26,7 +26,9 @@ import (
 // says. The home stores each message once and sends it once to every node
 // with a member that may listen (federation_home.go). Those nodes keep a
 // mirror of the room, addressed room@home, in its seq order, and their
-// local participants join and read the mirror (federation_remote.go).
+// local participants join and read the mirror (federation_remote.go). The
+// home alone governs the room: it tells each of those nodes what its
+// participants may do there, and they apply it (federation_access.go).
 //
 // Files: federation.jsonl (remote participants of local rooms; local
 // members of remote rooms), federation/messages/ (the mirrors, a message
