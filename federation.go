@@ -75,7 +75,7 @@ func ViewParticipant(id ParticipantID, writer, viewer string) ParticipantID {
 // Kinds of FedBody, the messages nodes send each other.
 const (
 	FedJoin      = "join"      // a participant of the sender joins a room of the receiver
-	FedLeave     = "leave"     // ... leaves it
+	FedLeave     = "leave"     // ... leaves it; from a room's home: the home ended the membership (Event kick or ban)
 	FedSay       = "say"       // a chat message for a room of the receiver (Msg)
 	FedCommand   = "command"   // a command for a room of the receiver (Msg)
 	FedResult    = "result"    // a result for a room of the receiver (Msg)
@@ -84,6 +84,7 @@ const (
 	FedMessage   = "message"   // a stored envelope of a room of the sender (Msg)
 	FedPresence  = "presence"  // a member came or went (Participant, Event)
 	FedRefused   = "refused"   // the receiver refused Ref (a message id or a join) with Code
+	FedAccess    = "access"    // home to a member's node: which of its participants hold capability Event (Members)
 	FedAck       = "ack"       // link: every frame up to Upto of queue Epoch is applied
 )
 

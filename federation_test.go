@@ -5,6 +5,8 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"os"
+	"reflect"
+	"slices"
 	"testing"
 
 	"github.com/the-mesh/mesh"
@@ -99,4 +101,66 @@ func TestCanonical(t *testing.T) {
 	if _, err := mesh.Canonical([]byte(`{"a":`)); err == nil {
 		t.Error("Canonical of broken JSON did not fail")
 	}
+}
+
+// TestProtocolFederation reads the bodies nodes send each other
+// (testdata/protocol/federation): each decodes strictly as a FedBody,
+// encodes back to the same JSON, comes from the room's home (want.from),
+// and names participants of the receiving node (want.to), which reads them
+// as want.participants, named as it names them.
+func TestProtocolFederation(t *testing.T) {
+	forEachVector(t, "federation", func(t *testing.T, v vector) {
+		var b mesh.FedBody
+		if err := mesh.DecodeStrict(v.Input, &b); err != nil {
+			t.Fatalf("decode: %v", err)
+		}
+		again, err := json.Marshal(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := generic(t, again), generic(t, v.Input); !reflect.DeepEqual(got, want) {
+			t.Errorf("re-encoded: got %v, want %v", got, want)
+		}
+		var want struct {
+			Kind         string               `json:"kind"`
+			From         string               `json:"from"`
+			To           string               `json:"to"`
+			Capability   mesh.Capability      `json:"capability"`
+			Action       string               `json:"action"`
+			Participants []mesh.ParticipantID `json:"participants"`
+		}
+		if err := decodeStrict(v.Want, &want); err != nil {
+			t.Fatalf("want: %v", err)
+		}
+		if _, home, ok := b.Room.Split(); !ok || home != want.From || b.Kind != want.Kind {
+			t.Fatalf("got a %s for %q, want a %s from its home %s", b.Kind, b.Room, want.Kind, want.From)
+		}
+		var members []mesh.Participant
+		switch b.Kind {
+		case mesh.FedAccess:
+			if c := mesh.Capability(b.Event); !c.Valid() || c != want.Capability {
+				t.Errorf("capability: got %q, want %q", b.Event, want.Capability)
+			}
+			for _, m := range b.Members {
+				members = append(members, m.Participant)
+			}
+		case mesh.FedLeave:
+			if b.Participant == nil || mesh.ValidModeration(b.Event) != nil || b.Event != want.Action {
+				t.Fatalf("leave: got participant %v and event %q, want action %q", b.Participant, b.Event, want.Action)
+			}
+			members = append(members, *b.Participant)
+		default:
+			t.Fatalf("kind %q has no check", b.Kind)
+		}
+		got := []mesh.ParticipantID{}
+		for _, p := range members {
+			if p.Node != want.To {
+				t.Errorf("%s: got node %s, want only participants of %s", p.ID, p.Node, want.To)
+			}
+			got = append(got, mesh.ViewParticipant(mesh.Qualify(p.ID, p.Node), want.From, want.To))
+		}
+		if !slices.Equal(got, want.Participants) {
+			t.Errorf("participants: got %v, want %v", got, want.Participants)
+		}
+	})
 }

@@ -30,7 +30,7 @@ type vector struct {
 }
 
 // protocolAreas are the directories under testdata/protocol.
-var protocolAreas = []string{"client-frames", "server-frames", "envelopes", "policies", "rest", "governance", "prompt"}
+var protocolAreas = []string{"client-frames", "server-frames", "envelopes", "policies", "rest", "governance", "prompt", "federation"}
 
 // forEachVector runs one subtest per vector file of an area.
 func forEachVector(t *testing.T, area string, f func(t *testing.T, v vector)) {

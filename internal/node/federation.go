@@ -26,7 +26,9 @@ import (
 // says. The home stores each message once and sends it once to every node
 // with a member that may listen (federation_home.go). Those nodes keep a
 // mirror of the room, addressed room@home, in its seq order, and their
-// local participants join and read the mirror (federation_remote.go).
+// local participants join and read the mirror (federation_remote.go). The
+// home alone governs the room: it tells each of those nodes what its
+// participants may do there, and they apply it (federation_access.go).
 //
 // Files: federation.jsonl (remote participants of local rooms; local
 // members of remote rooms), federation/messages/ (the mirrors, a message
@@ -43,12 +45,27 @@ type fed struct {
 
 	fanout fanoutQueue
 
+	// accessMu serializes the home's access decisions (federation_access.go)
+	// and guards told: per local room and node, the access lists (ids
+	// joined by spaces) that node was last told, by capability.
+	accessMu sync.Mutex
+	told     map[mesh.RoomID]map[string]map[mesh.Capability]string
+
+	// gate orders a mirror's listen changes (held for writing) against the
+	// subscriptions being made (held for reading). Taken before mu and
+	// before any hub room's lock.
+	gate sync.RWMutex
+
 	mu      sync.Mutex // guards the fields below; taken after Node.mu, never before
 	members map[mesh.RoomID]map[mesh.ParticipantID]bool
 	mirror  map[mesh.RoomID]*mirror
 	joins   map[joinKey][]func(error)
 	posts   map[string]postWaiter // remote posts awaiting a possible refusal, by message id
 	seen    map[mesh.RoomID]*idRing
+	// access is, per remote room and capability, the local participants
+	// its home lets hold it; a capability the home never spoke of is
+	// missing (every member holds it).
+	access map[mesh.RoomID]map[mesh.Capability]map[mesh.ParticipantID]bool
 }
 
 type joinKey struct {
@@ -63,12 +80,14 @@ type postWaiter struct {
 
 // fedEvent is one line of federation.jsonl.
 type fedEvent struct {
-	Op          string             `json:"op"` // participant, member
-	Participant *mesh.Participant  `json:"participant,omitempty"`
-	Room        mesh.RoomID        `json:"room,omitempty"`
-	ID          mesh.ParticipantID `json:"id,omitempty"`
-	Member      bool               `json:"member,omitempty"`
-	TS          time.Time          `json:"ts"`
+	Op          string               `json:"op"` // participant, member, access
+	Participant *mesh.Participant    `json:"participant,omitempty"`
+	Room        mesh.RoomID          `json:"room,omitempty"`
+	ID          mesh.ParticipantID   `json:"id,omitempty"`
+	Member      bool                 `json:"member,omitempty"`
+	Capability  mesh.Capability      `json:"capability,omitempty"` // access: the local participants holding it in Room
+	IDs         []mesh.ParticipantID `json:"ids,omitempty"`
+	TS          time.Time            `json:"ts"`
 }
 
 // federationFile holds the node's federation state.
@@ -78,7 +97,8 @@ const federationFile = "federation.jsonl"
 // opens the mirrors and starts the client.
 func (n *Node) openFederation() error {
 	f := &fed{n: n, members: map[mesh.RoomID]map[mesh.ParticipantID]bool{}, mirror: map[mesh.RoomID]*mirror{},
-		joins: map[joinKey][]func(error){}, posts: map[string]postWaiter{}, seen: map[mesh.RoomID]*idRing{}}
+		joins: map[joinKey][]func(error){}, posts: map[string]postWaiter{}, seen: map[mesh.RoomID]*idRing{},
+		told: map[mesh.RoomID]map[string]map[mesh.Capability]string{}, access: map[mesh.RoomID]map[mesh.Capability]map[mesh.ParticipantID]bool{}}
 	var err error
 	if f.state, err = jsonl.OpenJournal(filepath.Join(n.cfg.DataDir, federationFile), n.log, f.replay); err != nil {
 		return fmt.Errorf("open %s: %w", federationFile, err)
@@ -139,6 +159,12 @@ func (f *fed) replay(line []byte) error {
 		}
 	case "member":
 		f.setMemberLocked(ev.Room, ev.ID, ev.Member)
+	case "access":
+		allowed := map[mesh.ParticipantID]bool{}
+		for _, id := range ev.IDs {
+			allowed[id] = true
+		}
+		f.setAccessLocked(ev.Room, ev.Capability, allowed)
 	default:
 		return fmt.Errorf("unknown op %q", ev.Op)
 	}
@@ -191,6 +217,10 @@ func (f *fed) Receive(from federation.Peer, b *mesh.FedBody, done func(error)) {
 	case mesh.FedJoin:
 		f.onJoin(from, b)
 	case mesh.FedLeave:
+		if _, home, ok := b.Room.Split(); ok && home == from.ID { // the home ended a membership
+			done(f.onRemoved(from, b))
+			return
+		}
 		f.onLeave(from, b)
 	case mesh.FedSay, mesh.FedCommand, mesh.FedResult:
 		f.onPost(from, b, done)
@@ -206,6 +236,9 @@ func (f *fed) Receive(from federation.Peer, b *mesh.FedBody, done func(error)) {
 		f.onPresence(from, b)
 	case mesh.FedRefused:
 		f.onRefused(from, b)
+	case mesh.FedAccess:
+		done(f.onAccess(from, b))
+		return
 	default:
 		f.reject(from, fmt.Sprintf("unknown body kind %q", b.Kind))
 	}

@@ -118,6 +118,7 @@ func (f *fed) onJoin(from federation.Peer, b *mesh.FedBody) {
 		return
 	}
 	f.presence(id, b.Room, mesh.PresenceJoin, actor, from.ID)
+	f.tellAccess(id, from.ID) // before the roster that confirms the join
 	f.roster(from.ID, id, b.Room, ref)
 }
 
@@ -183,6 +184,7 @@ func (f *fed) onSubscribe(from federation.Peer, b *mesh.FedBody) {
 		f.refuse(from, b, "", err)
 		return
 	}
+	f.tellAccess(id, from.ID)
 	f.roster(from.ID, id, b.Room, "")
 	entries, err := n.store.Read(id, b.After, catchUpPage)
 	if err != nil {
@@ -261,8 +263,13 @@ func (n *Node) governRoomLocked(r *room) *governance.Room {
 }
 
 // fanoutEntry sends a stored entry of a federated room to every node with
-// a member that may listen, once per node.
+// a member that may listen, once per node. Before it, each node with a
+// member gets the access lists that changed, and the node of a member
+// kicked or banned by the entry its removal, so what the home decided
+// before the entry was stored takes effect there before the entry does.
 func (f *fed) fanoutEntry(it fanoutItem) {
+	f.tellAccess(it.room, "")
+	f.tellRemoval(it.room, it.e.Line)
 	nodes := f.listeners(it.room)
 	if len(nodes) == 0 {
 		return

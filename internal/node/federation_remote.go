@@ -274,11 +274,21 @@ func (n *Node) remoteMessages(actor mesh.Participant, address mesh.RoomID, after
 	if limit <= 0 || limit > mesh.MaxPageLimit {
 		return nil, mesh.Errorf(mesh.EInvalid, "limit must be between 1 and %d, got %d.", mesh.MaxPageLimit, limit)
 	}
-	if !n.IsRemoteMember(address, actor.ID) {
-		return nil, mesh.Errorf(mesh.EForbidden, "You are not a member of room %q: join it first.", address)
+	f, err := n.federation()
+	if err != nil {
+		return nil, err
+	}
+	if err := f.mayListenRemote(address, actor.ID); err != nil {
+		return nil, err
 	}
 	entries, err := n.ReadRemote(address, after, limit)
 	if err != nil {
+		return nil, err
+	}
+	// Checked again after the read: an access body is applied before any
+	// entry that follows it is appended, so whatever this read found was
+	// stored while actor could listen, if it still can.
+	if err := f.mayListenRemote(address, actor.ID); err != nil {
 		return nil, err
 	}
 	out := make([]json.RawMessage, len(entries))
@@ -341,6 +351,9 @@ func (n *Node) remotePost(actor mesh.Participant, post RemotePost) (*mesh.Messag
 	}
 	if !f.isMember(post.Room, actor.ID) {
 		return nil, "", mesh.Errorf(mesh.EForbidden, "You are not a member of room %q: join it first.", post.Room)
+	}
+	if err := f.maySpeakRemote(post.Room, actor.ID); err != nil {
+		return nil, "", err // the home would refuse it
 	}
 	m := &mesh.Message{ID: newID("m_"), Room: post.Room, Kind: post.Kind, From: actor.Sender(), TS: n.now().UTC(), To: post.To}
 	switch post.Kind {

@@ -24,21 +24,30 @@ func (sess *session) joinRemote(id mesh.RoomID, ref string, resume bool, after u
 		sess.reply(ref, err) // JoinRemote audited it
 		return
 	}
-	joined := func(history [][]byte, head uint64, online map[mesh.ParticipantID]int, world mesh.WorldState) ([]byte, error) {
-		raw := make([]json.RawMessage, len(history))
-		for i, h := range history {
-			raw[i] = h
-		}
-		return hub.Frame(mesh.Joined{Type: mesh.FrameJoined, Room: id, Ref: ref, Members: n.RemoteMembers(id),
-			History: raw, Head: head, State: &world})
-	}
 	var r *hub.Room
 	var sub hub.Subscription
 	err := hub.ErrRoomGone
 	for tries := 0; errors.Is(err, hub.ErrRoomGone) && tries < 4; tries++ {
-		if r, err = n.MirrorRoom(id); err == nil {
-			sub, err = r.Subscribe(sess.out, *sess.p, true, resume, after, joined, sess.presence(id, mesh.PresenceJoin))
+		if r, err = n.MirrorRoom(id); err != nil {
+			break
 		}
+		// Whether the home lets the participant listen, held while subscribing.
+		err = n.MirrorListen(id, sess.p.ID, func(listen bool) error {
+			joined := func(history [][]byte, head uint64, online map[mesh.ParticipantID]int, world mesh.WorldState) ([]byte, error) {
+				raw := make([]json.RawMessage, len(history))
+				for i, h := range history {
+					raw[i] = h
+				}
+				f := mesh.Joined{Type: mesh.FrameJoined, Room: id, Ref: ref, Members: n.RemoteMembers(id), History: raw, Head: head}
+				if listen {
+					f.State = &world
+				}
+				return hub.Frame(f)
+			}
+			var err error
+			sub, err = r.Subscribe(sess.out, *sess.p, listen, resume, after, joined, sess.presence(id, mesh.PresenceJoin))
+			return err
+		})
 	}
 	if err != nil {
 		sess.refuse(ref, "join", id, err)

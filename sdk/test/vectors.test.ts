@@ -19,6 +19,7 @@ import {
   decodeParticipant,
   decodeServerFrame,
   encodeClientFrame,
+  remoteRoom,
   forPrompt,
   isTrust,
   mayCommand,
@@ -38,7 +39,7 @@ import {
 } from "../src/index.js";
 import { protocolDir } from "./helpers/paths.js";
 
-const areas = ["client-frames", "envelopes", "governance", "policies", "prompt", "rest", "server-frames"];
+const areas = ["client-frames", "envelopes", "federation", "governance", "policies", "prompt", "rest", "server-frames"];
 
 interface Vector {
   file: string;
@@ -198,6 +199,44 @@ describe("governance: the same decisions and refusal messages", () => {
         assert.equal(err.code, "forbidden");
         assert.ok(err.message.includes(v.want.contains as string), `message ${JSON.stringify(err.message)} lacks ${JSON.stringify(v.want.contains)}`);
       }
+      done(v);
+    });
+  }
+});
+
+/**
+ * Bodies nodes send each other (the SDK sends none): the participants they
+ * carry are members and participants as the SDK decodes them, all of the
+ * receiving node (want.to), which names them bare (want.participants), in a
+ * room of the sending node (want.from).
+ */
+describe("federation: node-to-node bodies carry members the SDK decodes", () => {
+  for (const v of vectors("federation")) {
+    test(v.file, () => {
+      const b = v.input as { kind: string; room: string; event: string; members?: unknown[]; participant?: unknown };
+      const want = v.want as { kind: string; from: string; to: string; capability?: string; action?: string; participants: string[] };
+      assert.equal(b.kind, want.kind);
+      assert.ok(remoteRoom(b.room) && b.room.endsWith(`@${want.from}`), `room ${b.room}`);
+      let people: { id: string; node: string }[];
+      if (b.kind === "access") {
+        assert.ok((allCapabilities as readonly string[]).includes(b.event) && b.event === want.capability, `capability ${b.event}`);
+        people = (b.members ?? []).map((m) => {
+          const d = decodeMember(m);
+          assert.deepEqual(plain(d), m);
+          return d;
+        });
+      } else {
+        assert.equal(b.kind, "leave");
+        assert.ok(["kick", "ban"].includes(b.event) && b.event === want.action, `action ${b.event}`);
+        const d = decodeParticipant(b.participant);
+        assert.deepEqual(plain(d), b.participant);
+        people = [d];
+      }
+      for (const p of people) assert.equal(p.node, want.to, `${p.id} is not of node ${want.to}`);
+      assert.deepEqual(
+        people.map((p) => p.id.replace(`@${want.to}`, "")),
+        want.participants,
+      );
       done(v);
     });
   }
