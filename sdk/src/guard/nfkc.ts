@@ -1,0 +1,354 @@
+// NFKC as golang.org/x/text/unicode/norm computes it (NFKC.String), ported
+// with its tables (tables.ts) rather than taken from the JavaScript engine's
+// String.prototype.normalize, for two reasons:
+//
+//   - Versions. The engine normalises by its own Unicode version (Node 20.20
+//     ships 17.0), Go by x/text's (15.0.0 up to Go 1.26). Characters added
+//     since, such as the outlined Latin letters of 16.0 (U+1CCD6...), are
+//     compatibility letters to the engine and unknown to Go.
+//   - Stream-safe text. x/text inserts U+034F COMBINING GRAPHEME JOINER into
+//     a run of more than 30 non-starters (UAX #15, section 13); the engine
+//     does not. Its exact place depends on how x/text walks the text, so the
+//     walk (quickSpan, decomposeSegment, the reorder buffer) is ported
+//     as it is, names included.
+//
+// Input must be valid UTF-8, which the scanner guarantees.
+
+import { nfkcCompose, nfkcInfo, nfkcProps } from "./tables.js";
+import { Bytes, decodeRune, runeLen } from "./utf8.js";
+
+// A props value packs x/text's Properties: ccc | tccc<<6 | nLead<<12 |
+// flags<<14. ccc values are x/text's compressed ones, which keep order.
+const ccc = (p: number): number => p & 0x3f;
+const nLead = (p: number): number => (p >> 12) & 0x3;
+const flags = (p: number): number => p >> 14;
+const isYesC = (p: number): boolean => (flags(p) & 0x10) === 0;
+const combinesBackward = (p: number): boolean => (flags(p) & 0x8) !== 0;
+const hasDecomposition = (p: number): boolean => (flags(p) & 0x4) !== 0;
+const nTrail = (p: number): number => flags(p) & 0x3;
+const boundaryBefore = (p: number): boolean => ccc(p) === 0 && !combinesBackward(p);
+
+const hangulBase = 0xac00,
+  hangulEnd = 0xd7a4,
+  jamoLBase = 0x1100,
+  jamoLEnd = 0x1113,
+  jamoVBase = 0x1161,
+  jamoVEnd = 0x1176,
+  jamoTBase = 0x11a7,
+  jamoTEnd = 0x11c3,
+  jamoTCount = 28,
+  jamoVCount = 21,
+  jamoVTCount = 21 * 28;
+const hangulLV = 0x25 << 14, // combines forward, decomposes, one trailing non-starter
+  hangulLVT = 0x06 << 14; // decomposes, two trailing non-starters
+const graphemeJoiner = 0x034f;
+const maxNonStarters = 30;
+
+interface Tables {
+  ascii: Int32Array;
+  props: Map<number, number>;
+  decomp: Map<number, readonly number[]>;
+  compose: Map<number, number>; // a * 0x200000 + b → composite
+}
+
+let tables: Tables | undefined;
+
+function load(): Tables {
+  const palette = nfkcProps.split(",").map((x) => parseInt(x, 36));
+  const props = new Map<number, number>();
+  const decomp = new Map<number, readonly number[]>();
+  let start = 0;
+  for (const run of nfkcInfo.split(";")) {
+    if (run === "") continue;
+    const [head, p, d] = run.split(",") as [string, string, string | undefined];
+    const [delta, count] = head.split(":") as [string, string | undefined];
+    start += parseInt(delta, 36);
+    const n = count === undefined ? 1 : parseInt(count, 36);
+    const value = palette[parseInt(p, 36)]!;
+    let runes: number[] | undefined;
+    if (d !== undefined) {
+      runes = [];
+      for (const x of d.split(".")) runes.push(runes.length === 0 ? parseInt(x, 36) : runes[runes.length - 1]! + parseInt(x, 36));
+    }
+    for (let k = 0; k < n; k++) {
+      props.set(start + k, value);
+      if (runes) decomp.set(start + k, runes.length === 1 ? [runes[0]! + k] : runes);
+    }
+  }
+  const ascii = new Int32Array(0x80);
+  for (let r = 0; r < 0x80; r++) ascii[r] = props.get(r) ?? 0;
+  const compose = new Map<number, number>();
+  let a = 0;
+  for (const t of nfkcCompose.split(";")) {
+    if (t === "") continue;
+    const [da, b, c] = t.split(",").map((x) => parseInt(x, 36)) as [number, number, number];
+    a += da;
+    compose.set(a * 0x200000 + b, c);
+  }
+  return { ascii, props, decomp, compose };
+}
+
+function info(t: Tables, r: number): number {
+  if (r < 0x80) return t.ascii[r]!;
+  if (r >= hangulBase && r < hangulEnd) return (r - hangulBase) % jamoTCount === 0 ? hangulLV : hangulLVT;
+  return t.props.get(r) ?? 0;
+}
+
+// streamSafe is x/text's streamSafe: the count of non-starters in a row.
+class StreamSafe {
+  n = 0;
+
+  /** next returns 0 (success), 1 (a starter) or 2 (an overflow: insert a CGJ). */
+  next(p: number): number {
+    const n = nLead(p);
+    this.n += n;
+    if (this.n > maxNonStarters) {
+      this.n = 0;
+      return overflow;
+    }
+    if (n === 0) {
+      this.n = nTrail(p);
+      return starter;
+    }
+    return success;
+  }
+}
+const success = 0,
+  starter = 1,
+  overflow = 2;
+
+/** nfkc returns NFKC of src, as norm.NFKC.String does. */
+export function nfkc(src: Uint8Array): Uint8Array {
+  tables ??= load();
+  const t = tables;
+  const n0 = quickSpan(t, src, 0);
+  if (n0 < 0) return src;
+  const rb = new ReorderBuffer(t, src);
+  rb.out.pushSlice(src, 0, n0);
+  for (let p = n0; p < src.length; ) {
+    p = decomposeSegment(rb, p);
+    // appendQuick
+    if (p === src.length) break;
+    let end = quickSpan(t, src, p);
+    if (end < 0) end = src.length;
+    rb.out.pushSlice(src, p, end);
+    p = end;
+  }
+  return rb.out.bytes();
+}
+
+/**
+ * quickSpan is x/text's formInfo.quickSpan for NFKC at EOF: it returns -1
+ * if src[i:] is normalised, or else the boundary up to which it is.
+ */
+function quickSpan(t: Tables, src: Uint8Array, i: number): number {
+  let lastCC = 0;
+  const ss = new StreamSafe();
+  let lastSegStart = i;
+  const n = src.length;
+  while (i < n) {
+    if (src[i]! < 0x80) {
+      let j = i;
+      while (j < n && src[j]! < 0x80) j++;
+      i = j;
+      lastSegStart = i - 1;
+      lastCC = 0;
+      ss.n = 0;
+      continue;
+    }
+    const r = decodeRune(src, i);
+    const p = info(t, r);
+    switch (ss.next(p)) {
+      case starter:
+        lastSegStart = i;
+        break;
+      case overflow:
+        return lastSegStart;
+      case success:
+        if (lastCC > ccc(p)) return lastSegStart;
+    }
+    if (!isYesC(p)) return lastSegStart;
+    lastCC = ccc(p);
+    i += runeLen(r);
+  }
+  return -1;
+}
+
+/** ReorderBuffer is x/text's reorderBuffer, holding runes rather than their bytes. */
+class ReorderBuffer {
+  runes: number[] = [];
+  props: number[] = []; // props of each rune; 0 for Hangul parts, the CGJ and compositions
+  nrune = 0;
+  ss = new StreamSafe();
+  out: Bytes;
+
+  constructor(
+    readonly t: Tables,
+    readonly src: Uint8Array,
+  ) {
+    this.out = new Bytes(src.length + 16);
+  }
+
+  doFlush(): void {
+    this.compose();
+    for (let i = 0; i < this.nrune; i++) this.out.pushRune(this.runes[i]!);
+    this.nrune = 0;
+  }
+
+  insertOrdered(r: number, p: number): void {
+    let n = this.nrune;
+    const cc = ccc(p);
+    if (cc > 0) {
+      for (; n > 0; n--) {
+        if (ccc(this.props[n - 1]!) <= cc) break;
+        this.runes[n] = this.runes[n - 1]!;
+        this.props[n] = this.props[n - 1]!;
+      }
+    }
+    this.nrune++;
+    this.runes[n] = r;
+    this.props[n] = p;
+  }
+
+  insertFlush(r: number, p: number): void {
+    if (r >= hangulBase && r < hangulEnd) return this.decomposeHangul(r);
+    if (hasDecomposition(p)) return this.insertDecomposed(this.t.decomp.get(r)!);
+    this.insertOrdered(r, p);
+  }
+
+  insertDecomposed(d: readonly number[]): void {
+    for (const r of d) {
+      const p = info(this.t, r);
+      if (boundaryBefore(p) && this.nrune > 0) this.doFlush();
+      this.insertOrdered(r, p);
+    }
+  }
+
+  insertCGJ(): void {
+    this.insertOrdered(graphemeJoiner, 0);
+  }
+
+  appendRune(r: number): void {
+    this.runes[this.nrune] = r;
+    this.props[this.nrune] = 0;
+    this.nrune++;
+  }
+
+  assignRune(pos: number, r: number): void {
+    this.runes[pos] = r;
+    this.props[pos] = 0;
+  }
+
+  decomposeHangul(r: number): void {
+    r -= hangulBase;
+    const x = r % jamoTCount;
+    r = Math.floor(r / jamoTCount);
+    this.appendRune(jamoLBase + Math.floor(r / jamoVCount));
+    this.appendRune(jamoVBase + (r % jamoVCount));
+    if (x !== 0) this.appendRune(jamoTBase + x);
+  }
+
+  combine(a: number, b: number): number {
+    return this.t.compose.get(a * 0x200000 + b) ?? 0;
+  }
+
+  combineHangul(s: number, i: number, k: number): void {
+    const { runes, props } = this;
+    const bn = this.nrune;
+    for (; i < bn; i++) {
+      const cccB = ccc(props[k - 1]!);
+      const cccC = ccc(props[i]!);
+      if (cccB === 0) s = k - 1;
+      if (s !== k - 1 && cccB >= cccC) {
+        runes[k] = runes[i]!;
+        props[k] = props[i]!;
+        k++;
+        continue;
+      }
+      const l = runes[s]!;
+      const v = runes[i]!;
+      if (jamoLBase <= l && l < jamoLEnd && jamoVBase <= v && v < jamoVEnd) {
+        this.assignRune(s, hangulBase + (l - jamoLBase) * jamoVTCount + (v - jamoVBase) * jamoTCount);
+      } else if (hangulBase <= l && l < hangulEnd && jamoTBase < v && v < jamoTEnd && (l - hangulBase) % jamoTCount === 0) {
+        this.assignRune(s, l + v - jamoTBase);
+      } else {
+        if (combinesBackward(props[i]!)) {
+          const combined = this.combine(l, v);
+          if (combined !== 0) {
+            this.assignRune(s, combined);
+            continue;
+          }
+        }
+        runes[k] = runes[i]!;
+        props[k] = props[i]!;
+        k++;
+      }
+    }
+    this.nrune = k;
+  }
+
+  compose(): void {
+    const bn = this.nrune;
+    if (bn === 0) return;
+    const { runes, props } = this;
+    let k = 1;
+    for (let s = 0, i = 1; i < bn; i++) {
+      const ri = runes[i]!;
+      if (ri >= 0x1100 && ri <= 0x11ff) {
+        // isJamoVT: redo from the start in Hangul mode.
+        this.combineHangul(s, i, k);
+        return;
+      }
+      const ii = props[i]!;
+      const cccB = ccc(props[k - 1]!);
+      const cccC = ccc(ii);
+      let blocked = false;
+      if (cccB === 0) s = k - 1;
+      else blocked = s !== k - 1 && cccB >= cccC;
+      if (combinesBackward(ii) && !blocked) {
+        const combined = this.combine(runes[s]!, ri);
+        if (combined !== 0) {
+          this.assignRune(s, combined);
+          continue;
+        }
+      }
+      runes[k] = ri;
+      props[k] = ii;
+      k++;
+    }
+    this.nrune = k;
+  }
+}
+
+/** decomposeSegment is x/text's decomposeSegment at EOF; it returns where it stopped. */
+function decomposeSegment(rb: ReorderBuffer, sp: number): number {
+  const src = rb.src;
+  let r = decodeRune(src, sp);
+  let p = info(rb.t, r);
+  const s = rb.ss.next(p);
+  if (s === starter && rb.nrune > 0) {
+    rb.doFlush();
+    return sp;
+  }
+  if (s === overflow) {
+    rb.insertCGJ();
+    rb.doFlush();
+    return sp;
+  }
+  rb.insertFlush(r, p);
+  for (;;) {
+    sp += runeLen(r);
+    if (sp >= src.length) break;
+    r = decodeRune(src, sp);
+    p = info(rb.t, r);
+    const s = rb.ss.next(p);
+    if (s === starter) break;
+    if (s === overflow) {
+      rb.insertCGJ();
+      break;
+    }
+    rb.insertFlush(r, p);
+  }
+  rb.doFlush();
+  return sp;
+}
