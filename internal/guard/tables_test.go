@@ -302,6 +302,9 @@ func nfkcTables(t *testing.T) (props, info, comp string) {
 		if props == 0 && decomp == nil {
 			continue
 		}
+		if len(decomp) >= 32 {
+			t.Fatalf("U+%04X: a decomposition of %d runes: the SDK packs lengths in 5 bits", r, len(decomp))
+		}
 		if flags&0x4 != 0 && decomp == nil {
 			t.Fatalf("U+%04X: flagged as decomposing, with no decomposition", r)
 		}

@@ -1,6 +1,6 @@
 // Conformance: the same vectors the Go tests read (testdata/protocol),
-// through the TypeScript codec, policy parser, governance, spotlighting and
-// REST client. Every vector file must be checked by some assertion, and
+// through the TypeScript codec, policy parser, governance, spotlighting,
+// REST client and injection scanner. Every vector file must be checked by some assertion, and
 // every file must belong to an area these tests know.
 
 import assert from "node:assert/strict";
@@ -36,9 +36,10 @@ import {
   type Fetch,
   type Subject,
 } from "../src/index.js";
+import { Scanner, type ScanResult } from "../src/guard/index.js";
 import { protocolDir } from "./helpers/paths.js";
 
-const areas = ["client-frames", "envelopes", "governance", "policies", "prompt", "rest", "server-frames"];
+const areas = ["client-frames", "envelopes", "governance", "guard", "policies", "prompt", "rest", "server-frames"];
 
 interface Vector {
   file: string;
@@ -210,6 +211,25 @@ describe("prompt: forPrompt gives Go's bytes", () => {
       assert.deepEqual(plain(m), v.input);
       assert.equal(typeof v.want.text, "string");
       assert.equal(forPrompt(m), v.want.text);
+      done(v);
+    });
+  }
+});
+
+describe("guard: the scanner gives Go's verdicts (guard.test.ts has a test per text)", () => {
+  for (const v of vectors("guard")) {
+    test(v.file, async () => {
+      const scanner = await Scanner.load();
+      const { texts } = v.input as { texts: { name: string; text: string }[] };
+      const results = v.want.results as ({ name: string } & ScanResult)[];
+      assert.equal(results.length, texts.length);
+      texts.forEach(({ name, text }, i) => {
+        const got = scanner.scan(text);
+        const want = results[i]!;
+        assert.equal(want.name, name);
+        assert.deepEqual([got.injection, got.findings], [want.injection, want.findings], name);
+        assert.ok(Math.abs(got.score - want.score) < 1e-9, name);
+      });
       done(v);
     });
   }

@@ -47,45 +47,92 @@ const maxNonStarters = 30;
 interface Tables {
   ascii: Int32Array;
   props: Map<number, number>;
-  decomp: Map<number, readonly number[]>;
+  decomp: Map<number, number>; // offset << 5 | length in runes
+  runes: Int32Array; // the decompositions
   compose: Map<number, number>; // a * 0x200000 + b → composite
 }
 
 let tables: Tables | undefined;
 
-function load(): Tables {
-  const palette = nfkcProps.split(",").map((x) => parseInt(x, 36));
-  const props = new Map<number, number>();
-  const decomp = new Map<number, readonly number[]>();
-  let start = 0;
-  for (const run of nfkcInfo.split(";")) {
-    if (run === "") continue;
-    const [head, p, d] = run.split(",") as [string, string, string | undefined];
-    const [delta, count] = head.split(":") as [string, string | undefined];
-    start += parseInt(delta, 36);
-    const n = count === undefined ? 1 : parseInt(count, 36);
-    const value = palette[parseInt(p, 36)]!;
-    let runes: number[] | undefined;
-    if (d !== undefined) {
-      runes = [];
-      for (const x of d.split(".")) runes.push(runes.length === 0 ? parseInt(x, 36) : runes[runes.length - 1]! + parseInt(x, 36));
+/** Reader reads the base-36 numbers of a table string, one character at a time (split would allocate thousands of arrays). */
+class Reader {
+  i = 0;
+  value = 0; // the number num read last
+  constructor(readonly s: string) {}
+
+  /** num reads a (signed) base-36 number and the separator after it, which it returns (0 at the end). */
+  num(): number {
+    let neg = false;
+    let n = 0;
+    for (; this.i < this.s.length; this.i++) {
+      const c = this.s.charCodeAt(this.i);
+      if (c >= 0x30 && c <= 0x39) n = n * 36 + c - 0x30;
+      else if (c >= 0x61 && c <= 0x7a) n = n * 36 + c - 0x61 + 10;
+      else if (c === 0x2d) neg = true;
+      else break;
     }
+    this.value = neg ? -n : n;
+    return this.i < this.s.length ? this.s.charCodeAt(this.i++) : 0;
+  }
+}
+
+const comma = 0x2c,
+  colon = 0x3a,
+  dot = 0x2e;
+
+function load(): Tables {
+  const palette: number[] = [];
+  for (const r = new Reader(nfkcProps); ; ) {
+    const sep = r.num();
+    palette.push(r.value);
+    if (sep === 0) break;
+  }
+  const props = new Map<number, number>();
+  const decomp = new Map<number, number>();
+  const runes: number[] = [];
+  let start = 0;
+  for (const rd = new Reader(nfkcInfo); rd.i < nfkcInfo.length; ) {
+    // start[:count],props[,d.d.d];
+    let sep = rd.num();
+    start += rd.value;
+    let n = 1;
+    if (sep === colon) {
+      sep = rd.num();
+      n = rd.value;
+    }
+    sep = rd.num();
+    const value = palette[rd.value]!;
+    const off = runes.length;
+    if (sep === comma) {
+      let prev = 0;
+      do {
+        sep = rd.num();
+        prev = runes.length === off ? rd.value : prev + rd.value;
+        runes.push(prev);
+      } while (sep === dot);
+    }
+    const len = runes.length - off;
     for (let k = 0; k < n; k++) {
       props.set(start + k, value);
-      if (runes) decomp.set(start + k, runes.length === 1 ? [runes[0]! + k] : runes);
+      if (len === 1 && k > 0) {
+        runes.push(runes[off]! + k);
+        decomp.set(start + k, ((runes.length - 1) << 5) | 1);
+      } else if (len > 0) decomp.set(start + k, (off << 5) | len);
     }
   }
   const ascii = new Int32Array(0x80);
   for (let r = 0; r < 0x80; r++) ascii[r] = props.get(r) ?? 0;
   const compose = new Map<number, number>();
   let a = 0;
-  for (const t of nfkcCompose.split(";")) {
-    if (t === "") continue;
-    const [da, b, c] = t.split(",").map((x) => parseInt(x, 36)) as [number, number, number];
-    a += da;
-    compose.set(a * 0x200000 + b, c);
+  for (const rd = new Reader(nfkcCompose); rd.i < nfkcCompose.length; ) {
+    rd.num();
+    a += rd.value;
+    rd.num();
+    const b = rd.value;
+    rd.num();
+    compose.set(a * 0x200000 + b, rd.value);
   }
-  return { ascii, props, decomp, compose };
+  return { ascii, props, decomp, runes: Int32Array.from(runes), compose };
 }
 
 function info(t: Tables, r: number): number {
@@ -117,10 +164,14 @@ const success = 0,
   starter = 1,
   overflow = 2;
 
+/** loadNFKC decodes the tables now rather than at the first non-ASCII text. */
+export function loadNFKC(): void {
+  tables ??= load();
+}
+
 /** nfkc returns NFKC of src, as norm.NFKC.String does. */
 export function nfkc(src: Uint8Array): Uint8Array {
-  tables ??= load();
-  const t = tables;
+  const t = (tables ??= load());
   const n0 = quickSpan(t, src, 0);
   if (n0 < 0) return src;
   const rb = new ReorderBuffer(t, src);
@@ -216,8 +267,10 @@ class ReorderBuffer {
     this.insertOrdered(r, p);
   }
 
-  insertDecomposed(d: readonly number[]): void {
-    for (const r of d) {
+  /** insertDecomposed inserts the runes of a decomposition (offset << 5 | length in t.runes). */
+  insertDecomposed(d: number): void {
+    for (let i = d >> 5, end = i + (d & 31); i < end; i++) {
+      const r = this.t.runes[i]!;
       const p = info(this.t, r);
       if (boundaryBefore(p) && this.nrune > 0) this.doFlush();
       this.insertOrdered(r, p);

@@ -1,10 +1,11 @@
 // The scanner (internal/guard/scan.go): views, scores, verdict, findings.
 
 import { Extractor, logit, parseModel, type Model } from "./model.js";
+import { loadNFKC } from "./nfkc.js";
 import { canonical, deleet, isLower, Obfuscation } from "./normalize.js";
 import { RuleSet } from "./rules.js";
 import { disguiseBonus, findings, minBlob, rules, thresholdLogit } from "./tables.js";
-import { isPrint } from "./unicode.js";
+import { isPrint, loadUnicode } from "./unicode.js";
 import { Bytes, decodeRune, runeLen, utf8, validUTF8 } from "./utf8.js";
 
 /** ScanResult is the verdict on one text (Go's guard.Result). */
@@ -38,10 +39,16 @@ export class Scanner {
   private readonly set = new RuleSet();
   private readonly x: Extractor;
 
-  /** The constructor takes the bytes of a model file; see loadScanner. */
+  /**
+   * The constructor takes the bytes of a model file (see loadScanner). It
+   * decodes the Unicode tables too, so that the first non-ASCII text is not
+   * slower than the next.
+   */
   constructor(modelFile: Uint8Array) {
     this.model = parseModel(modelFile);
     this.x = new Extractor(this.set, this.model.hash);
+    loadNFKC();
+    loadUnicode();
   }
 
   /**

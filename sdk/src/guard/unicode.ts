@@ -47,6 +47,12 @@ function runeClass(r: number): number {
   return classBits![lo]!;
 }
 
+/** loadUnicode decodes the tables now rather than at the first non-ASCII text. */
+export function loadUnicode(): void {
+  if (classStart === undefined) loadClasses();
+  if (lowerRuns === undefined) loadLower();
+}
+
 /** isCf is unicode.Is(unicode.Cf, r). */
 export function isCf(r: number): boolean {
   return r >= 0x80 && (runeClass(r) & cf) !== 0;
