@@ -261,6 +261,7 @@ func edgeCases(dev []Example) [][2]string {
 		{"one letter", "a"},
 		{"one non-ASCII letter", "é"},
 		{"benign chat", "what time is it in Lisbon? let's meet at 3pm near the river"},
+		{"chat 200 bytes", "Hey team, quick update on the release: the build is green, docs are merged and I'll tag v1.4 after lunch. Can someone double-check the changelog and ping me if anything looks off? Thanks a lot, Ana :)"},
 		{"benign ignore warnings", "How do I ignore warnings in pytest without hiding real failures?"},
 		{"benign previous email", "Feel free to ignore my previous email, the meeting moved to Thursday."},
 		{"benign system design", "Our system design review is tomorrow: bring the diagrams of the payment system."},

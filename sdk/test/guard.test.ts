@@ -12,7 +12,7 @@ import { promisify } from "node:util";
 import { after, describe, test } from "node:test";
 import { MeshError, type Client } from "../src/index.js";
 import { applyScan, defaultThreshold, findings, flagInjection, loadScanner, Scanner, type ScanResult } from "../src/guard/index.js";
-import { mix } from "../src/guard/model.js";
+import { mix } from "../src/guard/hash.js";
 import { agent, cleanup, dial, next, startNode, unlimitedRoom } from "./helpers/node.js";
 import { protocolDir, repoDir, sdkDir } from "./helpers/paths.js";
 

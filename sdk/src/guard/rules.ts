@@ -2,6 +2,7 @@
 // in tables.ts: a sequence of slots, each a set of words, where at most gap
 // other words may sit between two matched slots.
 
+import { fnv64 } from "./hash.js";
 import { maxSlots, rules } from "./tables.js";
 
 /** slotWords is the number of 32-bit words of one word's slot bit set. */
@@ -14,11 +15,13 @@ export const slotWords = maxSlots / 32;
 export class RuleSet {
   readonly words = new Map<string, Uint32Array>();
   readonly first: number[] = []; // first[r] is the bit of rule r's first slot
-  readonly longest: number; // the longest word, in bytes
+  // The words by the low 30 bits of their FNV hash, which the extractor
+  // computes anyway: no string is built to look a word up.
+  private readonly byHash = new Map<number, { word: Uint8Array; bits: Uint32Array }[]>();
+  private readonly any = new Uint32Array(slotWords);
 
   constructor() {
     let bit = 0;
-    let longest = 0;
     for (const r of rules) {
       this.first.push(bit);
       for (const slot of r.slots) {
@@ -28,12 +31,28 @@ export class RuleSet {
           let b = this.words.get(w);
           if (!b) this.words.set(w, (b = new Uint32Array(slotWords)));
           b[bit >> 5]! |= 1 << (bit & 31);
-          longest = Math.max(longest, w.length);
         }
         bit++;
       }
     }
-    this.longest = longest;
+    for (const [w, bits] of this.words) {
+      const key = fnv64(w)[1] & 0x3fffffff;
+      const list = this.byHash.get(key) ?? [];
+      list.push({ word: Uint8Array.from(w, (c) => c.charCodeAt(0)), bits });
+      this.byHash.set(key, list);
+    }
+  }
+
+  /** lookup returns the slot bits of the word s[i:j], whose FNV hash has low half lo. */
+  lookup(lo: number, s: Uint8Array, i: number, j: number): Uint32Array | undefined {
+    const list = this.byHash.get(lo & 0x3fffffff);
+    if (list === undefined) return undefined;
+    next: for (const { word, bits } of list) {
+      if (word.length !== j - i) continue;
+      for (let k = 0; k < word.length; k++) if (word[k] !== s[i + k]) continue next;
+      return bits;
+    }
+    return undefined;
   }
 
   /**
@@ -41,7 +60,7 @@ export class RuleSet {
    * slot bits are bits[i*slotWords:(i+1)*slotWords].
    */
   match(bits: Uint32Array, n: number, hits: Uint8Array): void {
-    const any = new Uint32Array(slotWords);
+    const any = this.any.fill(0);
     for (let i = 0; i < n; i++) for (let k = 0; k < slotWords; k++) any[k]! |= bits[i * slotWords + k]!;
     for (let r = 0; r < rules.length; r++) {
       const first = this.first[r]!;

@@ -2,7 +2,7 @@
 
 import { Extractor, logit, parseModel, type Model } from "./model.js";
 import { loadNFKC } from "./nfkc.js";
-import { canonical, deleet, isLower, Obfuscation } from "./normalize.js";
+import { canonical, deleet, Obfuscation } from "./normalize.js";
 import { RuleSet } from "./rules.js";
 import { disguiseBonus, findings, minBlob, rules, thresholdLogit } from "./tables.js";
 import { isPrint, loadUnicode } from "./unicode.js";
@@ -147,14 +147,16 @@ interface Blob {
 function decodeBlobs(text: Uint8Array, depth: number): Blob[] {
   const out: Blob[] = [];
   for (let i = 0; i < text.length; ) {
-    if (!isB64(text[i]!)) {
+    if ((blobClass[text[i]!]! & b64) === 0) {
       i++;
       continue;
     }
     let j = i,
       hexOnly = true;
-    for (; j < text.length && (isB64(text[j]!) || text[j] === 0x0a || text[j] === 0x0d); j++) {
-      hexOnly &&= isHex(text[j]!) || text[j] === 0x0a || text[j] === 0x0d;
+    for (; j < text.length; j++) {
+      const c = blobClass[text[j]!]!;
+      if (c === 0) break;
+      hexOnly &&= (c & (hex | lineBreak)) !== 0;
     }
     const run = text.subarray(i, j);
     i = j;
@@ -175,13 +177,17 @@ function decodeBlobs(text: Uint8Array, depth: number): Blob[] {
   return out;
 }
 
-function isB64(c: number): boolean {
-  return isLower(c) || (c >= 0x41 && c <= 0x5a) || (c >= 0x30 && c <= 0x39) || c === 0x2b || c === 0x2f || c === 0x3d || c === 0x2d || c === 0x5f;
-}
-
-function isHex(c: number): boolean {
-  return (c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x66) || (c >= 0x41 && c <= 0x46);
-}
+// Byte classes of decodeBlobs: a base64 character, a hex one, a line break.
+const b64 = 1,
+  hex = 2,
+  lineBreak = 4;
+const blobClass = (() => {
+  const c = new Uint8Array(256);
+  for (const ch of "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=-_") c[ch.charCodeAt(0)] = b64;
+  for (const ch of "0123456789abcdefABCDEF") c[ch.charCodeAt(0)] = b64 | hex;
+  c[0x0a] = c[0x0d] = lineBreak;
+  return c;
+})();
 
 function dropBreaks(s: Uint8Array): Uint8Array {
   const b = new Bytes(s.length);
