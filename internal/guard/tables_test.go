@@ -13,6 +13,7 @@ import (
 	"cmp"
 	"flag"
 	"fmt"
+	"maps"
 	"os"
 	"reflect"
 	"slices"
@@ -110,7 +111,7 @@ func sdkTables(t *testing.T) []byte {
 
 	w("/** homoglyphs maps look-alike letters of other scripts to ASCII letters. */\n")
 	w("export const homoglyphs: ReadonlyMap<number, number> = new Map([\n")
-	for _, r := range slices.Sorted(mapKeys(homoglyphs)) {
+	for _, r := range slices.Sorted(maps.Keys(homoglyphs)) {
 		w("  [0x%04x, 0x%02x], // %c → %c\n", r, homoglyphs[r], r, homoglyphs[r])
 	}
 	w("]);\n\n")
@@ -141,16 +142,6 @@ func sdkTables(t *testing.T) []byte {
 	w(" * (Hangul excepted) as \"a,b,c;\" (base 36, a relative to the previous a):\n * a followed by b composes to c.\n */\n")
 	w("export const nfkcCompose =\n%s;\n", jsString(comp))
 	return []byte(b.String())
-}
-
-func mapKeys[K comparable, V any](m map[K]V) func(func(K) bool) {
-	return func(yield func(K) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
 }
 
 // jsFloat prints f as JavaScript reads it back to the same float64.
@@ -239,19 +230,29 @@ func lowerRuns(t *testing.T) string {
 	return b.String()
 }
 
-// nfkcProps returns x/text's raw Properties of r for NFKC, packed, and its
-// decomposition.
-func nfkcProps(t *testing.T, r rune) (int, []rune) {
-	p := norm.NFKC.PropertiesString(string(r))
-	v := reflect.ValueOf(p)
-	field := func(name string) int {
-		f := v.FieldByName(name)
-		if !f.IsValid() {
+// propsFields returns the indexes of the unexported fields of
+// norm.Properties that the SDK's port needs: ccc, tccc, nLead and flags.
+func propsFields(t *testing.T) [4]int {
+	var idx [4]int
+	typ := reflect.TypeFor[norm.Properties]()
+	for i, name := range []string{"ccc", "tccc", "nLead", "flags"} {
+		f, ok := typ.FieldByName(name)
+		if !ok {
 			t.Fatalf("norm.Properties has no field %s: the SDK's port of norm needs a look", name)
 		}
-		return int(f.Uint())
+		idx[i] = f.Index[0]
 	}
-	ccc, tccc, nLead, flags := field("ccc"), field("tccc"), field("nLead"), field("flags")
+	return idx
+}
+
+// nfkcProps returns x/text's raw Properties of r for NFKC, packed, and its
+// decomposition.
+func nfkcProps(t *testing.T, fields [4]int, r rune) (int, []rune) {
+	var buf [utf8.UTFMax]byte
+	p := norm.NFKC.Properties(buf[:utf8.EncodeRune(buf[:], r)])
+	v := reflect.ValueOf(&p).Elem()
+	field := func(i int) int { return int(v.Field(fields[i]).Uint()) }
+	ccc, tccc, nLead, flags := field(0), field(1), field(2), field(3)
 	if ccc >= 64 || tccc >= 64 || nLead >= 4 || flags >= 64 || p.Size() != utf8.RuneLen(r) {
 		t.Fatalf("U+%04X: Properties %+v do not fit the SDK's packing", r, p)
 	}
@@ -275,11 +276,12 @@ func nfkcTables(t *testing.T) (props, info, comp string) {
 	}
 	var runs []run
 	var forward, backward []rune
+	fields := propsFields(t)
 	for r := rune(0); r <= unicode.MaxRune; r++ {
 		if r >= 0xd800 && r <= 0xdfff {
 			continue
 		}
-		props, decomp := nfkcProps(t, r)
+		props, decomp := nfkcProps(t, fields, r)
 		flags := props >> 14
 		if flags&0x20 != 0 {
 			forward = append(forward, r)
@@ -324,7 +326,7 @@ func nfkcTables(t *testing.T) (props, info, comp string) {
 	for _, r := range runs {
 		freq[r.props]++
 	}
-	palette := slices.SortedFunc(mapKeys(freq), func(x, y int) int { return cmp.Or(cmp.Compare(freq[y], freq[x]), cmp.Compare(x, y)) })
+	palette := slices.SortedFunc(maps.Keys(freq), func(x, y int) int { return cmp.Or(cmp.Compare(freq[y], freq[x]), cmp.Compare(x, y)) })
 	index := map[int]int{}
 	var b strings.Builder
 	for i, p := range palette {

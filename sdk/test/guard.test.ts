@@ -10,6 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { after, describe, test } from "node:test";
+import { build } from "esbuild";
 import { MeshError, type Client } from "../src/index.js";
 import { applyScan, defaultThreshold, findings, flagInjection, loadScanner, Scanner, type ScanResult } from "../src/guard/index.js";
 import { mix } from "../src/guard/hash.js";
@@ -72,11 +73,11 @@ test("a lone surrogate reads as U+FFFD, as Go receives it over JSON", () => {
   assert.deepEqual(a, b);
 });
 
-test("loadScanner takes the model file's bytes and refuses anything else", async () => {
+test("loadScanner takes the model file's bytes, Scanner.load its path; anything else is refused", async () => {
   const bytes = new Uint8Array(await readFile(join(repoDir, "internal", "guard", "model.bin")));
-  const s = loadScanner(bytes);
   const text = vectors.input.texts.find((t) => t.name === "attack override")!.text;
-  assert.deepEqual(s.scan(text), scanner.scan(text));
+  assert.deepEqual(loadScanner(bytes).scan(text), scanner.scan(text));
+  assert.deepEqual((await Scanner.load(join(repoDir, "internal", "guard", "model.bin"))).scan(text), scanner.scan(text), "a path");
   assert.throws(() => loadScanner(bytes.subarray(0, 1000)), /model file is 1000 bytes/);
   assert.throws(() => loadScanner(new TextEncoder().encode("MGUARD02" + "x".repeat(100))), /not a guard model file/);
   const other = bytes.slice();
@@ -167,6 +168,50 @@ describe("applyScan", () => {
     }
     assert.ok(flagged > 10, `only ${flagged} flagged`);
   });
+});
+
+test("bundled for the browser, loadScanner in chromium gives Go's verdicts", async () => {
+  const out = await build({
+    entryPoints: [join(sdkDir, "src", "guard", "index.ts")],
+    bundle: true,
+    format: "iife",
+    globalName: "MeshGuard",
+    platform: "browser",
+    target: "es2022",
+    write: false,
+    metafile: true,
+    logLevel: "silent",
+  });
+  const inputs = Object.keys(out.metafile.inputs);
+  assert.ok(inputs.every((f) => f.startsWith("src/guard/")), `bundled more than the guard: ${inputs.join(", ")}`);
+  const model = (await readFile(join(repoDir, "internal", "guard", "model.bin"))).toString("base64");
+  const { texts } = vectors.input;
+  // playwright-core's types are left out, as in browser.test.ts.
+  const { chromium } = (await import("playwright-core" as string)) as {
+    chromium: {
+      launch(o: { executablePath: string; args: string[] }): Promise<{
+        newPage(): Promise<{ addScriptTag(o: { content: string }): Promise<unknown>; evaluate(expression: string): Promise<unknown> }>;
+        close(): Promise<void>;
+      }>;
+    };
+  };
+  const browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: ["--headless", "--no-sandbox", "--disable-gpu"] });
+  try {
+    const page = await browser.newPage();
+    await page.addScriptTag({ content: out.outputFiles[0]!.text });
+    const got = (await page.evaluate(`(() => {
+      const bytes = Uint8Array.from(atob(${JSON.stringify(model)}), (c) => c.charCodeAt(0));
+      const s = MeshGuard.loadScanner(bytes);
+      return ${JSON.stringify(texts.map((t) => t.text))}.map((t) => s.scan(t));
+    })()`)) as ScanResult[];
+    got.forEach((r, i) => {
+      const want = vectors.want.results[i]!;
+      assert.deepEqual([r.injection, r.findings], [want.injection, want.findings], texts[i]!.name);
+      assert.ok(Math.abs(r.score - want.score) < 1e-9, texts[i]!.name);
+    });
+  } finally {
+    await browser.close();
+  }
 });
 
 test("npm pack: @the-mesh/sdk/guard, installed, loads its packaged model", async () => {

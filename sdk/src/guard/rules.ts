@@ -13,7 +13,7 @@ export const slotWords = maxSlots / 32;
  * the set of (rule, slot) pairs it can fill, as a bit set.
  */
 export class RuleSet {
-  readonly words = new Map<string, Uint32Array>();
+  private readonly words = new Map<string, Uint32Array>();
   readonly first: number[] = []; // first[r] is the bit of rule r's first slot
   // The words by the low 30 bits of their FNV hash, which the extractor
   // computes anyway: no string is built to look a word up.

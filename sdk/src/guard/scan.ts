@@ -31,8 +31,8 @@ interface View {
 /**
  * Scanner scores texts for prompt injection, giving the verdict, score and
  * findings of the Go scanner (guard.Scanner.Scan) for the same text. Build
- * one with loadScanner or Scanner.load; it keeps scratch buffers, so give
- * each worker its own.
+ * one with loadScanner or Scanner.load (each parses the 128 KiB model) and
+ * keep it: scan is synchronous, so one Scanner serves a whole thread.
  */
 export class Scanner {
   private readonly model: Model;
@@ -52,13 +52,13 @@ export class Scanner {
   }
 
   /**
-   * load reads the model file and returns a Scanner. Without an argument it
+   * load reads a model file and returns a Scanner. Without an argument it
    * reads the file packaged with the SDK (dist/guard/model.bin; when run
    * from the repository's sources, Go's internal/guard/model.bin). A file:
-   * URL is read with node:fs, any other URL is fetched.
+   * URL or a path is read with node:fs, any other URL is fetched.
    */
   static async load(from?: URL | string): Promise<Scanner> {
-    return new Scanner(await readModel(from === undefined ? packagedModel() : new URL(from)));
+    return new Scanner(await readModel(from ?? packagedModel()));
   }
 
   /** scan judges text. Any string is accepted; lone surrogates read as U+FFFD. */
@@ -117,24 +117,32 @@ function sigmoid(z: number): number {
  * SDK's tests are), it is Go's own file, which the build copies.
  */
 function packagedModel(): URL {
-  if (import.meta.url.endsWith(".ts")) return new URL("../../../internal/guard/model.bin", import.meta.url);
+  const here = import.meta.url as string | undefined; // undefined in a bundle that is not a module
+  if (here === undefined) throw new Error("guard: no packaged model in this bundle: pass the model's URL to Scanner.load, or its bytes to loadScanner");
+  if (here.endsWith(".ts")) return new URL("../../../internal/guard/model.bin", here);
   return new URL("./model.bin", import.meta.url);
 }
 
-async function readModel(url: URL): Promise<Uint8Array> {
-  if (url.protocol === "file:") {
+async function readModel(from: URL | string): Promise<Uint8Array> {
+  let url: URL | undefined;
+  try {
+    url = new URL(from);
+  } catch {
+    // not a URL: a path
+  }
+  if (url === undefined || url.protocol === "file:") {
     // A variable specifier, so that bundlers for the browser leave node:fs out.
     const fs = "node:fs/promises";
-    const { readFile } = (await import(fs)) as { readFile(path: URL): Promise<Uint8Array> };
-    return new Uint8Array(await readFile(url));
+    const { readFile } = (await import(fs)) as { readFile(path: URL | string): Promise<Uint8Array> };
+    return new Uint8Array(await readFile(url ?? from));
   }
   const res = await fetch(url);
   if (!res.ok) throw new Error(`guard: fetching the model ${url.href}: HTTP ${res.status}`);
   return new Uint8Array(await res.arrayBuffer());
 }
 
-/** Blob is a decoded base64 or hex run. */
-interface Blob {
+/** Decoded is a decoded base64 or hex run. */
+interface Decoded {
   text: Uint8Array;
   finding: string;
 }
@@ -144,8 +152,8 @@ interface Blob {
  * (line breaks may split a run) and returns those that decode to readable
  * text, and, up to depth levels, the blobs inside those.
  */
-function decodeBlobs(text: Uint8Array, depth: number): Blob[] {
-  const out: Blob[] = [];
+function decodeBlobs(text: Uint8Array, depth: number): Decoded[] {
+  const out: Decoded[] = [];
   for (let i = 0; i < text.length; ) {
     if ((blobClass[text[i]!]! & b64) === 0) {
       i++;
@@ -161,7 +169,7 @@ function decodeBlobs(text: Uint8Array, depth: number): Blob[] {
     const run = text.subarray(i, j);
     i = j;
     if (run.length < minBlob) continue;
-    let b: Blob | null = null;
+    let b: Decoded | null = null;
     if (hexOnly) {
       const t = decodeHex(run);
       if (t) b = { text: t, finding: findings.hex };
