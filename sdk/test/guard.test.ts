@@ -219,7 +219,8 @@ test("npm pack: @the-mesh/sdk/guard, installed, loads its packaged model", async
   const dir = await mkdtemp(join(tmpdir(), "mesh-guard-pack-"));
   try {
     // prepack builds dist/ and copies the model into it.
-    const { stdout } = await run("npm", ["pack", "--json", "--pack-destination", dir], { cwd: sdkDir });
+    const env = { ...process.env, npm_config_update_notifier: "false", npm_config_fund: "false" };
+    const { stdout } = await run("npm", ["pack", "--json", "--pack-destination", dir], { cwd: sdkDir, env });
     const [pack] = JSON.parse(stdout) as { filename: string; files: { path: string }[] }[];
     assert.ok(pack!.files.some((f) => f.path === "dist/guard/model.bin"), "the model is not in the package");
     const installed = join(dir, "node_modules", "@the-mesh", "sdk");

@@ -1,7 +1,7 @@
 // Conformance: the same vectors the Go tests read (testdata/protocol),
 // through the TypeScript codec, policy parser, governance, spotlighting,
-// REST client and injection scanner. Every vector file must be checked by some assertion, and
-// every file must belong to an area these tests know.
+// REST client and injection scanner. Every vector file must be checked by
+// some assertion, and every file must belong to an area these tests know.
 
 import assert from "node:assert/strict";
 import { readdirSync, readFileSync } from "node:fs";
