@@ -29,8 +29,9 @@ type vector struct {
 	Want        json.RawMessage `json:"want"`
 }
 
-// protocolAreas are the directories under testdata/protocol.
-var protocolAreas = []string{"client-frames", "server-frames", "envelopes", "policies", "rest", "governance", "prompt", "federation"}
+// protocolAreas are the directories under testdata/protocol. The guard
+// area is internal/guard's (TestScanVectors writes and checks it).
+var protocolAreas = []string{"client-frames", "server-frames", "envelopes", "policies", "rest", "governance", "prompt", "federation", "guard", "e2e"}
 
 // forEachVector runs one subtest per vector file of an area.
 func forEachVector(t *testing.T, area string, f func(t *testing.T, v vector)) {

@@ -1,6 +1,8 @@
 package guard_test
 
 import (
+	"encoding/json"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -34,4 +36,45 @@ func BenchmarkScan4KB(b *testing.B) {
 	b.StopTimer()
 	slices.Sort(lat)
 	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
+}
+
+// vectorText returns the text of the row of testdata/protocol/guard/scan.json
+// named name, so that the TypeScript SDK's bench (sdk/bench/guard.ts) scans
+// the same bytes.
+func vectorText(tb testing.TB, name string) string {
+	tb.Helper()
+	b, err := os.ReadFile("../../testdata/protocol/guard/scan.json")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var v struct {
+		Input struct {
+			Texts []struct{ Name, Text string } `json:"texts"`
+		} `json:"input"`
+	}
+	if err := json.Unmarshal(b, &v); err != nil {
+		tb.Fatal(err)
+	}
+	for _, t := range v.Input.Texts {
+		if t.Name == name {
+			return t.Text
+		}
+	}
+	tb.Fatalf("no vector named %q", name)
+	return ""
+}
+
+// BenchmarkScanChat and BenchmarkScan8KB scan a typical 200-byte chat
+// message and an 8 KiB one made of dev texts, as sdk/bench/guard.ts does.
+func BenchmarkScanChat(b *testing.B) { benchmarkScan(b, vectorText(b, "chat 200 bytes")) }
+func BenchmarkScan8KB(b *testing.B)  { benchmarkScan(b, vectorText(b, "long 8 KiB")) }
+
+func benchmarkScan(b *testing.B, msg string) {
+	s := scanner()
+	b.SetBytes(int64(len(msg)))
+	b.ResetTimer()
+	for range b.N {
+		s.Scan(msg)
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "scans/s")
 }

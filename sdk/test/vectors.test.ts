@@ -1,7 +1,7 @@
 // Conformance: the same vectors the Go tests read (testdata/protocol),
-// through the TypeScript codec, policy parser, governance, spotlighting and
-// REST client. Every vector file must be checked by some assertion, and
-// every file must belong to an area these tests know.
+// through the TypeScript codec, policy parser, governance, spotlighting,
+// REST client and injection scanner. Every vector file must be checked by
+// some assertion, and every file must belong to an area these tests know.
 
 import assert from "node:assert/strict";
 import { readdirSync, readFileSync } from "node:fs";
@@ -37,9 +37,10 @@ import {
   type Fetch,
   type Subject,
 } from "../src/index.js";
+import { Scanner, type ScanResult } from "../src/guard/index.js";
 import { protocolDir } from "./helpers/paths.js";
 
-const areas = ["client-frames", "envelopes", "federation", "governance", "policies", "prompt", "rest", "server-frames"];
+const areas = ["client-frames", "envelopes", "federation", "governance", "guard", "policies", "prompt", "rest", "server-frames"];
 
 interface Vector {
   file: string;
@@ -249,6 +250,25 @@ describe("prompt: forPrompt gives Go's bytes", () => {
       assert.deepEqual(plain(m), v.input);
       assert.equal(typeof v.want.text, "string");
       assert.equal(forPrompt(m), v.want.text);
+      done(v);
+    });
+  }
+});
+
+describe("guard: the scanner gives Go's verdicts (guard.test.ts has a test per text)", () => {
+  for (const v of vectors("guard")) {
+    test(v.file, async () => {
+      const scanner = await Scanner.load();
+      const { texts } = v.input as { texts: { name: string; text: string }[] };
+      const results = v.want.results as ({ name: string } & ScanResult)[];
+      assert.equal(results.length, texts.length);
+      texts.forEach(({ name, text }, i) => {
+        const got = scanner.scan(text);
+        const want = results[i]!;
+        assert.equal(want.name, name);
+        assert.deepEqual([got.injection, got.findings], [want.injection, want.findings], name);
+        assert.ok(Math.abs(got.score - want.score) < 1e-9, name);
+      });
       done(v);
     });
   }
