@@ -44,7 +44,11 @@
 // Training is deterministic (fixed seed, fixed order, single goroutine):
 // the same data and code give a byte-identical model.bin, and
 // TestEmbeddedModelMatchesTraining fails if the shipped file is stale.
-// Retrain after changing the rules, the features or canonical.
+// Retrain after changing the rules, the features or canonical, then run
+// go test ./internal/guard -update: the TypeScript port (sdk/src/guard,
+// exported as @the-mesh/sdk/guard for end-to-end encrypted rooms, where the
+// receiving SDK scans) reads the tables and vectors it rewrites, and
+// TestSDKTables and TestScanVectors fail while they are stale.
 //
 // Choices made on dev.jsonl by 5-fold cross-validation (go run ./train -cv 5):
 //   - The JailbreakBench PAIR and GCG rows get zero training weight. They are
