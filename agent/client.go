@@ -16,6 +16,7 @@ import (
 	"github.com/gobwas/ws"
 
 	"github.com/the-mesh/mesh"
+	"github.com/the-mesh/mesh/e2e"
 )
 
 // Errors of a Client. A refusal by the node is a *mesh.Error instead.
@@ -50,6 +51,11 @@ type Config struct {
 	// MinBackoff*2^n)) (exponential backoff with full jitter). Defaults
 	// 250ms and 15s.
 	MinBackoff, MaxBackoff time.Duration
+
+	// Keys keeps the client's device keys for end-to-end encrypted rooms
+	// (FileKeys, or MemoryKeys in tests). nil: joining such a room fails
+	// with ErrNoKeyStore. It is read on the first join of one.
+	Keys KeyStore
 }
 
 // Queue sizes (see the package doc, "Delivery").
@@ -95,12 +101,16 @@ type Client struct {
 	inboxOn     bool           // Inbox was called: ask again after a reconnect
 	inboxLast   uint64         // the highest inbox n seen
 	inboxClosed bool
+
+	keys     *keyring // the device for E2E rooms; nil without Config.Keys
+	e2eStats e2eCounters
 }
 
 // roomState is what the client knows of a joined room.
 type roomState struct {
-	last  uint64 // the highest seq received (delivered, acked or in history)
-	world world  // the floor and its avatars
+	last  uint64   // the highest seq received (delivered, acked or in history)
+	world world    // the floor and its avatars
+	e2e   *e2eRoom // an end-to-end encrypted room's keys; nil for a plain room
 }
 
 // waiter is a call waiting for the node's answer to one frame.
@@ -148,6 +158,9 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 		ready:    make(chan struct{}),
 		rooms:    make(map[mesh.RoomID]*roomState),
 		handlers: make(map[string]handler),
+	}
+	if cfg.Keys != nil {
+		c.keys = &keyring{store: cfg.Keys}
 	}
 	c.ctx, c.stop = context.WithCancel(context.Background())
 	cn, err := c.connect(ctx)
@@ -208,6 +221,12 @@ func (c *Client) Close() error {
 // for the node's answer. Messages() then carries the room's messages after
 // Joined.Head. The room is resumed after every reconnect until Leave.
 // Refusals are *mesh.Error (forbidden, not_found, conflict if joined).
+//
+// In an end-to-end encrypted room Join also registers the client's device
+// with the node (PUT /api/v1/participants/me/devices) and reads the room's
+// policy, and opens the history (see Message). Without Config.Keys it
+// fails with ErrNoKeyStore and the client does not follow the room (the
+// participant stays a member: Leave ends that).
 func (c *Client) Join(ctx context.Context, room mesh.RoomID) (Joined, error) {
 	r, err := c.call(ctx, room, func(ref string) any {
 		return mesh.Join{Type: mesh.FrameJoin, Room: room, Ref: ref}
@@ -215,7 +234,37 @@ func (c *Client) Join(ctx context.Context, room mesh.RoomID) (Joined, error) {
 	if err != nil {
 		return Joined{}, err
 	}
-	return Joined{Room: r.Room, Members: r.Members, History: r.History, Head: r.Head}, nil
+	j := Joined{Room: r.Room, Members: r.Members, History: messages(r.History), Head: r.Head, E2E: r.E2E}
+	if r.E2E == nil {
+		return j, nil
+	}
+	c.mu.Lock()
+	rs := c.rooms[room]
+	c.mu.Unlock()
+	if rs == nil || rs.e2e == nil { // left, or joined again, meanwhile
+		return j, nil
+	}
+	er := rs.e2e
+	err = c.setupE2E(ctx, room, er)
+	if err != nil {
+		er.finish(err)
+		c.mu.Lock()
+		if c.rooms[room] == rs {
+			delete(c.rooms, room)
+		}
+		c.mu.Unlock()
+		return Joined{}, err
+	}
+	// The history is read before the live stream goes on (the reader
+	// waits for finish), so the keys entries it holds are known.
+	j.History = j.History[:0]
+	for _, m := range r.History {
+		if msg, ok := c.openIn(ctx, er, m, true); ok {
+			j.History = append(j.History, msg)
+		}
+	}
+	er.finish(nil)
+	return j, nil
 }
 
 // Leave ends the participant's membership of a room, unsubscribes every
@@ -242,8 +291,24 @@ func (c *Client) Leave(ctx context.Context, room mesh.RoomID) error {
 // it on disk. A refusal is a *mesh.Error with the node's code (forbidden,
 // rate_limited, too_large, blocked, ...). If the connection drops first,
 // the error is ErrDisconnected; a Say that was acknowledged is never sent
-// again.
+// again. In an end-to-end encrypted room the text is sealed (see the
+// package doc); its refusals add the key store's errors and a clear error
+// when the epoch keeps changing or this device never enters the roster.
 func (c *Client) Say(ctx context.Context, room mesh.RoomID, text string, opts ...SayOption) (Ack, error) {
+	if er := c.e2eRoomOf(room); er != nil {
+		s := mesh.Say{}
+		for _, o := range opts {
+			o(&s)
+		}
+		if text == "" {
+			return Ack{}, mesh.Errorf(mesh.EInvalid, "text is required.")
+		}
+		text, err := sealText(text)
+		if err != nil {
+			return Ack{}, err
+		}
+		return c.sendSealed(ctx, room, er, e2e.Plain{Kind: mesh.MessageChat, Body: mesh.Body{Text: text}}, s.To, "")
+	}
 	r, err := c.call(ctx, room, func(ref string) any {
 		s := mesh.Say{Type: mesh.FrameSay, Room: room, Text: text, Ref: ref}
 		for _, o := range opts {
@@ -270,6 +335,16 @@ func (c *Client) SendCommand(ctx context.Context, room mesh.RoomID, target mesh.
 			return Ack{}, fmt.Errorf("agent: command args: %w", err)
 		}
 		raw = b
+	}
+	if er := c.e2eRoomOf(room); er != nil {
+		if !commandName.MatchString(name) {
+			return Ack{}, mesh.Errorf(mesh.EInvalid, "A command name is 1 to %d letters, digits, '.', '_' or '-'; got %q.", mesh.MaxCommandNameBytes, name)
+		}
+		if target == "" {
+			return Ack{}, mesh.Errorf(mesh.EInvalid, "A command needs a target.")
+		}
+		p := e2e.Plain{Kind: mesh.MessageCommand, Body: mesh.Body{Command: name, Args: raw}}
+		return c.sendSealed(ctx, room, er, p, target, "")
 	}
 	r, err := c.call(ctx, room, func(ref string) any {
 		return mesh.Command{Type: mesh.FrameCommand, Room: room, Target: target, Name: name, Args: raw, Ref: ref}

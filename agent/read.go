@@ -21,6 +21,7 @@ type inFrame struct {
 	Members     []mesh.Member      `json:"members"`     // joined
 	History     []mesh.Message     `json:"history"`     // joined
 	Head        uint64             `json:"head"`        // joined
+	E2E         *mesh.Roster       `json:"e2e"`         // joined, in an E2E room
 	ID          string             `json:"id"`          // ack
 	Seq         uint64             `json:"seq"`         // ack
 	Event       string             `json:"event"`       // presence
@@ -71,8 +72,9 @@ func (c *Client) handle(cn *conn, data []byte) error {
 	case mesh.FrameJoined:
 		c.mu.Lock()
 		rs := c.rooms[f.Room]
+		join := f.Ref != "" || rs == nil
 		switch {
-		case f.Ref != "" || rs == nil: // a join: history runs up to head
+		case join: // history runs up to head
 			rs = &roomState{last: f.Head}
 			c.rooms[f.Room] = rs
 		case f.Head < rs.last: // a resume, and the room's log restarted
@@ -83,7 +85,21 @@ func (c *Client) handle(cn *conn, data []byte) error {
 		if f.State != nil {
 			rs.updateWorld(f.State, nil)
 		}
+		var adopt *e2eRoom
+		switch {
+		case f.E2E == nil:
+		case join: // Join sets it up
+			rs.e2e = newE2ERoom(*f.E2E)
+		case rs.e2e != nil:
+			rs.e2e.addRoster(*f.E2E)
+		default: // resumed a room that became end-to-end encrypted
+			adopt = newE2ERoom(*f.E2E)
+			rs.e2e = adopt
+		}
 		c.mu.Unlock()
+		if adopt != nil {
+			c.adoptE2E(f.Room, adopt)
+		}
 		c.answer(cn, f, nil)
 	case mesh.FrameLeft:
 		c.mu.Lock()
@@ -163,14 +179,32 @@ func (c *Client) onMessage(cn *conn, m *mesh.Message) error {
 	}
 	rs.last = m.Seq
 	me := c.me.ID
-	c.mu.Unlock()
+	er := rs.e2e
+	if er == nil && m.Kind == mesh.MessageEvent && m.Body.Event != nil && m.Body.Event.Type == mesh.EventE2EEpoch && m.Body.Event.E2E != nil {
+		er = newE2ERoom(*m.Body.Event.E2E) // the room became end-to-end encrypted
+		rs.e2e = er
+		c.mu.Unlock()
+		c.adoptE2E(m.Room, er)
+	} else {
+		c.mu.Unlock()
+	}
+	msg := Message{Message: *m}
+	if er != nil {
+		if err := er.wait(c.ctx); err != nil && c.ctx.Err() != nil {
+			return c.ctx.Err()
+		}
+		var deliver bool
+		if msg, deliver = c.openIn(c.ctx, er, *m, m.From.ID != me); !deliver {
+			return nil
+		}
+	}
 	if m.From.ID == me {
 		return nil // our own: the ack told the caller (see "Delivery")
 	}
 	if m.To == me {
-		c.route(*m)
+		c.route(msg)
 	}
-	return c.queue.push(c.ctx, cn, Message{*m}, func() int {
+	return c.queue.push(c.ctx, cn, msg, func() int {
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		if len(cn.pending) > 0 {
@@ -178,6 +212,19 @@ func (c *Client) onMessage(cn *conn, m *mesh.Message) error {
 		}
 		return queueSoft
 	})
+}
+
+// adoptE2E sets up a room that became end-to-end encrypted while the
+// client followed it, on the reader (bounded by restTimeout). Without a key
+// store its sealed messages arrive as undecryptable (no_key).
+func (c *Client) adoptE2E(room mesh.RoomID, er *e2eRoom) {
+	ctx, cancel := context.WithTimeout(c.ctx, restTimeout)
+	defer cancel()
+	err := c.setupE2E(ctx, room, er)
+	if err != nil {
+		c.log.Error("mesh: the room is now end-to-end encrypted and the client cannot take part", "room", room, "err", err)
+	}
+	er.finish(err)
 }
 
 // pump feeds Messages() from the queue until the client stops.
