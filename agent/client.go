@@ -359,14 +359,34 @@ func (c *Client) SendCommand(ctx context.Context, room mesh.RoomID, target mesh.
 // connection, waiting for one if the client is reconnecting, and waits
 // for the node's answer to it.
 func (c *Client) call(ctx context.Context, room mesh.RoomID, build func(ref string) any) (*inFrame, error) {
+	return c.callRef(ctx, room, "", build)
+}
+
+// newRef returns a fresh correlation ref.
+func (c *Client) newRef() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.refs++
+	return "a" + strconv.FormatUint(c.refs, 36)
+}
+
+// callRef is call with the frame's ref chosen by the caller ("": a fresh
+// one). A sealed message binds its ref (see sendSealed), so it is chosen
+// before the frame is built.
+func (c *Client) callRef(ctx context.Context, room mesh.RoomID, ref string, build func(ref string) any) (*inFrame, error) {
 	cn, limits, err := c.live(ctx)
 	if err != nil {
 		return nil, err
 	}
+	if ref == "" {
+		ref = c.newRef()
+	}
 	w := &waiter{room: room, ch: make(chan reply, 1)}
 	c.mu.Lock()
-	c.refs++
-	ref := "a" + strconv.FormatUint(c.refs, 36)
+	if _, busy := cn.pending[ref]; busy {
+		c.mu.Unlock()
+		return nil, fmt.Errorf("agent: a frame with ref %q is waiting for its answer already", ref)
+	}
 	if c.conn != cn { // dropped meanwhile
 		c.mu.Unlock()
 		return nil, ErrDisconnected

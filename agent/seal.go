@@ -58,27 +58,26 @@ func (oc *ownChain) next(k *keyring) (uint64, []byte, error) {
 }
 
 // sealedSay is the say frame of a sealed body: kind "encrypted" and a body
-// holding only e2e. Answer, when set, is the envelope's ref (the command a
-// result answers); Ref is the frame's correlation id, as in every frame.
+// holding only e2e. Its ref is the correlation id of the ack, as in every
+// frame, and also the stored envelope's ref, which the message's signature
+// binds: the command's id for a result, else the client's correlation id.
 type sealedSay struct {
-	Type   string             `json:"type"`
-	Room   mesh.RoomID        `json:"room"`
-	Kind   mesh.MessageKind   `json:"kind"`
-	Body   sealedBody         `json:"body"`
-	To     mesh.ParticipantID `json:"to,omitempty"`
-	Answer string             `json:"answer,omitempty"`
-	Ref    string             `json:"ref,omitempty"`
+	Type string             `json:"type"`
+	Room mesh.RoomID        `json:"room"`
+	Kind mesh.MessageKind   `json:"kind"`
+	Body sealedBody         `json:"body"`
+	To   mesh.ParticipantID `json:"to,omitempty"`
+	Ref  string             `json:"ref,omitempty"`
 }
 
 type sealedBody struct {
 	E2E *mesh.Sealed `json:"e2e"`
 }
 
-// postSealed posts one sealed body and waits for the node's ack.
-func (c *Client) postSealed(ctx context.Context, room mesh.RoomID, s *mesh.Sealed, to mesh.ParticipantID, answer string) (Ack, error) {
-	r, err := c.call(ctx, room, func(ref string) any {
-		return sealedSay{Type: mesh.FrameSay, Room: room, Kind: mesh.MessageEncrypted, Body: sealedBody{E2E: s},
-			To: to, Answer: answer, Ref: ref}
+// postSealed posts one sealed body with ref and waits for the node's ack.
+func (c *Client) postSealed(ctx context.Context, room mesh.RoomID, s *mesh.Sealed, to mesh.ParticipantID, ref string) (Ack, error) {
+	r, err := c.callRef(ctx, room, ref, func(ref string) any {
+		return sealedSay{Type: mesh.FrameSay, Room: room, Kind: mesh.MessageEncrypted, Body: sealedBody{E2E: s}, To: to, Ref: ref}
 	})
 	if err != nil {
 		return Ack{}, err
@@ -86,9 +85,10 @@ func (c *Client) postSealed(ctx context.Context, room mesh.RoomID, s *mesh.Seale
 	return Ack{Room: room, ID: r.ID, Seq: r.Seq}, nil
 }
 
-// sendSealed seals p for E2E room er, addressed to to and answering ref,
-// and posts it. On conflict (the room's epoch moved on) it reads the new
-// roster, re-keys and sends again, at most maxRekeys times.
+// sendSealed seals p for E2E room er, addressed to to, with ref (the
+// command's id for a result; "": a fresh correlation id) and posts it. On
+// conflict (the room's epoch moved on) it reads the new roster, re-keys and
+// sends again, at most maxRekeys times.
 func (c *Client) sendSealed(ctx context.Context, room mesh.RoomID, er *e2eRoom, p e2e.Plain, to mesh.ParticipantID, ref string) (Ack, error) {
 	if err := er.wait(ctx); err != nil {
 		return Ack{}, err
@@ -96,6 +96,9 @@ func (c *Client) sendSealed(ctx context.Context, room mesh.RoomID, er *e2eRoom, 
 	id, err := c.keys.identity()
 	if err != nil {
 		return Ack{}, err
+	}
+	if ref == "" {
+		ref = c.newRef()
 	}
 	var last error
 	for attempt := 0; attempt <= maxRekeys; attempt++ {
@@ -162,7 +165,7 @@ func (c *Client) chainFor(ctx context.Context, room mesh.RoomID, er *e2eRoom, id
 	if err != nil {
 		return nil, err
 	}
-	ack, err := c.postSealed(ctx, room, s, "", "")
+	ack, err := c.postSealed(ctx, room, s, "", c.newRef())
 	if err != nil {
 		return nil, err
 	}
