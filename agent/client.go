@@ -104,6 +104,10 @@ type Client struct {
 
 	keys     *keyring // the device for E2E rooms; nil without Config.Keys
 	e2eStats e2eCounters
+
+	// beforePost, when set (by tests), runs between sealing a message
+	// and posting it, with the attempt number.
+	beforePost func(attempt int)
 }
 
 // roomState is what the client knows of a joined room.

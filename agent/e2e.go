@@ -41,14 +41,15 @@ type E2EStats struct {
 	Opened        uint64 // sealed messages opened
 	Undecryptable uint64 // sealed messages delivered with an Undecryptable reason
 	Blocked       uint64 // opened messages dropped by the room's scan policy
+	Rekeys        uint64 // sends retried under a new epoch after a conflict
 }
 
-type e2eCounters struct{ keys, opened, undecryptable, blocked atomic.Uint64 }
+type e2eCounters struct{ keys, opened, undecryptable, blocked, rekeys atomic.Uint64 }
 
 // E2EStats returns the client's counts since Dial.
 func (c *Client) E2EStats() E2EStats {
 	return E2EStats{KeysEntries: c.e2eStats.keys.Load(), Opened: c.e2eStats.opened.Load(),
-		Undecryptable: c.e2eStats.undecryptable.Load(), Blocked: c.e2eStats.blocked.Load()}
+		Undecryptable: c.e2eStats.undecryptable.Load(), Blocked: c.e2eStats.blocked.Load(), Rekeys: c.e2eStats.rekeys.Load()}
 }
 
 // keyring is the client's device: its identity from the KeyStore, its

@@ -106,6 +106,7 @@ func (c *Client) sendSealed(ctx context.Context, room mesh.RoomID, er *e2eRoom, 
 			if err := c.refreshRoster(ctx, room, er); err != nil {
 				return Ack{}, err
 			}
+			c.e2eStats.rekeys.Add(1)
 			c.log.Info("mesh: the room's epoch moved on; re-keying", "room", room, "attempt", attempt)
 		}
 		oc, err := c.chainFor(ctx, room, er, id)
@@ -124,6 +125,9 @@ func (c *Client) sendSealed(ctx context.Context, room mesh.RoomID, er *e2eRoom, 
 		s, err := e2e.Seal(id, env, oc.rec.Epoch, oc.rec.Keys, n, mk, p, nil)
 		if err != nil {
 			return Ack{}, err
+		}
+		if c.beforePost != nil {
+			c.beforePost(attempt)
 		}
 		ack, err := c.postSealed(ctx, room, s, to, ref)
 		if mesh.ErrorCode(err) == mesh.EConflict {
