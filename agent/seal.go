@@ -57,27 +57,14 @@ func (oc *ownChain) next(k *keyring) (uint64, []byte, error) {
 	return n, mk, err
 }
 
-// sealedSay is the say frame of a sealed body: kind "encrypted" and a body
-// holding only e2e. Its ref is the correlation id of the ack, as in every
-// frame, and also the stored envelope's ref, which the message's signature
-// binds: the command's id for a result, else the client's correlation id.
-type sealedSay struct {
-	Type string             `json:"type"`
-	Room mesh.RoomID        `json:"room"`
-	Kind mesh.MessageKind   `json:"kind"`
-	Body sealedBody         `json:"body"`
-	To   mesh.ParticipantID `json:"to,omitempty"`
-	Ref  string             `json:"ref,omitempty"`
-}
-
-type sealedBody struct {
-	E2E *mesh.Sealed `json:"e2e"`
-}
-
 // postSealed posts one sealed body with ref and waits for the node's ack.
+// The say frame's ref is the ack's correlation id, as in every frame, and
+// for kind encrypted also the stored envelope's ref, which the message's
+// signature binds: the command's id for a result, else the client's
+// correlation id.
 func (c *Client) postSealed(ctx context.Context, room mesh.RoomID, s *mesh.Sealed, to mesh.ParticipantID, ref string) (Ack, error) {
 	r, err := c.callRef(ctx, room, ref, func(ref string) any {
-		return sealedSay{Type: mesh.FrameSay, Room: room, Kind: mesh.MessageEncrypted, Body: sealedBody{E2E: s}, To: to, Ref: ref}
+		return mesh.Say{Type: mesh.FrameSay, Room: room, Kind: mesh.MessageEncrypted, Body: &mesh.SealedBody{E2E: s}, To: to, Ref: ref}
 	})
 	if err != nil {
 		return Ack{}, err

@@ -24,6 +24,7 @@ device keys kept beside the config (CONFIG.keys.json, mode 0600; made on
 first use): they print as others do, marked e2e, and the room's scan policy
 is applied here. One this device cannot open prints as "cannot decrypt"
 with the reason (no_key: it was sent before this device was in the room).
+The room's e2e.epoch events (key bookkeeping) are not printed.
 
 Only messages that arrive after the join are printed, and never your own.
 When the connection drops it reconnects and resumes where it was: nothing is
@@ -98,6 +99,9 @@ func runListen(ctx context.Context, args []string, stdout, stderr io.Writer) err
 					return err
 				}
 				return listenEnd(ctx, *count, n, *dur)
+			}
+			if ev := m.Body.Event; m.Kind == mesh.MessageEvent && ev != nil && ev.Type == mesh.EventE2EEpoch {
+				continue // key bookkeeping, not conversation
 			}
 			if *asJSON {
 				err = enc.Encode(m)
