@@ -245,29 +245,21 @@ func (c *Client) Join(ctx context.Context, room mesh.RoomID) (Joined, error) {
 	c.mu.Lock()
 	rs := c.rooms[room]
 	c.mu.Unlock()
-	if rs == nil || rs.e2e == nil { // left, or joined again, meanwhile
+	if rs == nil || rs.e2e == nil { // left meanwhile
 		return j, nil
 	}
-	er := rs.e2e
-	err = c.setupE2E(ctx, room, er)
-	if err != nil {
-		er.finish(err)
-		c.mu.Lock()
-		if c.rooms[room] == rs {
-			delete(c.rooms, room)
+	er := rs.e2e // set up by setupRoom, which opens the history
+	if err := er.wait(ctx); err != nil {
+		if ctx.Err() == nil { // the setup failed: do not follow the room
+			c.mu.Lock()
+			if c.rooms[room] == rs {
+				delete(c.rooms, room)
+			}
+			c.mu.Unlock()
 		}
-		c.mu.Unlock()
 		return Joined{}, err
 	}
-	// The history is read before the live stream goes on (the reader
-	// waits for finish), so the keys entries it holds are known.
-	j.History = j.History[:0]
-	for _, m := range r.History {
-		if msg, ok := c.openIn(ctx, er, m, true); ok {
-			j.History = append(j.History, msg)
-		}
-	}
-	er.finish(nil)
+	j.History = er.history
 	return j, nil
 }
 

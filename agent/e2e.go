@@ -189,8 +189,9 @@ func (cfg Config) RegisterDevice(ctx context.Context) (mesh.Device, error) {
 
 // e2eRoom is what the client knows of one joined E2E room.
 type e2eRoom struct {
-	ready chan struct{} // closed once set up: device registered, policy read
-	err   error         // why the setup failed; set before ready is closed
+	ready   chan struct{} // closed once set up: device registered, policy read
+	err     error         // why the setup failed; set before ready is closed
+	history []Message     // the joined frame's history, opened; set before ready is closed
 
 	mu      sync.Mutex // guards the fields below
 	home    mesh.RoomID

@@ -85,21 +85,17 @@ func (c *Client) handle(cn *conn, data []byte) error {
 		if f.State != nil {
 			rs.updateWorld(f.State, nil)
 		}
-		var adopt *e2eRoom
 		switch {
 		case f.E2E == nil:
-		case join: // Join sets it up
-			rs.e2e = newE2ERoom(*f.E2E)
-		case rs.e2e != nil:
+		case join || rs.e2e == nil: // joined, or resumed a room that became end-to-end encrypted
+			er := newE2ERoom(*f.E2E)
+			rs.e2e = er
+			history := f.History
+			c.wg.Go(func() { c.setupRoom(f.Room, er, history) })
+		default:
 			rs.e2e.addRoster(*f.E2E)
-		default: // resumed a room that became end-to-end encrypted
-			adopt = newE2ERoom(*f.E2E)
-			rs.e2e = adopt
 		}
 		c.mu.Unlock()
-		if adopt != nil {
-			c.adoptE2E(f.Room, adopt)
-		}
 		c.answer(cn, f, nil)
 	case mesh.FrameLeft:
 		c.mu.Lock()
@@ -183,11 +179,9 @@ func (c *Client) onMessage(cn *conn, m *mesh.Message) error {
 	if er == nil && m.Kind == mesh.MessageEvent && m.Body.Event != nil && m.Body.Event.Type == mesh.EventE2EEpoch && m.Body.Event.E2E != nil {
 		er = newE2ERoom(*m.Body.Event.E2E) // the room became end-to-end encrypted
 		rs.e2e = er
-		c.mu.Unlock()
-		c.adoptE2E(m.Room, er)
-	} else {
-		c.mu.Unlock()
+		c.wg.Go(func() { c.setupRoom(m.Room, er, nil) })
 	}
+	c.mu.Unlock()
 	msg := Message{Message: *m}
 	if er != nil {
 		if err := er.wait(c.ctx); err != nil && c.ctx.Err() != nil {
@@ -214,15 +208,23 @@ func (c *Client) onMessage(cn *conn, m *mesh.Message) error {
 	})
 }
 
-// adoptE2E sets up a room that became end-to-end encrypted while the
-// client followed it, on the reader (bounded by restTimeout). Without a key
-// store its sealed messages arrive as undecryptable (no_key).
-func (c *Client) adoptE2E(room mesh.RoomID, er *e2eRoom) {
-	ctx, cancel := context.WithTimeout(c.ctx, restTimeout)
+// setupRoom readies a followed E2E room on its own goroutine: it
+// registers the device, reads the policy and opens history (the joined
+// frame's, for Join to return), then finishes er, which the reader waits
+// for before it opens the room's stream: the history's keys entries are
+// known by then. Without a key store the setup fails: Join returns the
+// error, and a room followed without Join (one that became end-to-end
+// encrypted) gets its sealed messages as undecryptable (no_key).
+func (c *Client) setupRoom(room mesh.RoomID, er *e2eRoom, history []mesh.Message) {
+	ctx, cancel := context.WithTimeout(c.ctx, 2*restTimeout)
 	defer cancel()
 	err := c.setupE2E(ctx, room, er)
-	if err != nil {
-		c.log.Error("mesh: the room is now end-to-end encrypted and the client cannot take part", "room", room, "err", err)
+	if err == nil {
+		for _, m := range history {
+			if msg, ok := c.openIn(c.ctx, er, m, true); ok {
+				er.history = append(er.history, msg)
+			}
+		}
 	}
 	er.finish(err)
 }
