@@ -330,6 +330,18 @@ func (er *e2eRoom) homeAddress() mesh.RoomID {
 	return er.home
 }
 
+// Roster returns the newest roster the client knows of a joined end-to-end
+// encrypted room, and false for a plain room or one not joined.
+func (c *Client) Roster(room mesh.RoomID) (mesh.Roster, bool) {
+	er := c.e2eRoomOf(room)
+	if er == nil {
+		return mesh.Roster{}, false
+	}
+	r, _ := er.current()
+	r.Devices = slices.Clone(r.Devices)
+	return r, true
+}
+
 // e2eRoomOf returns the E2E state of a joined room, or nil for a room that
 // is plain or not joined.
 func (c *Client) e2eRoomOf(room mesh.RoomID) *e2eRoom {

@@ -502,3 +502,43 @@ func TestE2EResumeAcrossRestart(t *testing.T) {
 	}
 	t.Logf("sender: %+v; receiver: %+v", b.E2EStats(), a.E2EStats())
 }
+
+// TestE2EPolicyTurnsOn: a plain room followed by two clients becomes end-
+// to-end encrypted (policy e2e false → true): the clients register their
+// devices by themselves and then talk sealed.
+func TestE2EPolicyTurnsOn(t *testing.T) {
+	n := meshtest.Start(t, "")
+	_, ta := mustRegister(t, n.URL, "alice")
+	_, tb := mustRegister(t, n.URL, "bob")
+	room := mesh.RoomID(n.UnlimitedRoom(t, "converted"))
+	a, b := dialKeys(t, n.URL, ta, agent.MemoryKeys()), dialKeys(t, n.URL, tb, agent.MemoryKeys())
+	mustJoin(t, a, room)
+	mustJoin(t, b, room)
+	say(t, a, room, "in the clear")
+	if m := nextChat(t, b); m.E2E || m.Body.Text != "in the clear" {
+		t.Fatalf("plain line: %+v", m)
+	}
+	st, body := n.Do(t, "PUT", "/api/v1/rooms/"+string(room)+"/policy", n.Node.OwnerToken(),
+		map[string]any{"e2e": true, "limits": map[string]any{"messagesPerMinute": 0}})
+	if st != http.StatusOK {
+		t.Fatalf("policy: HTTP %d %v", st, body)
+	}
+	eventually(t, 10*time.Second, "both devices in both clients' rosters", func() bool {
+		for _, c := range []*agent.Client{a, b} {
+			if r, ok := c.Roster(room); !ok || len(r.Devices) != 2 {
+				return false
+			}
+		}
+		return true
+	})
+	ack := say(t, a, room, "now sealed")
+	m := nextWhere(t, b, 10*time.Second, "the sealed line", func(m agent.Message) bool { return m.ID == ack.ID })
+	if !m.E2E || m.Body.Text != "now sealed" {
+		t.Fatalf("got %+v (%q), want the opened line", m.Message, m.Undecryptable)
+	}
+	plain := mesh.RoomID(n.UnlimitedRoom(t, "still-plain"))
+	mustJoin(t, a, plain)
+	if _, ok := a.Roster(plain); ok {
+		t.Error("Roster of a plain room: got one")
+	}
+}
