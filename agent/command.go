@@ -235,7 +235,6 @@ func (c *Client) send(cmd Command, ok bool, output string) {
 	if er := c.e2eRoomOf(m.Room); er != nil {
 		out, err := sealText(truncate(output, limit))
 		if err == nil {
-			ok := ok
 			p := e2e.Plain{Kind: mesh.MessageResult, Body: mesh.Body{OK: &ok, Output: out}}
 			_, err = c.sendSealed(c.ctx, m.Room, er, p, m.From.ID, m.ID)
 		}

@@ -317,11 +317,12 @@ func (er *e2eRoom) scanMode(t mesh.Trust) string {
 	return er.policy.Scan[t]
 }
 
-// executeFrom returns the trust levels whose commands may run.
+// executeFrom returns the trust levels whose commands may run (never
+// nil: an empty list lets none run).
 func (er *e2eRoom) executeFrom() []mesh.Trust {
 	er.mu.Lock()
 	defer er.mu.Unlock()
-	return slices.Clone(er.policy.Execute.From)
+	return append([]mesh.Trust{}, er.policy.Execute.From...)
 }
 
 func (er *e2eRoom) homeAddress() mesh.RoomID {
