@@ -21,9 +21,16 @@ import (
 // is built on first use (it parses the embedded model) and immutable.
 var scanner = sync.OnceValue(guard.New)
 
-// maxStep bounds the ratchet steps to reach one message key from the
-// nearest known chain key: a message further on is corrupt.
-const maxStep = 1 << 20
+// Bounds of the receiving ratchet. Messages of one chain arrive out of
+// counter order when their sender has several in flight, so the keys
+// passed over are kept (up to maxSkipped per chain, each used once), and
+// the chain key at every markEvery-th counter, so that reaching any
+// earlier message costs at most markEvery steps.
+const (
+	maxStep    = 1 << 20 // steps ahead of the cursor: a message further on is corrupt
+	maxSkipped = 1024
+	markEvery  = 256
+)
 
 // keysEntry is a keys entry of an E2E room as this device reads it.
 type keysEntry struct {
@@ -32,7 +39,11 @@ type keysEntry struct {
 	sigErr error      // its sender is not in the roster, or its signature fails
 	ck0    []byte     // the chain key wrapped to this device
 	keyErr error      // no wrap for this device (ErrNoKey), or it does not open
-	cur    *e2e.Chain // a cursor along the chain; guarded by e2eRoom.mu
+
+	// The ratchet as read so far; guarded by e2eRoom.mu.
+	cur     *e2e.Chain        // the cursor: the next counter and its chain key
+	skipped map[uint64][]byte // message keys the cursor passed over, not used yet
+	marks   map[uint64][]byte // chain keys at counters 1, 1+markEvery, ...
 }
 
 func (er *e2eRoom) putKeys(seq uint64, ke *keysEntry) {
@@ -56,28 +67,46 @@ func (er *e2eRoom) learnOwnKeys(seq uint64, s *mesh.Sealed, ck0 []byte) {
 	er.putKeys(seq, &keysEntry{device: s.Device, epoch: s.Epoch, ck0: ck0})
 }
 
-// messageKey derives message n's key from ke's chain, moving its cursor.
+// messageKey derives message n's key from ke's chain: a key passed over
+// before, else from the nearest mark behind the cursor, else by moving the
+// cursor on.
 func (er *e2eRoom) messageKey(ke *keysEntry, n uint64) ([]byte, error) {
 	er.mu.Lock()
 	defer er.mu.Unlock()
-	if ke.cur != nil {
-		if _, at := ke.cur.State(); at > n {
-			ke.cur = nil
-		}
+	if mk, ok := ke.skipped[n]; ok {
+		delete(ke.skipped, n)
+		return mk, nil
 	}
 	if ke.cur == nil {
 		ke.cur = e2e.NewChain(ke.ck0)
+		ke.skipped, ke.marks = map[uint64][]byte{}, map[uint64][]byte{}
 	}
-	if _, at := ke.cur.State(); n-at > maxStep {
+	if _, at := ke.cur.State(); n < at { // behind the cursor
+		base := (n-1)/markEvery*markEvery + 1
+		ck, ok := ke.marks[base]
+		if !ok {
+			ck, base = ke.ck0, 1
+		}
+		c := e2e.ResumeChain(ck, base)
+		for {
+			k, mk, err := c.Next()
+			if err != nil || k == n {
+				return mk, err
+			}
+		}
+	} else if n-at > maxStep {
 		return nil, fmt.Errorf("%w: counter %d is too far ahead in the chain", e2e.ErrCorrupt, n)
 	}
 	for {
-		k, mk, err := ke.cur.Next()
-		if err != nil {
-			return nil, err
+		if ck, at := ke.cur.State(); (at-1)%markEvery == 0 {
+			ke.marks[at] = ck
 		}
-		if k == n {
-			return mk, nil
+		k, mk, err := ke.cur.Next()
+		if err != nil || k == n {
+			return mk, err
+		}
+		if len(ke.skipped) < maxSkipped {
+			ke.skipped[k] = mk
 		}
 	}
 }

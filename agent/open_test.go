@@ -1,13 +1,17 @@
 package agent
 
 import (
+	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"log/slog"
+	mrand "math/rand/v2"
 	"os"
 	"testing"
 
 	"github.com/the-mesh/mesh"
+	"github.com/the-mesh/mesh/e2e"
 )
 
 // cryptoVectors is the part of testdata/protocol/e2e/crypto.json read here
@@ -131,5 +135,35 @@ func TestOpenVectors(t *testing.T) {
 	}
 	if s := c.E2EStats(); s.KeysEntries != 1 || s.Undecryptable != 1 {
 		t.Errorf("stats: got %+v, want 1 keys entry and 1 undecryptable", s)
+	}
+}
+
+// TestMessageKeyAnyOrder: message keys read in any order, and again, are
+// the chain's, with the kept keys bounded.
+func TestMessageKeyAnyOrder(t *testing.T) {
+	ck0 := make([]byte, 32)
+	rand.Read(ck0)
+	er := newE2ERoom(mesh.Roster{Epoch: 1})
+	ke := &keysEntry{ck0: ck0}
+	wants := [][]byte{nil}
+	for c := e2e.NewChain(ck0); len(wants) <= 3000; {
+		_, mk, _ := c.Next()
+		wants = append(wants, mk)
+	}
+	r := mrand.New(mrand.NewPCG(1, 2))
+	order := r.Perm(3000)
+	order = append(order, r.Perm(600)...) // read again: the kept keys were used
+	for _, i := range order {
+		n := uint64(i + 1)
+		got, err := er.messageKey(ke, n)
+		if want := wants[n]; err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("message %d: got %x, %v; want %x", n, got, err, wants[n])
+		}
+		if len(ke.skipped) > maxSkipped {
+			t.Fatalf("%d keys kept, want at most %d", len(ke.skipped), maxSkipped)
+		}
+	}
+	if _, err := er.messageKey(ke, 3000+maxStep+2); e2e.Reason(err) != "corrupt" {
+		t.Fatalf("a counter too far ahead: got %v, want corrupt", err)
 	}
 }
