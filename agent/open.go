@@ -36,9 +36,9 @@ const (
 type keysEntry struct {
 	device string
 	epoch  uint64
-	sigErr error      // its sender is not in the roster, or its signature fails
-	ck0    []byte     // the chain key wrapped to this device
-	keyErr error      // no wrap for this device (ErrNoKey), or it does not open
+	sigErr error  // its sender is not in the roster, or its signature fails
+	ck0    []byte // the chain key wrapped to this device
+	keyErr error  // no wrap for this device (ErrNoKey), or it does not open
 
 	// The ratchet as read so far; guarded by e2eRoom.mu.
 	cur     *e2e.Chain        // the cursor: the next counter and its chain key
