@@ -97,7 +97,9 @@
 // trust untrusted; block: dropped and logged, without the text), and, on
 // top of Command's trust floor, the policy's execute.from to opened
 // commands. The client reads the policy on Join and again after each
-// policy event. No plaintext of an E2E room is ever logged.
+// policy event. No plaintext of an E2E room is ever logged. Inbox items of
+// an E2E room stay sealed (kind encrypted): the same messages arrive opened
+// in Messages() of a client that follows the room.
 //
 // # Prompts
 //
