@@ -16,6 +16,7 @@ import (
 	"github.com/gobwas/ws"
 
 	"github.com/the-mesh/mesh"
+	"github.com/the-mesh/mesh/e2e"
 )
 
 // Errors of a Client. A refusal by the node is a *mesh.Error instead.
@@ -50,6 +51,11 @@ type Config struct {
 	// MinBackoff*2^n)) (exponential backoff with full jitter). Defaults
 	// 250ms and 15s.
 	MinBackoff, MaxBackoff time.Duration
+
+	// Keys keeps the client's device keys for end-to-end encrypted rooms
+	// (FileKeys, or MemoryKeys in tests). nil: joining such a room fails
+	// with ErrNoKeyStore. It is read on the first join of one.
+	Keys KeyStore
 }
 
 // Queue sizes (see the package doc, "Delivery").
@@ -95,12 +101,20 @@ type Client struct {
 	inboxOn     bool           // Inbox was called: ask again after a reconnect
 	inboxLast   uint64         // the highest inbox n seen
 	inboxClosed bool
+
+	keys     *keyring // the device for E2E rooms; nil without Config.Keys
+	e2eStats e2eCounters
+
+	// beforePost, when set (by tests), runs between sealing a message
+	// and posting it, with the attempt number.
+	beforePost func(attempt int)
 }
 
 // roomState is what the client knows of a joined room.
 type roomState struct {
-	last  uint64 // the highest seq received (delivered, acked or in history)
-	world world  // the floor and its avatars
+	last  uint64   // the highest seq received (delivered, acked or in history)
+	world world    // the floor and its avatars
+	e2e   *e2eRoom // an end-to-end encrypted room's keys; nil for a plain room
 }
 
 // waiter is a call waiting for the node's answer to one frame.
@@ -148,6 +162,9 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 		ready:    make(chan struct{}),
 		rooms:    make(map[mesh.RoomID]*roomState),
 		handlers: make(map[string]handler),
+	}
+	if cfg.Keys != nil {
+		c.keys = &keyring{store: cfg.Keys}
 	}
 	c.ctx, c.stop = context.WithCancel(context.Background())
 	cn, err := c.connect(ctx)
@@ -208,6 +225,12 @@ func (c *Client) Close() error {
 // for the node's answer. Messages() then carries the room's messages after
 // Joined.Head. The room is resumed after every reconnect until Leave.
 // Refusals are *mesh.Error (forbidden, not_found, conflict if joined).
+//
+// In an end-to-end encrypted room Join also registers the client's device
+// with the node (PUT /api/v1/participants/me/devices) and reads the room's
+// policy, and opens the history (see Message). Without Config.Keys it
+// fails with ErrNoKeyStore and the client does not follow the room (the
+// participant stays a member: Leave ends that).
 func (c *Client) Join(ctx context.Context, room mesh.RoomID) (Joined, error) {
 	r, err := c.call(ctx, room, func(ref string) any {
 		return mesh.Join{Type: mesh.FrameJoin, Room: room, Ref: ref}
@@ -215,7 +238,29 @@ func (c *Client) Join(ctx context.Context, room mesh.RoomID) (Joined, error) {
 	if err != nil {
 		return Joined{}, err
 	}
-	return Joined{Room: r.Room, Members: r.Members, History: r.History, Head: r.Head}, nil
+	j := Joined{Room: r.Room, Members: r.Members, History: messages(r.History), Head: r.Head, E2E: r.E2E}
+	if r.E2E == nil {
+		return j, nil
+	}
+	c.mu.Lock()
+	rs := c.rooms[room]
+	c.mu.Unlock()
+	if rs == nil || rs.e2e == nil { // left meanwhile
+		return j, nil
+	}
+	er := rs.e2e // set up by setupRoom, which opens the history
+	if err := er.wait(ctx); err != nil {
+		if ctx.Err() == nil { // the setup failed: do not follow the room
+			c.mu.Lock()
+			if c.rooms[room] == rs {
+				delete(c.rooms, room)
+			}
+			c.mu.Unlock()
+		}
+		return Joined{}, err
+	}
+	j.History = er.history
+	return j, nil
 }
 
 // Leave ends the participant's membership of a room, unsubscribes every
@@ -242,8 +287,24 @@ func (c *Client) Leave(ctx context.Context, room mesh.RoomID) error {
 // it on disk. A refusal is a *mesh.Error with the node's code (forbidden,
 // rate_limited, too_large, blocked, ...). If the connection drops first,
 // the error is ErrDisconnected; a Say that was acknowledged is never sent
-// again.
+// again. In an end-to-end encrypted room the text is sealed (see the
+// package doc); its refusals add the key store's errors and a clear error
+// when the epoch keeps changing or this device never enters the roster.
 func (c *Client) Say(ctx context.Context, room mesh.RoomID, text string, opts ...SayOption) (Ack, error) {
+	if er := c.e2eRoomOf(room); er != nil {
+		s := mesh.Say{}
+		for _, o := range opts {
+			o(&s)
+		}
+		if text == "" {
+			return Ack{}, mesh.Errorf(mesh.EInvalid, "text is required.")
+		}
+		text, err := sealText(text)
+		if err != nil {
+			return Ack{}, err
+		}
+		return c.sendSealed(ctx, room, er, e2e.Plain{Kind: mesh.MessageChat, Body: mesh.Body{Text: text}}, s.To, "")
+	}
 	r, err := c.call(ctx, room, func(ref string) any {
 		s := mesh.Say{Type: mesh.FrameSay, Room: room, Text: text, Ref: ref}
 		for _, o := range opts {
@@ -271,6 +332,16 @@ func (c *Client) SendCommand(ctx context.Context, room mesh.RoomID, target mesh.
 		}
 		raw = b
 	}
+	if er := c.e2eRoomOf(room); er != nil {
+		if !commandName.MatchString(name) {
+			return Ack{}, mesh.Errorf(mesh.EInvalid, "A command name is 1 to %d letters, digits, '.', '_' or '-'; got %q.", mesh.MaxCommandNameBytes, name)
+		}
+		if target == "" {
+			return Ack{}, mesh.Errorf(mesh.EInvalid, "A command needs a target.")
+		}
+		p := e2e.Plain{Kind: mesh.MessageCommand, Body: mesh.Body{Command: name, Args: raw}}
+		return c.sendSealed(ctx, room, er, p, target, "")
+	}
 	r, err := c.call(ctx, room, func(ref string) any {
 		return mesh.Command{Type: mesh.FrameCommand, Room: room, Target: target, Name: name, Args: raw, Ref: ref}
 	})
@@ -284,14 +355,34 @@ func (c *Client) SendCommand(ctx context.Context, room mesh.RoomID, target mesh.
 // connection, waiting for one if the client is reconnecting, and waits
 // for the node's answer to it.
 func (c *Client) call(ctx context.Context, room mesh.RoomID, build func(ref string) any) (*inFrame, error) {
+	return c.callRef(ctx, room, "", build)
+}
+
+// newRef returns a fresh correlation ref.
+func (c *Client) newRef() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.refs++
+	return "a" + strconv.FormatUint(c.refs, 36)
+}
+
+// callRef is call with the frame's ref chosen by the caller ("": a fresh
+// one). A sealed message binds its ref (see sendSealed), so it is chosen
+// before the frame is built.
+func (c *Client) callRef(ctx context.Context, room mesh.RoomID, ref string, build func(ref string) any) (*inFrame, error) {
 	cn, limits, err := c.live(ctx)
 	if err != nil {
 		return nil, err
 	}
+	if ref == "" {
+		ref = c.newRef()
+	}
 	w := &waiter{room: room, ch: make(chan reply, 1)}
 	c.mu.Lock()
-	c.refs++
-	ref := "a" + strconv.FormatUint(c.refs, 36)
+	if _, busy := cn.pending[ref]; busy {
+		c.mu.Unlock()
+		return nil, fmt.Errorf("agent: a frame with ref %q is waiting for its answer already", ref)
+	}
 	if c.conn != cn { // dropped meanwhile
 		c.mu.Unlock()
 		return nil, ErrDisconnected

@@ -4,12 +4,19 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"regexp"
+	"slices"
 	"strings"
 	"unicode"
 	"unicode/utf8"
 
 	"github.com/the-mesh/mesh"
+	"github.com/the-mesh/mesh/e2e"
 )
+
+// commandName is the node's rule for command names, which the client
+// checks itself for commands it seals.
+var commandName = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
 
 // Command is one request to run a handler: a message of kind command
 // addressed to this client, or a chat message to it whose text starts with
@@ -78,10 +85,10 @@ func (c *Client) Command(name string, minTrust mesh.Trust, h Handler) {
 }
 
 // parseCommand finds the command in m, a message addressed to this client.
-func parseCommand(m mesh.Message) (Command, bool) {
+func parseCommand(m Message) (Command, bool) {
 	switch m.Kind {
 	case mesh.MessageCommand:
-		return Command{Name: m.Body.Command, Args: m.Body.Args, Message: Message{m}}, m.Body.Command != ""
+		return Command{Name: m.Body.Command, Args: m.Body.Args, Message: m}, m.Body.Command != ""
 	case mesh.MessageChat:
 		text, ok := strings.CutPrefix(m.Body.Text, "/")
 		if !ok {
@@ -94,7 +101,7 @@ func parseCommand(m mesh.Message) (Command, bool) {
 		if name == "" {
 			return Command{}, false
 		}
-		cmd := Command{Name: name, Message: Message{m}}
+		cmd := Command{Name: name, Message: m}
 		if rest != "" {
 			cmd.Args, _ = json.Marshal(rest)
 		}
@@ -104,19 +111,36 @@ func parseCommand(m mesh.Message) (Command, bool) {
 }
 
 // refusal says why m may not run a handler that needs minTrust, or "".
-func refusal(m mesh.Message, minTrust mesh.Trust) string {
+// executeFrom, when not nil, is the room policy's execute.from, which the
+// client enforces for the command messages of an end-to-end encrypted
+// room (the node, which cannot read them, does so in a plain room).
+func refusal(m Message, minTrust mesh.Trust, executeFrom []mesh.Trust) string {
 	if len(m.Flags) > 0 {
 		return fmt.Sprintf("the guard flagged this message (%s)", strings.Join(m.Flags, ","))
 	}
 	if m.Trust.Rank() < minTrust.Rank() || m.Trust.Rank() < 0 {
 		return fmt.Sprintf("trust %s may not run this command; it needs %s", m.Trust, minTrust)
 	}
+	if executeFrom != nil && m.Kind == mesh.MessageCommand && !slices.Contains(executeFrom, m.Trust) {
+		return fmt.Sprintf("trust %s may not trigger commands in this room: execute.from allows %s", m.Trust, trustList(executeFrom))
+	}
 	return ""
+}
+
+func trustList(ts []mesh.Trust) string {
+	if len(ts) == 0 {
+		return "none"
+	}
+	s := make([]string, len(ts))
+	for i, t := range ts {
+		s[i] = string(t)
+	}
+	return strings.Join(s, ", ")
 }
 
 // route runs the handler for a message addressed to this client, on the
 // reader goroutine: it never blocks.
-func (c *Client) route(m mesh.Message) {
+func (c *Client) route(m Message) {
 	cmd, ok := parseCommand(m)
 	if !ok {
 		return
@@ -131,7 +155,15 @@ func (c *Client) route(m mesh.Message) {
 		c.reply(cmd, false, fmt.Sprintf("unknown command %q", cmd.Name))
 		return
 	}
-	if why := refusal(m, h.min); why != "" {
+	var executeFrom []mesh.Trust
+	if m.E2E {
+		if er := c.e2eRoomOf(m.Room); er != nil {
+			executeFrom = er.executeFrom()
+		} else {
+			executeFrom = []mesh.Trust{}
+		}
+	}
+	if why := refusal(m, h.min, executeFrom); why != "" {
 		c.log.Warn("mesh: command refused", "name", cmd.Name, "from", m.From.ID, "trust", m.Trust, "why", why)
 		c.reply(cmd, false, "refused: "+why)
 		return
@@ -197,6 +229,17 @@ func (c *Client) send(cmd Command, ok bool, output string) {
 		}
 		if _, err := c.Say(c.ctx, m.Room, truncate(output, limit), SayTo(m.From.ID)); err != nil {
 			c.log.Warn("mesh: could not answer a chat command", "name", cmd.Name, "err", err)
+		}
+		return
+	}
+	if er := c.e2eRoomOf(m.Room); er != nil {
+		out, err := sealText(truncate(output, limit))
+		if err == nil {
+			p := e2e.Plain{Kind: mesh.MessageResult, Body: mesh.Body{OK: &ok, Output: out}}
+			_, err = c.sendSealed(c.ctx, m.Room, er, p, m.From.ID, m.ID)
+		}
+		if err != nil {
+			c.log.Warn("mesh: could not send a result", "name", cmd.Name, "command", m.ID, "err", err)
 		}
 		return
 	}

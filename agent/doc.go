@@ -57,6 +57,50 @@
 // to be sure of every item. A receiver of webhook deliveries checks them
 // with VerifyWebhook; RegisterWebhook registers a participant with one.
 //
+// # End-to-end encrypted rooms
+//
+// In a room whose policy has "e2e": true the node stores and relays only
+// ciphertext (PROTOCOL.md, "End-to-end encrypted rooms"); the client seals
+// and opens messages itself, so Config.Keys must hold a KeyStore:
+//
+//	c, err := agent.Dial(ctx, agent.Config{URL: url, Token: token,
+//		Keys: agent.FileKeys("/var/lib/my-bot/keys.json")})
+//
+// The store keeps this client's device (an Ed25519 and an X25519 key) and
+// its sender chains; Join of an E2E room without one fails with
+// ErrNoKeyStore. FileKeys writes a JSON file atomically with mode 0600;
+// MemoryKeys is for tests. Keep the file: a client that loses it is a new
+// device, and what was sent before that device joined the room's roster
+// arrives undecryptable (reason no_key: it "needs re-key"), never silently
+// dropped.
+//
+// On the first Join of an E2E room the client registers its device with
+// the node (Config.RegisterDevice does that alone). The node keeps, per
+// epoch, the roster of the members' devices and starts a new epoch at every
+// membership change; the client learns rosters from Joined.E2E and the
+// e2e.epoch events of the stream (which are delivered as other events).
+// Say, SendCommand and command results are then sealed: the first message
+// of an epoch posts a keys entry (a fresh chain key wrapped to every device
+// of the roster) and keeps the chain in the store; each message is sealed
+// under its own key of that chain. When the epoch moved on (the node
+// answers conflict), the client reads the new roster, re-keys and resends,
+// up to 3 times. A removed member's devices are in no later roster, so
+// they get no key for what is sent after.
+//
+// Messages(), Joined.History and resumes after a reconnect carry opened
+// messages: Message.E2E is set and Kind and Body are what the sender
+// sealed; a message that does not open keeps Kind "encrypted" with
+// Message.Undecryptable giving the reason. Keys entries are key transport:
+// they are not delivered (E2EStats counts them). The node cannot scan what
+// it cannot read, so the client applies the room's scan policy to opened
+// text as the node does in a plain room (flag: the node's flag strings and
+// trust untrusted; block: dropped and logged, without the text), and, on
+// top of Command's trust floor, the policy's execute.from to opened
+// commands. The client reads the policy on Join and again after each
+// policy event. No plaintext of an E2E room is ever logged. Inbox items of
+// an E2E room stay sealed (kind encrypted): the same messages arrive opened
+// in Messages() of a client that follows the room.
+//
 // # Prompts
 //
 // Message.ForPrompt renders a message for a language model's prompt with

@@ -83,7 +83,7 @@ func decodeInboxItem(it mesh.InboxItem) (InboxItem, error) {
 	if err := json.Unmarshal(it.Message, &m); err != nil {
 		return InboxItem{}, fmt.Errorf("agent: bad inbox item %d: %w", it.N, err)
 	}
-	return InboxItem{N: it.N, Reason: it.Reason, Message: Message{m}}, nil
+	return InboxItem{N: it.N, Reason: it.Reason, Message: Message{Message: m}}, nil
 }
 
 // pushInbox hands an item to InboxItems() unless it was seen already.

@@ -21,6 +21,7 @@ type inFrame struct {
 	Members     []mesh.Member      `json:"members"`     // joined
 	History     []mesh.Message     `json:"history"`     // joined
 	Head        uint64             `json:"head"`        // joined
+	E2E         *mesh.Roster       `json:"e2e"`         // joined, in an E2E room
 	ID          string             `json:"id"`          // ack
 	Seq         uint64             `json:"seq"`         // ack
 	Event       string             `json:"event"`       // presence
@@ -71,8 +72,9 @@ func (c *Client) handle(cn *conn, data []byte) error {
 	case mesh.FrameJoined:
 		c.mu.Lock()
 		rs := c.rooms[f.Room]
+		join := f.Ref != "" || rs == nil
 		switch {
-		case f.Ref != "" || rs == nil: // a join: history runs up to head
+		case join: // history runs up to head
 			rs = &roomState{last: f.Head}
 			c.rooms[f.Room] = rs
 		case f.Head < rs.last: // a resume, and the room's log restarted
@@ -82,6 +84,16 @@ func (c *Client) handle(cn *conn, data []byte) error {
 		}
 		if f.State != nil {
 			rs.updateWorld(f.State, nil)
+		}
+		switch {
+		case f.E2E == nil:
+		case join || rs.e2e == nil: // joined, or resumed a room that became end-to-end encrypted
+			er := newE2ERoom(*f.E2E)
+			rs.e2e = er
+			history := f.History
+			c.wg.Go(func() { c.setupRoom(f.Room, er, history) })
+		default:
+			rs.e2e.addRoster(*f.E2E)
 		}
 		c.mu.Unlock()
 		c.answer(cn, f, nil)
@@ -163,14 +175,30 @@ func (c *Client) onMessage(cn *conn, m *mesh.Message) error {
 	}
 	rs.last = m.Seq
 	me := c.me.ID
+	er := rs.e2e
+	if er == nil && m.Kind == mesh.MessageEvent && m.Body.Event != nil && m.Body.Event.Type == mesh.EventE2EEpoch && m.Body.Event.E2E != nil {
+		er = newE2ERoom(*m.Body.Event.E2E) // the room became end-to-end encrypted
+		rs.e2e = er
+		c.wg.Go(func() { c.setupRoom(m.Room, er, nil) })
+	}
 	c.mu.Unlock()
+	msg := Message{Message: *m}
+	if er != nil {
+		if err := er.wait(c.ctx); err != nil && c.ctx.Err() != nil {
+			return c.ctx.Err()
+		}
+		var deliver bool
+		if msg, deliver = c.openIn(c.ctx, er, *m, m.From.ID != me); !deliver {
+			return nil
+		}
+	}
 	if m.From.ID == me {
 		return nil // our own: the ack told the caller (see "Delivery")
 	}
 	if m.To == me {
-		c.route(*m)
+		c.route(msg)
 	}
-	return c.queue.push(c.ctx, cn, Message{*m}, func() int {
+	return c.queue.push(c.ctx, cn, msg, func() int {
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		if len(cn.pending) > 0 {
@@ -178,6 +206,27 @@ func (c *Client) onMessage(cn *conn, m *mesh.Message) error {
 		}
 		return queueSoft
 	})
+}
+
+// setupRoom readies a followed E2E room on its own goroutine: it
+// registers the device, reads the policy and opens history (the joined
+// frame's, for Join to return), then finishes er, which the reader waits
+// for before it opens the room's stream: the history's keys entries are
+// known by then. Without a key store the setup fails: Join returns the
+// error, and a room followed without Join (one that became end-to-end
+// encrypted) gets its sealed messages as undecryptable (no_key).
+func (c *Client) setupRoom(room mesh.RoomID, er *e2eRoom, history []mesh.Message) {
+	ctx, cancel := context.WithTimeout(c.ctx, 2*restTimeout)
+	defer cancel()
+	err := c.setupE2E(ctx, room, er)
+	if err == nil {
+		for _, m := range history {
+			if msg, ok := c.openIn(c.ctx, er, m, true); ok {
+				er.history = append(er.history, msg)
+			}
+		}
+	}
+	er.finish(err)
 }
 
 // pump feeds Messages() from the queue until the client stops.

@@ -47,6 +47,7 @@ func (af *agentFlags) load() (agentConfig, error) {
 	if err != nil {
 		return c, err
 	}
+	c.keys = keysPathFor(af.config)
 	if af.node != "" {
 		c.Node = af.node
 	}

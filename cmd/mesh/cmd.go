@@ -16,7 +16,9 @@ const cmdSummary = `Send a command to a member of a room that holds "execute" (P
 name; ARGS-JSON, when given, is any JSON value. Prints the command message's
 id and seq. With --wait it listens to the room first and then waits for the
 target's result: it prints the result's output and exits 1 if the command
-failed, 3 if no result came in time.`
+failed, 3 if no result came in time. In an end-to-end encrypted room the
+command is sealed here (device keys beside the config, CONFIG.keys.json) and
+sent over the WebSocket; the result is opened here.`
 
 func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs, af := newAgentFlagSet("cmd", "ROOM TARGET NAME [ARGS-JSON] [flags]", cmdSummary, stderr)
@@ -49,13 +51,25 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 
+	e2e, err := c.roomE2E(ctx, room)
+	if err != nil {
+		return err
+	}
 	// With --wait, subscribe before sending, so the result cannot come
-	// between the two.
+	// between the two. An end-to-end encrypted room is always followed:
+	// the command is sealed by the SDK.
 	var cl *agent.Client
 	if *wait > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, *wait)
 		defer cancel()
+	}
+	if e2e {
+		if cl, err = c.e2eClient(ctx, room); err != nil {
+			return err
+		}
+		defer cl.Close()
+	} else if *wait > 0 {
 		ac, err := c.agent()
 		if err != nil {
 			return err
@@ -77,10 +91,22 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	var out struct {
 		Message mesh.Message `json:"message"`
 	}
-	if err := c.do(ctx, "POST", roomPath(room, "/commands"), in, &out); err != nil {
+	if e2e {
+		var args any // nil: no args (a nil RawMessage would encode as null)
+		if cmdArgs != nil {
+			args = cmdArgs
+		}
+		ack, err := cl.SendCommand(ctx, mesh.RoomID(room), target, name, args)
+		if err != nil {
+			return err
+		}
+		me := cl.Me()
+		out.Message = mesh.Message{ID: ack.ID, Room: ack.Room, Seq: ack.Seq, Kind: mesh.MessageCommand, From: me.Sender(),
+			Trust: me.Trust, To: target, Body: mesh.Body{Command: name, Args: cmdArgs}}
+	} else if err := c.do(ctx, "POST", roomPath(room, "/commands"), in, &out); err != nil {
 		return err
 	}
-	if cl == nil {
+	if *wait == 0 {
 		if *asJSON {
 			return json.NewEncoder(stdout).Encode(out.Message)
 		}
@@ -106,7 +132,7 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 				continue
 			}
 			if *asJSON {
-				if err := json.NewEncoder(stdout).Encode(m.Message); err != nil {
+				if err := json.NewEncoder(stdout).Encode(m); err != nil {
 					return err
 				}
 			} else {

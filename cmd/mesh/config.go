@@ -24,6 +24,10 @@ type agentConfig struct {
 	// WebhookSecret signs the node's webhook deliveries, when registered
 	// with --webhook.
 	WebhookSecret string `json:"webhookSecret,omitempty"`
+
+	// keys is the key store file for end-to-end encrypted rooms, beside
+	// the config (keysPathFor); it is made on first use.
+	keys string
 }
 
 // errNoConfig is returned by loadConfig when the file does not exist.

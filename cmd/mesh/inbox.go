@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/the-mesh/mesh"
+	"github.com/the-mesh/mesh/agent"
 )
 
 const inboxSummary = `Print your inbox: the messages addressed to you and the commands sent to
@@ -63,7 +64,7 @@ func runInbox(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			if err := json.Unmarshal(it.Message, &m); err != nil {
 				return fmt.Errorf("inbox item %d: %w", it.N, err)
 			}
-			_, err = fmt.Fprintf(stdout, "#%d %s %s\n", it.N, it.Reason, formatMessage(m))
+			_, err = fmt.Fprintf(stdout, "#%d %s %s\n", it.N, it.Reason, formatMessage(agent.Message{Message: m}))
 		}
 		if err != nil {
 			return err // stdout is gone: acknowledge nothing

@@ -100,6 +100,9 @@ func runRegister(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return err
 	}
 	p := r.Participant
+	if err := removeKeys(af.config, stderr); err != nil {
+		return err
+	}
 	if err := saveConfig(af.config, agentConfig{Node: nodeURL, CAFile: caFile, Token: r.Token, ID: p.ID, Name: p.Name, WebhookSecret: r.WebhookSecret}); err != nil {
 		return err
 	}

@@ -70,7 +70,11 @@ func runRooms(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 }
 
 const joinSummary = `Make you a member of a room (POST /api/v1/rooms/{id}/join), so that you
-may post to it with mesh say and read it with mesh listen.`
+may post to it with mesh say and read it with mesh listen.
+
+In an end-to-end encrypted room it also registers this config's device
+(keys kept beside the config in CONFIG.keys.json, mode 0600; made on first
+use) with the node, so that messages sent from now on are sealed to it too.`
 
 func runJoin(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs, af := newAgentFlagSet("join", "ROOM... [flags]", joinSummary, stderr)
@@ -89,7 +93,23 @@ func runJoin(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		if err := c.do(ctx, "POST", roomPath(room, "/join"), nil, nil); err != nil {
 			return fmt.Errorf("join %s: %w", room, err)
 		}
-		fmt.Fprintln(stdout, "joined", room)
+		e2e, err := c.roomE2E(ctx, room)
+		if err != nil {
+			return fmt.Errorf("join %s: %w", room, err)
+		}
+		if !e2e {
+			fmt.Fprintln(stdout, "joined", room)
+			continue
+		}
+		ac, err := c.agent()
+		if err != nil {
+			return err
+		}
+		d, err := ac.RegisterDevice(ctx)
+		if err != nil {
+			return fmt.Errorf("join %s: register this device for end-to-end encryption: %w", room, err)
+		}
+		fmt.Fprintf(stdout, "joined %s (end-to-end encrypted; device %s)\n", room, d.ID)
 	}
 	return nil
 }

@@ -9,11 +9,16 @@ import (
 	"strings"
 
 	"github.com/the-mesh/mesh"
+	"github.com/the-mesh/mesh/agent"
 )
 
 const saySummary = `Post a chat message to a room you are a member of. The words are joined
 with spaces; "-" as the only word reads the text from standard input. Prints
-the stored message's id and seq once the node has it on disk.`
+the stored message's id and seq once the node has it on disk.
+
+In an end-to-end encrypted room the text is sealed here, with the device
+keys kept beside the config (CONFIG.keys.json, mode 0600; made and
+registered with the node on first use), and sent over the WebSocket.`
 
 func runSay(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs, af := newAgentFlagSet("say", "ROOM TEXT... [flags]", saySummary, stderr)
@@ -46,6 +51,13 @@ func runSay(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		}
 		in["to"] = string(id)
 	}
+	e2e, err := c.roomE2E(ctx, room)
+	if err != nil {
+		return err
+	}
+	if e2e {
+		return sayE2E(ctx, c, room, text, mesh.ParticipantID(in["to"]), *asJSON, stdout)
+	}
 	var out struct {
 		Message mesh.Message `json:"message"`
 	}
@@ -59,5 +71,31 @@ func runSay(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if len(out.Message.Flags) > 0 {
 		fmt.Fprintf(stderr, "mesh say: stored as untrusted: the guard flagged it (%s)\n", strings.Join(out.Message.Flags, ", "))
 	}
+	return nil
+}
+
+// sayE2E seals and posts text in an end-to-end encrypted room. With
+// --json it prints the message as the room's members open it (the node
+// answers with an id and seq only: it cannot read the rest).
+func sayE2E(ctx context.Context, c agentConfig, room, text string, to mesh.ParticipantID, asJSON bool, stdout io.Writer) error {
+	cl, err := c.e2eClient(ctx, room)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	var opts []agent.SayOption
+	if to != "" {
+		opts = append(opts, agent.SayTo(to))
+	}
+	ack, err := cl.Say(ctx, mesh.RoomID(room), text, opts...)
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		me := cl.Me()
+		return json.NewEncoder(stdout).Encode(agent.Message{E2E: true, Message: mesh.Message{ID: ack.ID, Room: ack.Room, Seq: ack.Seq,
+			Kind: mesh.MessageChat, From: me.Sender(), Trust: me.Trust, Body: mesh.Body{Text: text}, To: to}})
+	}
+	fmt.Fprintln(stdout, ack.ID, ack.Seq)
 	return nil
 }

@@ -152,7 +152,7 @@ func respond(ctx context.Context, t *testing.T, url string, heard chan<- string)
 	var m mesh.Message
 	for _, h := range j.History {
 		if h.Kind == mesh.MessageChat && h.From.ID != c.Me().ID {
-			m = h
+			m = h.Message
 		}
 	}
 	for m.ID == "" {

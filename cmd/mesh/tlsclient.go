@@ -55,7 +55,11 @@ func (c agentConfig) agent() (agent.Config, error) {
 	if err != nil {
 		return agent.Config{}, err
 	}
-	return agent.Config{URL: c.Node, Token: c.Token, TLS: tc}, nil
+	cfg := agent.Config{URL: c.Node, Token: c.Token, TLS: tc}
+	if c.keys != "" {
+		cfg.Keys = agent.FileKeys(c.keys)
+	}
+	return cfg, nil
 }
 
 // httpClient returns a REST client for c's node: http.DefaultClient, or
