@@ -112,9 +112,18 @@ func (a *API) RegisterMany(ctx context.Context, prefix string, n, conc int) ([]s
 // CreateRoom creates a room named name with limits that do not throttle a
 // benchmark, and returns its id. A room that already exists is reused.
 func (a *API) CreateRoom(ctx context.Context, token, name string) (string, error) {
+	return a.createRoom(ctx, token, name, false)
+}
+
+// CreateE2ERoom is CreateRoom for an end-to-end encrypted room.
+func (a *API) CreateE2ERoom(ctx context.Context, token, name string) (string, error) {
+	return a.createRoom(ctx, token, name, true)
+}
+
+func (a *API) createRoom(ctx context.Context, token, name string, e2e bool) (string, error) {
 	in := map[string]any{
 		"name": name,
-		"policy": map[string]any{"limits": map[string]any{
+		"policy": map[string]any{"e2e": e2e, "limits": map[string]any{
 			"messagesPerMinute": 6000000, "burst": 1000000, "maxMessageBytes": 65536,
 		}},
 	}
@@ -132,6 +141,19 @@ func (a *API) CreateRoom(ctx context.Context, token, name string) (string, error
 		err = errors.New("create room: answer has no room id")
 	}
 	return out.Room.ID, err
+}
+
+// RegisterDevice registers the caller's device keys (end-to-end rooms).
+func (a *API) RegisterDevice(ctx context.Context, token string, d mesh.Device) error {
+	in := map[string][]byte{"sign": d.Sign, "box": d.Box, "sig": d.Sig}
+	return a.do(ctx, http.MethodPut, "/api/v1/participants/me/devices", token, in, nil)
+}
+
+// Roster returns an end-to-end encrypted room's current roster.
+func (a *API) Roster(ctx context.Context, token, room string) (mesh.Roster, error) {
+	var r mesh.Roster
+	err := a.do(ctx, http.MethodGet, "/api/v1/rooms/"+room+"/e2e", token, nil, &r)
+	return r, err
 }
 
 // Healthy reports whether GET /healthz answers 200.
