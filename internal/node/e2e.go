@@ -73,7 +73,7 @@ func (n *Node) rosterLocked(r *room, pol *mesh.Policy, plus mesh.ParticipantID) 
 // r's roster (when it is a member). n.mu must be held.
 func (n *Node) listensLocked(r *room, pol *mesh.Policy, pid mesh.ParticipantID) bool {
 	p := n.participants[pid]
-	if p == nil || p.revoked || (p.Node != "" && p.Node != n.info.ID) {
+	if p == nil || p.revoked {
 		return false
 	}
 	gr := governance.Room{Creator: r.Creator, Policy: pol}
@@ -260,7 +260,7 @@ func (n *Node) startEpochs() error {
 // another node's), EForbidden (not a member), EUnavailable (no epoch yet).
 func (n *Node) Roster(actor mesh.Participant, id mesh.RoomID) (mesh.Roster, error) {
 	if id.Remote() {
-		return mesh.Roster{}, mesh.Errorf(mesh.EInvalid, "The roster of %s is kept by its home node; this node serves its own rooms' rosters only (v1).", id)
+		return n.remoteRoster(actor, id)
 	}
 	r := n.room(id)
 	if r == nil {
