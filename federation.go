@@ -109,6 +109,9 @@ type FedBody struct {
 	// Devices are a participant's E2E devices, each with its signature
 	// (join and devices bodies; PROTOCOL.md, "Devices across nodes").
 	Devices []Device `json:"devices,omitempty"`
+	// Policy is an E2E room's policy, in the roster body: its members'
+	// SDKs apply its scan and execute.from after decrypting.
+	Policy *Policy `json:"policy,omitempty"`
 }
 
 // ProvenanceStatement returns the bytes a provenance entry's signature

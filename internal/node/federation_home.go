@@ -172,7 +172,14 @@ func (f *fed) roster(to string, id, address mesh.RoomID, ref string) {
 	if hr != nil {
 		head = hr.Head()
 	}
-	f.send(to, &mesh.FedBody{Kind: mesh.FedRoster, Room: address, Ref: ref, Head: head, Members: members})
+	var pol *mesh.Policy
+	n.mu.RLock()
+	if r := n.rooms[id]; r != nil && r.Policy.E2E { // the SDKs there scan and check commands
+		p := r.Policy
+		pol = &p
+	}
+	n.mu.RUnlock()
+	f.send(to, &mesh.FedBody{Kind: mesh.FedRoster, Room: address, Ref: ref, Head: head, Members: members, Policy: pol})
 }
 
 // onSubscribe answers a node that wants the room's messages after b.After:

@@ -34,6 +34,7 @@ type mirror struct {
 	// node names participants; rosterKnown says whether it was looked up.
 	roster      *mesh.Roster
 	rosterKnown bool
+	policy      *mesh.Policy // an E2E room's policy, from the home's last roster
 }
 
 // Why a mirror asks its home for messages.
@@ -268,6 +269,9 @@ func (n *Node) remoteRoom(address mesh.RoomID) (mesh.Room, error) {
 	}
 	f.mu.Lock()
 	found = found || len(f.members[address]) > 0
+	if m := f.mirror[address]; m != nil && m.policy != nil {
+		r.Policy = *m.policy
+	}
 	f.mu.Unlock()
 	if !found {
 		return mesh.Room{}, mesh.Errorf(mesh.ENotFound, "Room %q is not in the directory.", address)
@@ -459,6 +463,9 @@ func (f *fed) onRoster(from federation.Peer, b *mesh.FedBody) {
 	mr := f.mirrorLocked(b.Room)
 	mr.members = members
 	mr.rosterHead = b.Head
+	if b.Policy != nil {
+		mr.policy = b.Policy
+	}
 	f.mu.Unlock()
 	if b.Ref != "" {
 		pid := mesh.ParticipantID(b.Ref)
