@@ -25,10 +25,11 @@ import (
 // home of room (an address room@home, or a local room) names it.
 func (c *Client) homeTo(home mesh.RoomID, to mesh.ParticipantID) mesh.ParticipantID {
 	_, node, ok := home.Split()
-	if !ok || to == "" {
+	mine := c.Me().Node
+	if !ok || to == "" || mine == "" || mine == node { // unknown, or this node's room
 		return to
 	}
-	return mesh.ViewParticipant(to, c.Me().Node, node)
+	return mesh.ViewParticipant(to, mine, node)
 }
 
 // storedWait waits for the stored copy of a post to a remote room: id is
