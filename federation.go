@@ -86,6 +86,7 @@ const (
 	FedRefused   = "refused"   // the receiver refused Ref (a message id or a join) with Code
 	FedAccess    = "access"    // home to a member's node: which of its participants hold capability Event (Members)
 	FedAck       = "ack"       // link: every frame up to Upto of queue Epoch is applied
+	FedDevices   = "devices"   // member's node to a home: Participant's devices now (Devices) for E2E rooms
 )
 
 // FedBody is one message between two nodes, carried by the Interchange
@@ -105,6 +106,12 @@ type FedBody struct {
 	Message     string       `json:"message,omitempty"`
 	Upto        uint64       `json:"upto,omitempty"`
 	Epoch       string       `json:"epoch,omitempty"`
+	// Devices are a participant's E2E devices, each with its signature
+	// (join and devices bodies; PROTOCOL.md, "Devices across nodes").
+	Devices []Device `json:"devices,omitempty"`
+	// Policy is an E2E room's policy, in the roster body: its members'
+	// SDKs apply its scan and execute.from after decrypting.
+	Policy *Policy `json:"policy,omitempty"`
 }
 
 // ProvenanceStatement returns the bytes a provenance entry's signature

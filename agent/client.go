@@ -102,6 +102,8 @@ type Client struct {
 	inboxLast   uint64         // the highest inbox n seen
 	inboxClosed bool
 
+	stored map[string]*storedWait // sealed posts to remote rooms awaiting their stored copy, by ref (federated.go)
+
 	keys     *keyring // the device for E2E rooms; nil without Config.Keys
 	e2eStats e2eCounters
 

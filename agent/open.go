@@ -240,7 +240,8 @@ func (c *Client) openMsg(ctx context.Context, er *e2eRoom, m mesh.Message) (e2e.
 	if ke.sigErr != nil {
 		return e2e.Plain{}, ke.sigErr
 	}
-	env := e2e.Envelope{Room: er.homeAddress(), To: m.To, Ref: m.Ref}
+	home := er.homeAddress()
+	env := e2e.Envelope{Room: home, To: c.homeTo(home, m.To), Ref: m.Ref}
 	if err := e2e.Verify(s, env, dev.Sign); err != nil {
 		return e2e.Plain{}, err
 	}

@@ -110,7 +110,7 @@ func (c *Client) handle(cn *conn, data []byte) error {
 		}
 	case mesh.FrameError:
 		e := &mesh.Error{Code: f.Code, Message: f.Text}
-		if !c.answer(cn, f, e) {
+		if !c.answer(cn, f, e) && !c.refusedStored(f.Ref, e) {
 			c.log.Warn("mesh: the node refused a frame", "ref", f.Ref, "code", f.Code, "message", f.Text)
 		}
 	case mesh.FrameState:
@@ -154,6 +154,7 @@ func (c *Client) answer(cn *conn, f *inFrame, err error) bool {
 		return false
 	}
 	delete(cn.pending, f.Ref)
+	c.ackedRemoteLocked(f)
 	if rs := c.rooms[w.room]; f.Type == mesh.FrameAck && rs != nil && f.Seq > rs.last {
 		rs.last = f.Seq
 	}
@@ -175,6 +176,9 @@ func (c *Client) onMessage(cn *conn, m *mesh.Message) error {
 	}
 	rs.last = m.Seq
 	me := c.me.ID
+	if m.From.ID == me && len(c.stored) > 0 {
+		c.storedLocked(m)
+	}
 	er := rs.e2e
 	if er == nil && m.Kind == mesh.MessageEvent && m.Body.Event != nil && m.Body.Event.Type == mesh.EventE2EEpoch && m.Body.Event.E2E != nil {
 		er = newE2ERoom(*m.Body.Event.E2E) // the room became end-to-end encrypted

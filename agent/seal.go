@@ -62,10 +62,22 @@ func (oc *ownChain) next(k *keyring) (uint64, []byte, error) {
 // for kind encrypted also the stored envelope's ref, which the message's
 // signature binds: the command's id for a result, else the client's
 // correlation id.
+//
+// In a room of another node it waits for the stored copy, or the home's
+// refusal (federated.go).
 func (c *Client) postSealed(ctx context.Context, room mesh.RoomID, s *mesh.Sealed, to mesh.ParticipantID, ref string) (Ack, error) {
+	var sw *storedWait
+	if room.Remote() {
+		var stop func()
+		sw, stop = c.awaitStored(ref)
+		defer stop()
+	}
 	r, err := c.callRef(ctx, room, ref, func(ref string) any {
 		return mesh.Say{Type: mesh.FrameSay, Room: room, Kind: mesh.MessageEncrypted, Body: &mesh.SealedBody{E2E: s}, To: to, Ref: ref}
 	})
+	if err == nil && sw != nil && r.Seq == 0 {
+		r, err = waitStored(ctx, sw)
+	}
 	if err != nil {
 		return Ack{}, err
 	}
@@ -108,7 +120,7 @@ func (c *Client) sendSealed(ctx context.Context, room mesh.RoomID, er *e2eRoom, 
 		if err != nil {
 			return Ack{}, err
 		}
-		env := e2e.Envelope{Room: oc.rec.Room, To: to, Ref: ref}
+		env := e2e.Envelope{Room: oc.rec.Room, To: c.homeTo(oc.rec.Room, to), Ref: ref}
 		s, err := e2e.Seal(id, env, oc.rec.Epoch, oc.rec.Keys, n, mk, p, nil)
 		if err != nil {
 			return Ack{}, err

@@ -174,7 +174,7 @@ func SignedBytes(from, to string, body []byte) []byte {
 var (
 	sendFields = []string{"to", "id", "n", "base", "epoch", "key", "sig", "body"}
 	bodyFields = []string{"kind", "room", "participant", "msg", "after", "head", "members", "event", "ref",
-		"code", "message", "upto", "epoch"}
+		"code", "message", "upto", "epoch", "devices", "policy"}
 	msgFields = []string{"id", "room", "seq", "kind", "from", "trust", "ts", "body", "to", "ref", "flags", "provenance"}
 )
 

@@ -116,6 +116,7 @@ func (n *Node) addDevice(actor mesh.Participant, d mesh.Device) (mesh.Device, bo
 	for _, id := range rooms {
 		n.rekeyLocked(actor, id, false)
 	}
+	n.fed.tellDevices(actor) // the homes of its remote rooms
 	return d, true, nil
 }
 
@@ -146,6 +147,7 @@ func (n *Node) deleteDevice(actor mesh.Participant, id string) error {
 	}
 	delete(n.devices, id)
 	n.mu.Unlock()
+	n.fed.tellDevices(actor) // the homes of its remote rooms
 	for _, rid := range n.e2eRoomsOf(actor.ID) {
 		n.rekeyLocked(actor, rid, false)
 	}

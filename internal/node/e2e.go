@@ -14,8 +14,8 @@ import (
 // epoch and roster, the devices that may read what is sent in the epoch,
 // and checks what it can of the sealed bodies posted there (sealed.go).
 //
-// A room's roster is the devices (devices.go) of every local, unrevoked
-// member that holds listen, sorted by id. Whenever it changes (the room is
+// A room's roster is the devices (devices.go; federation_e2e.go for
+// members on other nodes) of every unrevoked member that holds listen, sorted by id. Whenever it changes (the room is
 // created with e2e or turned to e2e, a member joins, leaves, is kicked or
 // banned, gains or loses listen through a policy change, adds or deletes a
 // device, or is revoked) the node starts a new epoch: it records the
@@ -27,8 +27,8 @@ import (
 // current one then: every message accepted for epoch N has a seq below
 // the event of epoch N+1.
 //
-// Members on other nodes are not in the roster: this node does not know
-// their devices (v1).
+// Members on other nodes are in the roster with the devices their nodes
+// sent (federation_e2e.go).
 
 // e2eOnly is the refusal of a plain post in an end-to-end encrypted room.
 func e2eOnly(room mesh.RoomID) error {
@@ -44,7 +44,8 @@ func (n *Node) isE2E(id mesh.RoomID) bool {
 }
 
 // rosterLocked returns the devices of room r's roster under policy pol:
-// those of every local, unrevoked member holding listen, and of plus (a
+// those of every unrevoked member holding listen (local, or of another
+// node that sent its devices), and of plus (a
 // participant about to join) if it would hold listen, sorted by id.
 // n.mu must be held.
 func (n *Node) rosterLocked(r *room, pol *mesh.Policy, plus mesh.ParticipantID) []mesh.Device {
@@ -68,12 +69,11 @@ func (n *Node) rosterLocked(r *room, pol *mesh.Policy, plus mesh.ParticipantID) 
 	return out
 }
 
-// listensLocked reports whether participant pid, local and unrevoked,
-// holds listen in room r under policy pol: whether its devices belong in
+// listensLocked reports whether participant pid, unrevoked, holds listen in room r under policy pol: whether its devices belong in
 // r's roster (when it is a member). n.mu must be held.
 func (n *Node) listensLocked(r *room, pol *mesh.Policy, pid mesh.ParticipantID) bool {
 	p := n.participants[pid]
-	if p == nil || p.revoked || (p.Node != "" && p.Node != n.info.ID) {
+	if p == nil || p.revoked {
 		return false
 	}
 	gr := governance.Room{Creator: r.Creator, Policy: pol}
@@ -260,7 +260,7 @@ func (n *Node) startEpochs() error {
 // another node's), EForbidden (not a member), EUnavailable (no epoch yet).
 func (n *Node) Roster(actor mesh.Participant, id mesh.RoomID) (mesh.Roster, error) {
 	if id.Remote() {
-		return mesh.Roster{}, mesh.Errorf(mesh.EInvalid, "The roster of %s is kept by its home node; this node serves its own rooms' rosters only (v1).", id)
+		return n.remoteRoster(actor, id)
 	}
 	r := n.room(id)
 	if r == nil {

@@ -80,13 +80,14 @@ type postWaiter struct {
 
 // fedEvent is one line of federation.jsonl.
 type fedEvent struct {
-	Op          string               `json:"op"` // participant, member, access
+	Op          string               `json:"op"` // participant, member, access, devices
 	Participant *mesh.Participant    `json:"participant,omitempty"`
 	Room        mesh.RoomID          `json:"room,omitempty"`
 	ID          mesh.ParticipantID   `json:"id,omitempty"`
 	Member      bool                 `json:"member,omitempty"`
 	Capability  mesh.Capability      `json:"capability,omitempty"` // access: the local participants holding it in Room
 	IDs         []mesh.ParticipantID `json:"ids,omitempty"`
+	Devices     []mesh.Device        `json:"devices,omitempty"` // devices: participant ID's E2E devices now
 	TS          time.Time            `json:"ts"`
 }
 
@@ -165,6 +166,8 @@ func (f *fed) replay(line []byte) error {
 			allowed[id] = true
 		}
 		f.setAccessLocked(ev.Room, ev.Capability, allowed)
+	case "devices":
+		f.applyDevicesLocked(ev.ID, ev.Devices)
 	default:
 		return fmt.Errorf("unknown op %q", ev.Op)
 	}
@@ -239,6 +242,8 @@ func (f *fed) Receive(from federation.Peer, b *mesh.FedBody, done func(error)) {
 	case mesh.FedAccess:
 		done(f.onAccess(from, b))
 		return
+	case mesh.FedDevices:
+		f.onDevices(from, b)
 	default:
 		f.reject(from, fmt.Sprintf("unknown body kind %q", b.Kind))
 	}

@@ -104,6 +104,9 @@ func (f *fed) onJoin(from federation.Peer, b *mesh.FedBody) {
 	if err == nil {
 		actor, err = f.remoteParticipant(from, b.Participant)
 	}
+	if err == nil { // its devices first, so the join's epoch holds them
+		err = f.setRemoteDevices(actor, b.Devices)
+	}
 	if err == nil {
 		err = n.AddMember(actor, id, "node:"+from.ID)
 	} else {
@@ -169,7 +172,14 @@ func (f *fed) roster(to string, id, address mesh.RoomID, ref string) {
 	if hr != nil {
 		head = hr.Head()
 	}
-	f.send(to, &mesh.FedBody{Kind: mesh.FedRoster, Room: address, Ref: ref, Head: head, Members: members})
+	var pol *mesh.Policy
+	n.mu.RLock()
+	if r := n.rooms[id]; r != nil && r.Policy.E2E { // the SDKs there scan and check commands
+		p := r.Policy
+		pol = &p
+	}
+	n.mu.RUnlock()
+	f.send(to, &mesh.FedBody{Kind: mesh.FedRoster, Room: address, Ref: ref, Head: head, Members: members, Policy: pol})
 }
 
 // onSubscribe answers a node that wants the room's messages after b.After:
@@ -328,16 +338,21 @@ func (f *fed) onPost(from federation.Peer, b *mesh.FedBody, done func(error)) {
 		return
 	}
 	var out *mesh.Message
+	var check func(uint64) error
 	to := mesh.ViewParticipant(m.To, from.ID, n.info.ID)
-	switch b.Kind {
-	case mesh.FedSay:
+	switch {
+	case b.Kind == mesh.FedSay && m.Kind == mesh.MessageEncrypted:
+		// Checked as a local encrypted post: the signature covers to in
+		// this node's naming (PROTOCOL.md, "Naming in signatures").
+		out, check, err = n.sealed(actor, Post{Room: id, Kind: mesh.MessageEncrypted, Sealed: m.Body.E2E, To: to, Ref: m.Ref})
+	case b.Kind == mesh.FedSay:
 		out, err = n.chat(actor, Post{Room: id, Text: m.Body.Text, To: to})
-	case mesh.FedCommand:
+	case b.Kind == mesh.FedCommand:
 		c := mesh.Command{Room: id, Target: to, Name: m.Body.Command, Args: m.Body.Args}
 		if out, err = n.command(actor, c); err == nil {
 			n.pending.add(m.ID, pendingCommand{room: id, sender: actor.ID, target: to, at: out.TS})
 		}
-	case mesh.FedResult:
+	case b.Kind == mesh.FedResult:
 		ok := m.Body.OK != nil && *m.Body.OK
 		out, err = n.result(actor, mesh.Result{Room: id, Ref: m.Ref, OK: ok, Output: m.Body.Output})
 	}
@@ -349,9 +364,13 @@ func (f *fed) onPost(from federation.Peer, b *mesh.FedBody, done func(error)) {
 		return
 	}
 	out.ID, out.Provenance = m.ID, m.Provenance
-	n.append(actor, action, out, nil, "", func(_ mesh.Message, err error) {
+	n.appendChecked(actor, action, out, nil, "", check, func(_ mesh.Message, err error) {
 		if err != nil {
 			f.forget(id, m.ID)
+			if mesh.ErrorCode(err) == mesh.EConflict { // the epoch moved on: tell the sender, as a local one
+				f.refuse(from, b, m.ID, err)
+				err = nil
+			}
 		}
 		done(err)
 	})
@@ -371,7 +390,7 @@ func (f *fed) checkPost(from federation.Peer, b *mesh.FedBody) (*room, mesh.Room
 		return r, id, nil, actor, mesh.Errorf(mesh.EInvalid, "A %s needs msg.", b.Kind)
 	case m.From.Node != from.ID:
 		return r, id, m, actor, mesh.Errorf(mesh.EForbidden, "A node may only post for its own participants.")
-	case m.Room != b.Room || m.Kind != kind || !messageID.MatchString(m.ID):
+	case m.Room != b.Room || (m.Kind != kind && !(b.Kind == mesh.FedSay && m.Kind == mesh.MessageEncrypted)) || !messageID.MatchString(m.ID):
 		return r, id, m, actor, mesh.Errorf(mesh.EInvalid, "msg must be a %s in %s with an id.", kind, b.Room)
 	}
 	if actor, err = f.remoteActor(from, m.From.ID); err != nil {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/the-mesh/mesh"
+	"github.com/the-mesh/mesh/e2e"
 	"github.com/the-mesh/mesh/internal/audit"
 	"github.com/the-mesh/mesh/internal/federation"
 	"github.com/the-mesh/mesh/internal/guard"
@@ -29,6 +30,11 @@ type mirror struct {
 	pageEnd    uint64 // the last seq the last subscribe asked for
 	lastAsk    time.Time
 	members    []mesh.Member
+	// roster is the current roster of an E2E room (nil: none), as this
+	// node names participants; rosterKnown says whether it was looked up.
+	roster      *mesh.Roster
+	rosterKnown bool
+	policy      *mesh.Policy // an E2E room's policy, from the home's last roster
 }
 
 // Why a mirror asks its home for messages.
@@ -120,7 +126,8 @@ func (n *Node) joinRemote(actor mesh.Participant, address mesh.RoomID, timeout t
 	f.joins[key] = append(f.joins[key], func(err error) { answer <- err })
 	f.mu.Unlock()
 	p := actor.Public()
-	f.c.Send(home, &mesh.FedBody{Kind: mesh.FedJoin, Room: address, Participant: &p}, func(err error) {
+	join := &mesh.FedBody{Kind: mesh.FedJoin, Room: address, Participant: &p, Devices: n.Devices(actor)}
+	f.c.Send(home, join, func(err error) {
 		if err != nil {
 			f.answerJoin(key, err)
 		}
@@ -262,6 +269,9 @@ func (n *Node) remoteRoom(address mesh.RoomID) (mesh.Room, error) {
 	}
 	f.mu.Lock()
 	found = found || len(f.members[address]) > 0
+	if m := f.mirror[address]; m != nil && m.policy != nil {
+		r.Policy = *m.policy
+	}
 	f.mu.Unlock()
 	if !found {
 		return mesh.Room{}, mesh.Errorf(mesh.ENotFound, "Room %q is not in the directory.", address)
@@ -301,12 +311,13 @@ func (n *Node) remoteMessages(actor mesh.Participant, address mesh.RoomID, after
 // RemotePost is a say, command or result for a remote room.
 type RemotePost struct {
 	Room    mesh.RoomID
-	Kind    mesh.MessageKind // chat, command or result
+	Kind    mesh.MessageKind // chat, command, result or encrypted
 	Text    string           // chat
 	To      mesh.ParticipantID
 	Command string          // command
 	Args    json.RawMessage // command
-	Ref     string          // result: the command's id
+	Ref     string          // result: the command's id; encrypted: the ref its signature binds
+	Sealed  *mesh.Sealed    // encrypted
 	OK      bool            // result
 	Output  string          // result
 }
@@ -318,7 +329,8 @@ type RemotePost struct {
 // ETooLarge, EForbidden (not a member).
 func (n *Node) PostRemote(actor mesh.Participant, post RemotePost, refused func(error), done func(mesh.Message, error)) {
 	m, home, err := n.remotePost(actor, post)
-	action := "federated-" + map[mesh.MessageKind]string{mesh.MessageChat: "say", mesh.MessageCommand: "command", mesh.MessageResult: "result"}[post.Kind]
+	action := "federated-" + map[mesh.MessageKind]string{mesh.MessageChat: "say", mesh.MessageCommand: "command", mesh.MessageResult: "result",
+		mesh.MessageEncrypted: "say"}[post.Kind]
 	if err != nil {
 		n.refused(actor, action, post.Room, err, done)
 		return
@@ -330,7 +342,8 @@ func (n *Node) PostRemote(actor mesh.Participant, post RemotePost, refused func(
 		f.posts[m.ID] = postWaiter{refused: refused, at: n.now()}
 		f.mu.Unlock()
 	}
-	kind := map[mesh.MessageKind]string{mesh.MessageChat: mesh.FedSay, mesh.MessageCommand: mesh.FedCommand, mesh.MessageResult: mesh.FedResult}[m.Kind]
+	kind := map[mesh.MessageKind]string{mesh.MessageChat: mesh.FedSay, mesh.MessageCommand: mesh.FedCommand, mesh.MessageResult: mesh.FedResult,
+		mesh.MessageEncrypted: mesh.FedSay}[m.Kind]
 	f.c.Send(home, &mesh.FedBody{Kind: kind, Room: post.Room, Msg: m}, func(err error) {
 		n.Audit.Record(outcome(audit.Record{Actor: actor.ID, Action: action, Room: post.Room,
 			Detail: map[string]any{"id": m.ID, "queued": err == nil}}, err))
@@ -391,6 +404,19 @@ func (n *Node) remotePost(actor mesh.Participant, post RemotePost) (*mesh.Messag
 		}
 		ok := post.OK
 		m.Ref, m.Body.OK, m.Body.Output = post.Ref, &ok, output
+	case mesh.MessageEncrypted:
+		// The home checks the epoch, device, wraps and signature; here only
+		// the shape, with this node's text limit (the room's may be lower).
+		if post.Sealed == nil {
+			return nil, "", mesh.Errorf(mesh.EInvalid, `A message of kind "encrypted" needs "body": {"e2e": {...}}.`)
+		}
+		if len(post.Ref) > MaxRefBytes {
+			return nil, "", mesh.Errorf(mesh.EInvalid, "ref is %d bytes; the limit is %d.", len(post.Ref), MaxRefBytes)
+		}
+		if err := e2e.CheckShape(post.Sealed, n.cfg.MaxTextBytes+SealedFraming); err != nil {
+			return nil, "", err
+		}
+		m.Ref, m.Body.E2E = post.Ref, post.Sealed
 	default:
 		return nil, "", mesh.Errorf(mesh.EInvalid, "Unknown kind %q.", post.Kind)
 	}
@@ -437,6 +463,9 @@ func (f *fed) onRoster(from federation.Peer, b *mesh.FedBody) {
 	mr := f.mirrorLocked(b.Room)
 	mr.members = members
 	mr.rosterHead = b.Head
+	if b.Policy != nil {
+		mr.policy = b.Policy
+	}
 	f.mu.Unlock()
 	if b.Ref != "" {
 		pid := mesh.ParticipantID(b.Ref)
@@ -510,6 +539,12 @@ func (f *fed) onMessage(from federation.Peer, b *mesh.FedBody, done func(error))
 	self := n.info.ID
 	m.From.ID = mesh.ViewParticipant(mesh.Qualify(m.From.ID, m.From.Node), from.ID, self)
 	m.To = mesh.ViewParticipant(m.To, from.ID, self)
+	roster := epochOf(m)
+	if roster != nil {
+		roster = viewRoster(roster, from.ID, self)
+		m.Body.Event.E2E = roster
+		m.Body.Event.By = mesh.ViewParticipant(m.Body.Event.By, from.ID, self)
+	}
 	if m.Trust != mesh.TrustUntrusted {
 		m.Trust = trustOf(from)
 	}
@@ -553,6 +588,11 @@ func (f *fed) onMessage(from federation.Peer, b *mesh.FedBody, done func(error))
 			f.rewind(b.Room)
 			done(err)
 			return
+		}
+		if roster != nil {
+			cur := *roster
+			cur.Seq = e.Seq
+			f.setMirrorRoster(b.Room, &cur)
 		}
 		n.bus.Publish(b.Room, e, nil)
 		done(nil)

@@ -40,6 +40,10 @@ const MaxRefBytes = mesh.MaxRefBytes
 // end-to-end encrypted room, kind encrypted in any other room),
 // EUnavailable (storage), and for kind encrypted those of sealed.
 func (n *Node) Say(actor mesh.Participant, post Post, origin *hub.Conn, done func(mesh.Message, error)) {
+	if post.Kind == mesh.MessageEncrypted && post.Room.Remote() { // to its home: federation_remote.go
+		n.PostRemote(actor, RemotePost{Room: post.Room, Kind: mesh.MessageEncrypted, Sealed: post.Sealed, To: post.To, Ref: post.Ref}, nil, done)
+		return
+	}
 	if post.Kind == mesh.MessageEncrypted {
 		m, check, err := n.sealed(actor, post)
 		if err != nil {

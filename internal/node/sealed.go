@@ -40,8 +40,6 @@ func (n *Node) sealed(actor mesh.Participant, post Post) (m *mesh.Message, check
 		return nil, nil, mesh.Errorf(mesh.EInvalid, `A message of kind "encrypted" needs "body": {"e2e": {...}}.`)
 	case len(post.Ref) > MaxRefBytes:
 		return nil, nil, mesh.Errorf(mesh.EInvalid, "ref is %d bytes; the limit is %d.", len(post.Ref), MaxRefBytes)
-	case post.Room.Remote():
-		return nil, nil, mesh.Errorf(mesh.EInvalid, "Room %s is another node's: encrypted messages go only to this node's rooms (v1).", post.Room)
 	}
 	n.mu.RLock()
 	r := n.rooms[post.Room]

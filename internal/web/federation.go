@@ -31,6 +31,9 @@ func (sess *session) joinRemote(id mesh.RoomID, ref string, resume bool, after u
 		if r, err = n.MirrorRoom(id); err != nil {
 			break
 		}
+		// Read before subscribing (it may read the mirror's log); a later
+		// epoch follows as a message.
+		roster := n.MirrorRoster(id)
 		// Whether the home lets the participant listen, held while subscribing.
 		err = n.MirrorListen(id, sess.p.ID, func(listen bool) error {
 			joined := func(history [][]byte, head uint64, online map[mesh.ParticipantID]int, world mesh.WorldState) ([]byte, error) {
@@ -38,7 +41,8 @@ func (sess *session) joinRemote(id mesh.RoomID, ref string, resume bool, after u
 				for i, h := range history {
 					raw[i] = h
 				}
-				f := mesh.Joined{Type: mesh.FrameJoined, Room: id, Ref: ref, Members: n.RemoteMembers(id), History: raw, Head: head}
+				f := mesh.Joined{Type: mesh.FrameJoined, Room: id, Ref: ref, Members: n.RemoteMembers(id), History: raw, Head: head,
+					E2E: roster}
 				if listen {
 					f.State = &world
 				}
@@ -83,7 +87,8 @@ func (sess *session) leaveRemote(f *mesh.Leave) {
 // the federation queue; a refusal by the home comes later as an error
 // with the same ref.
 func (sess *session) postRemote(post node.RemotePost, ref string) {
-	if !sess.joined(post.Room, ref, map[mesh.MessageKind]string{mesh.MessageChat: "say", mesh.MessageCommand: "command", mesh.MessageResult: "result"}[post.Kind]) {
+	if !sess.joined(post.Room, ref, map[mesh.MessageKind]string{mesh.MessageChat: "say", mesh.MessageCommand: "command", mesh.MessageResult: "result",
+		mesh.MessageEncrypted: "say"}[post.Kind]) {
 		return
 	}
 	out := sess.out
@@ -103,6 +108,14 @@ func (sess *session) postRemote(post node.RemotePost, ref string) {
 func (sess *session) remoteFrame(frame any) bool {
 	switch f := frame.(type) {
 	case *mesh.Say:
+		if f.Room.Remote() && f.Kind == mesh.MessageEncrypted {
+			post := node.RemotePost{Room: f.Room, Kind: mesh.MessageEncrypted, To: f.To, Ref: f.Ref}
+			if f.Body != nil {
+				post.Sealed = f.Body.E2E
+			}
+			sess.postRemote(post, f.Ref)
+			return true
+		}
 		if f.Room.Remote() {
 			sess.postRemote(node.RemotePost{Room: f.Room, Kind: mesh.MessageChat, Text: f.Text, To: f.To}, f.Ref)
 			return true
