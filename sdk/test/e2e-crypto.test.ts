@@ -1,0 +1,34 @@
+// The E2E cryptography against the Go package's vectors
+// (testdata/protocol/e2e/crypto.json): every byte reproduced, every
+// message opened, every refusal given its reason.
+
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { checkShape, deviceOf, messageKey, newIdentity, open, openKeys, seal, sealKeys, verify, reasonOf } from "../src/e2e/index.js";
+import { cryptoChecks, readCryptoVectors } from "./helpers/e2e-vectors.js";
+
+for (const [name, check] of cryptoChecks(readCryptoVectors())) test(name, check);
+
+test("a round trip with real randomness, and shape refusals", () => {
+  const alice = newIdentity();
+  const bob = newIdentity();
+  const roster = [deviceOf(alice), deviceOf(bob)].sort((a, b) => (a.id < b.id ? -1 : 1));
+  const room = "team@nabcdefghijklmnop";
+  const { sealed: keys, ck0 } = sealKeys(alice, room, 1, roster);
+  const env = { room, to: "p_bob", ref: "" };
+  const s = seal(alice, env, 1, 7, 1, messageKey(ck0, 1), { kind: "chat", body: { text: "<b>hi</b> & \u2028" } });
+  verify(keys, env, roster.find((d) => d.id === alice.id)!.sign);
+  verify(s, env, deviceOf(alice).sign);
+  const p = open(s, env, messageKey(openKeys(bob, room, keys), 1));
+  assert.deepEqual(p, { kind: "chat", body: { text: "<b>hi</b> & \u2028" } });
+  assert.throws(() => checkShape({ ...s, n: 0 }, 8192), /body\.e2e\.n must count from 1/);
+  assert.throws(() => checkShape(s, 4), (e: Error & { code?: string }) => e.code === "too_large");
+  assert.throws(() => checkShape({ ...keys, wraps: [] }, 8192), /body\.e2e\.wraps must hold 1 to 256/);
+  let reason = "";
+  try {
+    verify(s, { ...env, to: "" }, deviceOf(alice).sign);
+  } catch (err) {
+    reason = reasonOf(err);
+  }
+  assert.equal(reason, "bad_signature");
+});
