@@ -67,3 +67,4 @@ export {
   type SayOptions,
   type InboxOptions,
 } from "./client.js";
+export { memoryKeyStore, fileKeyStore, indexedDbKeyStore, isKeyRecord, type KeyStore, type KeyRecord } from "./keystore.js";

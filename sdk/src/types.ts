@@ -218,10 +218,13 @@ export interface LeaveFrame {
   room: string;
   ref?: string;
 }
+/** SayFrame posts a chat line (text), or in an end-to-end encrypted room a sealed body (kind "encrypted", body.e2e, no text). */
 export interface SayFrame {
   type: "say";
   room: string;
-  text: string;
+  kind?: "chat" | "encrypted";
+  text?: string;
+  body?: { e2e: Sealed };
   to?: string;
   ref?: string;
 }
