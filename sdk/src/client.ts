@@ -355,6 +355,11 @@ export class Client {
     return out;
   }
 
+  /** roster returns an end-to-end encrypted room's current roster as this client knows it (undefined for other rooms). */
+  roster(room: string): Roster | undefined {
+    return this.sessionV?.roster(room);
+  }
+
   /** e2e describes this client's end-to-end encryption, once it has met an E2E room. */
   get e2e(): E2EInfo | undefined {
     const s = this.sessionV;
