@@ -60,6 +60,12 @@ type Sealed struct {
 	Sig    []byte `json:"sig"`
 }
 
+// SealedBody is the body a client posts with kind "encrypted" (say, or
+// POST .../messages): the sealed body and nothing else.
+type SealedBody struct {
+	E2E *Sealed `json:"e2e"`
+}
+
 // Wrap is a chain key sealed to one device.
 type Wrap struct {
 	To    string `json:"to"`

@@ -2,6 +2,7 @@ package mesh
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"io"
@@ -56,11 +57,15 @@ type Leave struct {
 	Ref  string `json:"ref,omitempty"`
 }
 
-// Say posts a chat message to a joined room.
+// Say posts a message to a joined room: a chat line (Kind "" or "chat",
+// with Text), or, in an end-to-end encrypted room, a sealed body (Kind
+// "encrypted", with Body and no Text).
 type Say struct {
 	Type string        `json:"type"`
 	Room RoomID        `json:"room"`
-	Text string        `json:"text"`
+	Kind MessageKind   `json:"kind,omitempty"`
+	Text string        `json:"text,omitempty"`
+	Body *SealedBody   `json:"body,omitempty"`
 	To   ParticipantID `json:"to,omitempty"`
 	Ref  string        `json:"ref,omitempty"`
 }
@@ -144,6 +149,7 @@ type Joined struct {
 	State   *WorldState       `json:"state,omitempty"`
 	History []json.RawMessage `json:"history"`
 	Head    uint64            `json:"head"`
+	E2E     *Roster           `json:"e2e,omitempty"` // the current roster of an end-to-end encrypted room
 }
 
 // Left answers leave.
@@ -250,8 +256,8 @@ func DecodeClientFrame(data []byte) (frame any, ref string, err error) {
 		if err == nil {
 			err = needRoomOrAddress("say", f.Room)
 		}
-		if err == nil && f.Text == "" {
-			err = Errorf(EInvalid, `say needs a non-empty "text".`)
+		if err == nil {
+			err = checkSayKind(f.Kind, f.Text, f.Body)
 		}
 		frame = f
 	case FramePing:
@@ -312,6 +318,37 @@ func DecodeClientFrame(data []byte) (frame any, ref string, err error) {
 	return frame, ref, nil
 }
 
+// checkSayKind checks what a say (or a REST post) carries for its kind: a
+// chat line has a non-empty text and no body; an encrypted message has a
+// body holding only e2e and no text.
+func checkSayKind(kind MessageKind, text string, body *SealedBody) error {
+	switch kind {
+	case "", MessageChat:
+		if body != nil {
+			return Errorf(EInvalid, `say of kind "chat" carries "text", not "body" (only kind "encrypted" has a body).`)
+		}
+		if text == "" {
+			return Errorf(EInvalid, `say needs a non-empty "text".`)
+		}
+	case MessageEncrypted:
+		if text != "" {
+			return Errorf(EInvalid, `say of kind "encrypted" carries "body", not "text": the text is inside the ciphertext.`)
+		}
+		if body == nil || body.E2E == nil {
+			return Errorf(EInvalid, `say of kind "encrypted" needs "body": {"e2e": {...}}.`)
+		}
+	default:
+		return Errorf(EInvalid, `say kind must be "chat" or "encrypted", got %q (commands and results have frames of their own).`, kind)
+	}
+	return nil
+}
+
+// CheckPostKind is checkSayKind for the REST post, which has the same
+// fields as say.
+func CheckPostKind(kind MessageKind, text string, body *SealedBody) error {
+	return checkSayKind(kind, text, body)
+}
+
 func needRoom(frame string, room RoomID) error {
 	if room == "" {
 		return Errorf(EInvalid, `%s needs a "room".`, frame)
@@ -352,6 +389,13 @@ func decodeStrict(data []byte, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
+		var b64 base64.CorruptInputError
+		if errors.As(err, &b64) {
+			if field := badBase64(data, reflect.TypeOf(v)); field != "" {
+				return Errorf(EInvalid, "Field %q is not standard base64 with padding.", field)
+			}
+			return Errorf(EInvalid, "A binary field is not standard base64 with padding.")
+		}
 		return invalidJSON(err)
 	}
 	if _, err := dec.Token(); err != io.EOF {

@@ -73,13 +73,20 @@ func (m Message) ForPrompt() string {
 	return b.String()
 }
 
+// promptEncrypted is the content of a message of kind encrypted: the node
+// (and a reader without its key) cannot say what it holds.
+const promptEncrypted = "encrypted message: end-to-end encrypted, this node cannot read it"
+
 // promptContent renders the body by kind: chat (and any kind without a
 // rendering of its own) as its text, commands as "command <name> <args>",
 // results as "result ok=<bool>" plus a line with the output, events as
-// "event <type>" plus their fields in a fixed order.
+// "event <type>" plus their fields in a fixed order, encrypted messages as
+// one fixed line (promptEncrypted).
 func (m Message) promptContent() string {
 	body := m.Body
 	switch m.Kind {
+	case MessageEncrypted:
+		return promptEncrypted
 	case MessageCommand:
 		s := "command " + body.Command
 		if len(body.Args) > 0 {

@@ -2,8 +2,10 @@ package mesh
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"reflect"
+	"strconv"
 	"strings"
 	"sync"
 )
@@ -114,4 +116,68 @@ func fieldsOf(t reflect.Type) map[string]reflect.Type {
 	}
 	fieldCache.Store(t, m)
 	return m
+}
+
+// badBase64 names the first field of a JSON document that t holds as
+// bytes ([]byte: standard base64 with padding) but whose string does not
+// decode, e.g. "body.e2e.wraps[0].ct"; "" when there is none.
+func badBase64(data []byte, t reflect.Type) string {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	path, _ := findBadBase64(dec, t, "")
+	return path
+}
+
+var bytesType = reflect.TypeFor[[]byte]()
+
+func findBadBase64(dec *json.Decoder, t reflect.Type, path string) (string, error) {
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	tok, err := dec.Token()
+	if err != nil {
+		return "", err
+	}
+	d, ok := tok.(json.Delim)
+	if !ok {
+		if s, isStr := tok.(string); isStr && t != nil && t.ConvertibleTo(bytesType) && t.Kind() == reflect.Slice {
+			if _, err := base64.StdEncoding.DecodeString(s); err != nil {
+				return path, nil
+			}
+		}
+		return "", nil
+	}
+	switch d {
+	case '{':
+		for dec.More() {
+			kt, err := dec.Token()
+			if err != nil {
+				return "", err
+			}
+			key, _ := kt.(string)
+			var ft reflect.Type
+			switch {
+			case t == nil:
+			case t.Kind() == reflect.Struct:
+				ft = fieldsOf(t)[key]
+			case t.Kind() == reflect.Map:
+				ft = t.Elem()
+			}
+			if p, err := findBadBase64(dec, ft, joinPath(path, key)); p != "" || err != nil {
+				return p, err
+			}
+		}
+	case '[':
+		var et reflect.Type
+		if t != nil && (t.Kind() == reflect.Slice || t.Kind() == reflect.Array) && t.Elem().Kind() != reflect.Uint8 {
+			et = t.Elem()
+		}
+		for i := 0; dec.More(); i++ {
+			if p, err := findBadBase64(dec, et, path+"["+strconv.Itoa(i)+"]"); p != "" || err != nil {
+				return p, err
+			}
+		}
+	}
+	_, err = dec.Token()
+	return "", err
 }

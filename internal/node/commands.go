@@ -118,6 +118,9 @@ func (n *Node) command(actor mesh.Participant, c mesh.Command) (*mesh.Message, e
 		}
 		return nil, mesh.Errorf(mesh.EForbidden, "You are not a member of room %q: join it first.", c.Room)
 	}
+	if n.isE2E(c.Room) {
+		return nil, e2eOnly(c.Room)
+	}
 	if !n.IsMember(c.Room, c.Target) || n.Revoked(c.Target) {
 		return nil, mesh.Errorf(mesh.EForbidden, "Target %s is not a member of room %s.", c.Target, c.Room)
 	}
@@ -171,6 +174,9 @@ func (n *Node) result(actor mesh.Participant, res mesh.Result) (*mesh.Message, e
 			return nil, notFound(res.Room)
 		}
 		return nil, mesh.Errorf(mesh.EForbidden, "You are not a member of room %q.", res.Room)
+	}
+	if n.isE2E(res.Room) {
+		return nil, e2eOnly(res.Room)
 	}
 	s, r, _, err := n.govern(actor.ID, res.Room)
 	if err != nil {

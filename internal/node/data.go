@@ -9,7 +9,9 @@ import (
 
 // A room's shared files: members holding data-read read them; members
 // holding data-write whose trust is in data.ingress write them. Every
-// write and delete is audited and told to the room as an event.
+// write and delete is audited and told to the room as an event. An
+// end-to-end encrypted room has none: files are stored as they come, so
+// they are refused there (v1).
 
 // dataAccess checks membership and one of the data rules.
 func (n *Node) dataAccess(actor mesh.Participant, id mesh.RoomID, rule func(governance.Subject, governance.Room) error) error {
@@ -19,6 +21,9 @@ func (n *Node) dataAccess(actor mesh.Participant, id mesh.RoomID, rule func(gove
 	}
 	if !n.IsMember(id, actor.ID) {
 		return mesh.Errorf(mesh.EForbidden, "You are not a member of room %q: join it first.", id)
+	}
+	if r.Policy.E2E {
+		return mesh.Errorf(mesh.EInvalid, "Room %q is end-to-end encrypted, and room data is not end-to-end encrypted in v1: its /data files are refused.", id)
 	}
 	return rule(s, r)
 }

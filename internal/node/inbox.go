@@ -12,8 +12,8 @@ import (
 )
 
 // A participant's inbox holds references to the messages that address it:
-// a chat message or result whose "to" is it (the mention rule, see
-// mentioned) and a command whose target it is, unless it sent the message
+// a chat message, result or encrypted message whose "to" is it (the
+// mention rule, see mentioned) and a command whose target it is, unless it sent the message
 // itself or may not listen in the room. Items are routed once a message
 // is durable, before its sender is answered, so a participant that reads
 // its inbox after the sender's ack finds the item.
@@ -94,7 +94,9 @@ func inboxTarget(m *mesh.Message) (mesh.ParticipantID, string) {
 	switch m.Kind {
 	case mesh.MessageCommand:
 		return m.To, mesh.InboxCommand
-	case mesh.MessageChat, mesh.MessageResult:
+	case mesh.MessageChat, mesh.MessageResult, mesh.MessageEncrypted:
+		// An encrypted message may be a command: the node cannot tell, so
+		// it routes it by its addressee as a chat line.
 		return mentioned(m.To), mesh.InboxTo
 	}
 	return "", ""

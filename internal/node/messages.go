@@ -10,28 +10,45 @@ import (
 	"github.com/the-mesh/mesh/internal/hub"
 )
 
-// Post is a chat message to store and deliver.
+// Post is a message to store and deliver: a chat line (Kind "" or chat,
+// with Text) or, in an end-to-end encrypted room, a sealed body (Kind
+// encrypted, with Sealed).
 type Post struct {
-	Room mesh.RoomID
-	Text string
-	To   mesh.ParticipantID // optional addressee: an unrevoked member of Room
-	// Ref is the client's correlation id, echoed in the ack to origin
-	// only. It is never stored: the envelope's ref names the command a
-	// result answers, which is another thing.
+	Room   mesh.RoomID
+	Kind   mesh.MessageKind // "" is chat
+	Text   string
+	Sealed *mesh.Sealed       // kind encrypted only
+	To     mesh.ParticipantID // optional addressee: an unrevoked member of Room
+	// Ref is the client's correlation id, echoed in the ack to origin.
+	// A chat line never stores it: the envelope's ref names the command a
+	// result answers, which is another thing. An encrypted message stores
+	// it, since its signature binds it (the sealed plaintext may be a
+	// result, whose ref is the command's id).
 	Ref string
 }
 
 // MaxRefBytes is the longest Post.Ref the node accepts: the wire's limit.
 const MaxRefBytes = mesh.MaxRefBytes
 
-// Say stores a chat message from actor and delivers it to the room's
+// Say stores a message from actor and delivers it to the room's
 // subscribers once it is on disk. origin, if not nil, is the sending
 // connection: it gets an ack frame instead of a copy. done, if not nil, is
 // called exactly once with the stored message or the refusal; it must not
 // block. Refusals: ENotFound (room), EForbidden (not a member), ETooLarge
 // (text), EInvalid (empty text, a ref over MaxRefBytes, an addressee that
-// does not exist, was revoked or is not a member), EUnavailable (storage).
+// does not exist, was revoked or is not a member, a chat line in an
+// end-to-end encrypted room, kind encrypted in any other room),
+// EUnavailable (storage), and for kind encrypted those of sealed.
 func (n *Node) Say(actor mesh.Participant, post Post, origin *hub.Conn, done func(mesh.Message, error)) {
+	if post.Kind == mesh.MessageEncrypted {
+		m, check, err := n.sealed(actor, post)
+		if err != nil {
+			n.refused(actor, "say", post.Room, err, done)
+			return
+		}
+		n.appendChecked(actor, "say", m, origin, post.Ref, check, done)
+		return
+	}
 	if post.Room.Remote() { // another node's room: federation_remote.go
 		n.PostRemote(actor, RemotePost{Room: post.Room, Kind: mesh.MessageChat, Text: post.Text, To: post.To}, nil, done)
 		return
@@ -48,6 +65,9 @@ func (n *Node) Say(actor mesh.Participant, post Post, origin *hub.Conn, done fun
 func (n *Node) chat(actor mesh.Participant, post Post) (*mesh.Message, error) {
 	if err := n.checkPost(actor, post); err != nil {
 		return nil, err
+	}
+	if n.isE2E(post.Room) {
+		return nil, e2eOnly(post.Room)
 	}
 	s, r, rev, err := n.govern(actor.ID, post.Room)
 	if err != nil {
@@ -77,6 +97,15 @@ func (n *Node) refused(actor mesh.Participant, action string, room mesh.RoomID, 
 // is on disk acks origin (with ref), publishes it to the room and audits
 // it as action. done, if not nil, is called exactly once.
 func (n *Node) append(actor mesh.Participant, action string, m *mesh.Message, origin *hub.Conn, ref string, done func(mesh.Message, error)) {
+	n.appendChecked(actor, action, m, origin, ref, nil, done)
+}
+
+// appendChecked is append with check, which, if not nil, is called with
+// the seq m is about to take, under the room log's lock: appends to the
+// room are serialised with it, so what it checks (an E2E room's epoch)
+// cannot change before m is in the log. An error from check refuses m.
+func (n *Node) appendChecked(actor mesh.Participant, action string, m *mesh.Message, origin *hub.Conn, ref string,
+	check func(seq uint64) error, done func(mesh.Message, error)) {
 	// Load the live room before appending, so that its head is below the
 	// new entry's seq when the entry is published.
 	if _, err := n.Hub.Room(m.Room, n.loadRecent); err != nil {
@@ -84,6 +113,11 @@ func (n *Node) append(actor mesh.Participant, action string, m *mesh.Message, or
 		return
 	}
 	encode := func(seq uint64) ([]byte, error) {
+		if check != nil {
+			if err := check(seq); err != nil {
+				return nil, err
+			}
+		}
 		m.Seq = seq
 		return json.Marshal(m)
 	}
@@ -102,17 +136,37 @@ func (n *Node) append(actor mesh.Participant, action string, m *mesh.Message, or
 		n.stats.MessagesIn.Inc()
 		n.stats.MessagesOut.Add(uint64(delivered))
 		n.Audit.Record(audit.Record{Actor: actor.ID, Action: action, Room: m.Room, Outcome: audit.OK,
-			Detail: sayDetail{ID: m.ID, Seq: e.Seq, Flags: m.Flags}})
+			Detail: detailOf(m, e.Seq)})
 		if done != nil {
 			done(*m, nil)
 		}
 	})
 }
 
+// sayDetail is the audit detail of a stored message: never its content.
+// An encrypted message adds its type, epoch and device and the size of
+// its ciphertext; an epoch event its epoch and roster size.
 type sayDetail struct {
-	ID    string   `json:"id"`
-	Seq   uint64   `json:"seq"`
-	Flags []string `json:"flags,omitempty"`
+	ID      string   `json:"id"`
+	Seq     uint64   `json:"seq"`
+	Flags   []string `json:"flags,omitempty"`
+	Sealed  string   `json:"sealed,omitempty"` // keys or msg
+	Epoch   uint64   `json:"epoch,omitempty"`
+	Device  string   `json:"device,omitempty"`
+	Size    int      `json:"size,omitempty"`    // bytes of ciphertext (msg)
+	Wraps   int      `json:"wraps,omitempty"`   // wrapped keys (keys)
+	Devices int      `json:"devices,omitempty"` // an epoch event's roster
+}
+
+func detailOf(m *mesh.Message, seq uint64) sayDetail {
+	d := sayDetail{ID: m.ID, Seq: seq, Flags: m.Flags}
+	if s := m.Body.E2E; s != nil {
+		d.Sealed, d.Epoch, d.Device, d.Size, d.Wraps = s.Type, s.Epoch, s.Device, len(s.CT), len(s.Wraps)
+	}
+	if ev := m.Body.Event; ev != nil && ev.E2E != nil {
+		d.Epoch, d.Devices = ev.E2E.Epoch, len(ev.E2E.Devices)
+	}
+	return d
 }
 
 func (n *Node) checkPost(actor mesh.Participant, post Post) error {
@@ -134,16 +188,22 @@ func (n *Node) checkPost(actor mesh.Participant, post Post) error {
 	if !r.members[actor.ID] {
 		return mesh.Errorf(mesh.EForbidden, "You are not a member of room %q: join it first.", post.Room)
 	}
-	if post.To == "" {
+	return n.checkAddresseeLocked(r, post.To)
+}
+
+// checkAddresseeLocked checks a post's optional addressee: a participant
+// that exists, is not revoked and is a member of r. n.mu must be held.
+func (n *Node) checkAddresseeLocked(r *room, to mesh.ParticipantID) error {
+	if to == "" {
 		return nil
 	}
-	switch to := n.participants[post.To]; {
-	case to == nil:
-		return mesh.Errorf(mesh.EInvalid, "Addressee %q does not exist.", post.To)
-	case to.revoked:
-		return mesh.Errorf(mesh.EInvalid, "Addressee %s was revoked.", post.To)
-	case !r.members[post.To]:
-		return mesh.Errorf(mesh.EInvalid, "Addressee %s is not a member of room %s.", post.To, post.Room)
+	switch p := n.participants[to]; {
+	case p == nil:
+		return mesh.Errorf(mesh.EInvalid, "Addressee %q does not exist.", to)
+	case p.revoked:
+		return mesh.Errorf(mesh.EInvalid, "Addressee %s was revoked.", to)
+	case !r.members[to]:
+		return mesh.Errorf(mesh.EInvalid, "Addressee %s is not a member of room %s.", to, r.ID)
 	}
 	return nil
 }

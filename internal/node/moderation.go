@@ -13,7 +13,9 @@ import (
 // Moderate mutes, unmutes, kicks, bans or unbans target in room id. Mute
 // and ban are policy revokes (speak; every capability), so they are
 // audited and evented like any policy change; kick and ban also end the
-// target's membership and close its subscriptions. The room's creator,
+// target's membership and close its subscriptions (in an end-to-end
+// encrypted room the target's devices leave the roster: a new epoch
+// follows the moderation event). The room's creator,
 // its ancestors and the node's owner cannot be moderated.
 // Errors: ENotFound, EForbidden, EInvalid.
 func (n *Node) Moderate(actor mesh.Participant, id mesh.RoomID, action string, target mesh.ParticipantID) error {
@@ -36,6 +38,7 @@ func (n *Node) Moderate(actor mesh.Participant, id mesh.RoomID, action string, t
 			return err
 		}
 		n.unsubscribe(id, target)
+		defer n.rekey(actor, id) // after the moderation event: the target's devices leave the roster
 		if action == mesh.ModKick {
 			n.Audit.Record(outcome(audit.Record{Actor: actor.ID, Action: "moderate", Room: id,
 				Detail: map[string]any{"action": action, "target": target}}, nil))

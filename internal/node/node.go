@@ -95,6 +95,12 @@ type Node struct {
 	// across journal writes.
 	createMu sync.Mutex
 	treeMu   sync.Mutex
+	// e2eMu serialises changes to end-to-end encrypted rooms' rosters
+	// (e2e.go): the check that a change keeps a roster within
+	// mesh.MaxRosterDevices, the change and the new epoch that follows,
+	// and each room's epoch number. It is taken before a room's writeMu
+	// and before mu, and is held across journal writes.
+	e2eMu sync.Mutex
 
 	// mu guards the maps below. It is taken after any hub lock and is never
 	// held while calling into the hub, the store or the audit log.
@@ -103,6 +109,7 @@ type Node struct {
 	tokens       map[[32]byte]mesh.ParticipantID
 	rooms        map[mesh.RoomID]*room
 	invites      map[[32]byte]*invite
+	devices      map[string]mesh.ParticipantID // E2E device id -> the participant that registered it
 	owner        mesh.ParticipantID
 	ownerToken   string // only when created by this process or read from owner.token
 }
@@ -151,6 +158,7 @@ func Open(cfg Config) (*Node, error) {
 		tokens:       map[[32]byte]mesh.ParticipantID{},
 		rooms:        map[mesh.RoomID]*room{},
 		invites:      map[[32]byte]*invite{},
+		devices:      map[string]mesh.ParticipantID{},
 	}
 	n.stats = newStats(cfg.Metrics)
 	n.scanner = guard.New()
@@ -193,6 +201,9 @@ func (n *Node) open() error {
 		return err
 	}
 	if err := n.openInbox(); err != nil {
+		return err
+	}
+	if err := n.startEpochs(); err != nil {
 		return err
 	}
 	if err := n.openFederation(); err != nil {

@@ -21,14 +21,17 @@ type participant struct {
 	mesh.Participant
 	tokenHash [32]byte
 	revoked   bool
+	devices   []mesh.Device // E2E devices, in registration order (devices.go)
 }
 
 // participantEvent is one line of participants.jsonl.
 type participantEvent struct {
-	Op          string             `json:"op"` // "create" or "revoke"
+	Op          string             `json:"op"` // "create", "revoke", "device" or "device-delete"
 	Participant *mesh.Participant  `json:"participant,omitempty"`
 	ID          mesh.ParticipantID `json:"id,omitempty"`
 	TokenHash   string             `json:"tokenHash,omitempty"`
+	Device      *mesh.Device       `json:"device,omitempty"`   // device: the device registered by ID
+	DeviceID    string             `json:"deviceId,omitempty"` // device-delete: the device ID deleted
 	TS          time.Time          `json:"ts"`
 }
 
@@ -58,6 +61,8 @@ func (n *Node) replayParticipant(line []byte) error {
 			p.revoked = true
 			delete(n.tokens, p.tokenHash)
 		}
+	case "device", "device-delete":
+		return n.replayDevice(ev)
 	default:
 		return fmt.Errorf("participants.jsonl: unknown op %q", ev.Op)
 	}
@@ -298,6 +303,7 @@ func (n *Node) Revoke(actor mesh.Participant, id mesh.ParticipantID) error {
 // Errors: ENotFound, EForbidden, and storage errors.
 func (n *Node) RevokeTree(actor mesh.Participant, id mesh.ParticipantID) ([]mesh.ParticipantID, error) {
 	revoked, err := n.revokeTree(actor, id)
+	n.rekeyMembers(actor, revoked) // their devices leave every roster
 	for _, pid := range revoked {
 		n.Audit.Record(audit.Record{Actor: actor.ID, Action: "revoke", Outcome: audit.OK,
 			Detail: map[string]any{"id": pid, "root": id}})

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/the-mesh/mesh"
@@ -21,16 +22,25 @@ type room struct {
 	writeMu sync.Mutex
 	mesh.Room
 	members map[mesh.ParticipantID]bool // guarded by Node.mu
+
+	// An end-to-end encrypted room's epochs (e2e.go). epoch is the
+	// highest epoch number recorded in rooms.jsonl, guarded by
+	// Node.e2eMu. roster is the current epoch's roster, replaced (never
+	// changed) when its epoch event takes its seq, under the room log's
+	// lock; nil until the room's first epoch.
+	epoch  uint64
+	roster atomic.Pointer[mesh.Roster]
 }
 
 // roomEvent is one line of rooms.jsonl.
 type roomEvent struct {
-	Op          string             `json:"op"` // create, policy, join, leave
+	Op          string             `json:"op"` // create, policy, join, leave, epoch
 	Room        *mesh.Room         `json:"room,omitempty"`
 	ID          mesh.RoomID        `json:"id,omitempty"`
 	Participant mesh.ParticipantID `json:"participant,omitempty"`
 	Policy      *mesh.Policy       `json:"policy,omitempty"`
 	Revision    uint64             `json:"revision,omitempty"`
+	Epoch       uint64             `json:"epoch,omitempty"` // epoch: the number of an E2E room's new epoch
 	TS          time.Time          `json:"ts"`
 }
 
@@ -57,6 +67,8 @@ func (n *Node) replayRoom(line []byte) error {
 		r.members[ev.Participant] = true
 	case "leave":
 		delete(r.members, ev.Participant)
+	case "epoch":
+		r.epoch = max(r.epoch, ev.Epoch)
 	default:
 		return fmt.Errorf("rooms.jsonl: unknown op %q", ev.Op)
 	}
@@ -86,6 +98,9 @@ func (n *Node) CreateRoom(actor mesh.Participant, req NewRoom) (mesh.Room, error
 	r, err := n.createRoomChecked(actor, req)
 	n.Audit.Record(outcome(audit.Record{Actor: actor.ID, Action: "create-room", Room: r.ID,
 		Detail: map[string]any{"name": req.Name}}, err))
+	if err == nil {
+		n.rekey(actor, r.ID) // an E2E room starts at epoch 1
+	}
 	return r, err
 }
 
@@ -219,7 +234,7 @@ func (n *Node) AddMember(actor mesh.Participant, id mesh.RoomID, remote string) 
 		}
 	}
 	if err == nil {
-		err = n.setMember(actor.ID, id, true)
+		err = n.join(actor, id)
 	}
 	n.Audit.Record(outcome(audit.Record{Actor: actor.ID, Action: "join", Room: id, Remote: remote}, err))
 	return err
@@ -232,6 +247,9 @@ func (n *Node) RemoveMember(actor mesh.Participant, id mesh.RoomID, remote strin
 	}
 	err := n.setMember(actor.ID, id, false)
 	n.Audit.Record(outcome(audit.Record{Actor: actor.ID, Action: "leave", Room: id, Remote: remote}, err))
+	if err == nil {
+		n.rekey(actor, id)
+	}
 	return err
 }
 
@@ -279,6 +297,10 @@ func (n *Node) SetPolicy(actor mesh.Participant, id mesh.RoomID, doc []byte) (me
 // members with ev.
 func (n *Node) changePolicy(actor mesh.Participant, id mesh.RoomID, action string, ev mesh.Event,
 	change func(mesh.Policy) (mesh.Policy, error)) (mesh.Room, error) {
+	// e2eMu keeps the roster check of replacePolicy and the epoch that
+	// follows the change one step.
+	n.e2eMu.Lock()
+	defer n.e2eMu.Unlock()
 	before, after, err := n.replacePolicy(actor, id, change)
 	rec := audit.Record{Actor: actor.ID, Action: action, Room: id}
 	if err == nil {
@@ -295,6 +317,7 @@ func (n *Node) changePolicy(actor mesh.Participant, id mesh.RoomID, action strin
 	n.relisten(id)
 	ev.By = actor.ID
 	n.event(actor, id, ev)
+	n.rekeyLocked(actor, id, false) // listen gained or lost, or e2e turned on
 	return after, nil
 }
 
@@ -315,6 +338,9 @@ func (n *Node) replacePolicy(actor mesh.Participant, id mesh.RoomID, change func
 	p, err := change(r.Policy)
 	if err == nil {
 		err = validatePolicy(&p)
+	}
+	if err == nil {
+		err = n.checkE2EPolicy(r, &p)
 	}
 	if err != nil {
 		return mesh.Room{}, mesh.Room{}, err

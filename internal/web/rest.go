@@ -23,6 +23,9 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /api/v1/node", s.nodeInfo)
 	m.HandleFunc("POST /api/v1/participants", s.register)
 	m.HandleFunc("GET /api/v1/participants/me", s.authed(s.me))
+	m.HandleFunc("PUT /api/v1/participants/me/devices", s.authed(s.addDevice))
+	m.HandleFunc("GET /api/v1/participants/me/devices", s.authed(s.listDevices))
+	m.HandleFunc("DELETE /api/v1/participants/me/devices/{id}", s.authed(s.deleteDevice))
 	m.HandleFunc("DELETE /api/v1/participants/{id}", s.authed(s.revoke))
 	m.HandleFunc("POST /api/v1/invites", s.authed(s.invite))
 	m.HandleFunc("GET /api/v1/rooms", s.authed(s.listRooms))
@@ -30,6 +33,7 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /api/v1/rooms/{id}", s.authed(s.getRoom))
 	m.HandleFunc("PUT /api/v1/rooms/{id}/policy", s.authed(s.setPolicy))
 	m.HandleFunc("GET /api/v1/rooms/{id}/members", s.authed(s.members))
+	m.HandleFunc("GET /api/v1/rooms/{id}/e2e", s.authed(s.roster))
 	m.HandleFunc("POST /api/v1/rooms/{id}/join", s.authed(s.join))
 	m.HandleFunc("POST /api/v1/rooms/{id}/leave", s.authed(s.leave))
 	m.HandleFunc("GET /api/v1/rooms/{id}/messages", s.authed(s.listMessages))
@@ -265,18 +269,28 @@ func (s *Server) listMessages(w http.ResponseWriter, r *http.Request, p mesh.Par
 
 func (s *Server) postMessage(w http.ResponseWriter, r *http.Request, p mesh.Participant) {
 	var req struct {
+		Kind mesh.MessageKind   `json:"kind,omitempty"`
 		Text string             `json:"text"`
+		Body *mesh.SealedBody   `json:"body,omitempty"`
 		To   mesh.ParticipantID `json:"to,omitempty"`
 		Ref  string             `json:"ref,omitempty"`
 	}
 	id := mesh.RoomID(r.PathValue("id"))
-	if err := s.readBody(w, r, &req); err != nil {
+	err := s.readBody(w, r, &req)
+	if err == nil && (req.Kind != "" || req.Body != nil) {
+		// The same rules as say; a plain {text} keeps the node's own
+		// "text is required." for an empty text.
+		err = mesh.CheckPostKind(req.Kind, req.Text, req.Body)
+	}
+	if err != nil {
 		s.refuse(w, r, p.ID, "say", err)
 		return
 	}
-	s.stored(w, req.Ref, func(done func(mesh.Message, error)) {
-		s.node.Say(p, node.Post{Room: id, Text: req.Text, To: req.To, Ref: req.Ref}, nil, done)
-	})
+	post := node.Post{Room: id, Kind: req.Kind, Text: req.Text, To: req.To, Ref: req.Ref}
+	if req.Body != nil {
+		post.Sealed = req.Body.E2E
+	}
+	s.stored(w, req.Ref, func(done func(mesh.Message, error)) { s.node.Say(p, post, nil, done) })
 }
 
 func (s *Server) postCommand(w http.ResponseWriter, r *http.Request, p mesh.Participant) {

@@ -95,7 +95,7 @@ func (sess *session) join(id mesh.RoomID, ref string, resume bool, after uint64)
 		for i, h := range history {
 			raw[i] = h
 		}
-		f := mesh.Joined{Type: mesh.FrameJoined, Room: id, Ref: ref, Members: members, History: raw, Head: head}
+		f := mesh.Joined{Type: mesh.FrameJoined, Room: id, Ref: ref, Members: members, History: raw, Head: head, E2E: n.CurrentRoster(id)}
 		if listen {
 			f.State = &world
 		}
@@ -176,7 +176,11 @@ func (sess *session) leaveAll() {
 
 func (sess *session) say(f *mesh.Say) {
 	if sess.joined(f.Room, f.Ref, "say") {
-		sess.srv.node.Say(*sess.p, node.Post{Room: f.Room, Text: f.Text, To: f.To, Ref: f.Ref}, sess.out, sess.replyError(f.Ref))
+		post := node.Post{Room: f.Room, Kind: f.Kind, Text: f.Text, To: f.To, Ref: f.Ref}
+		if f.Body != nil {
+			post.Sealed = f.Body.E2E
+		}
+		sess.srv.node.Say(*sess.p, post, sess.out, sess.replyError(f.Ref))
 	}
 }
 
