@@ -594,9 +594,11 @@ export class Client {
   }
 
   private onMessage(m: Message): void {
-    if (!this.ownMessages && m.from.id === this.conn.me.id) return; // our own: the ack told the caller
-    if (this.e2eRooms.has(m.room) || isEpochEvent(m)) {
-      if (!this.keys) return this.deliver(m); // not opened: it stays kind encrypted
+    const hidden = !this.ownMessages && m.from.id === this.conn.me.id; // our own: the ack told the caller
+    const epoch = isEpochEvent(m); // our own too (a device we registered): the roster changed
+    if (hidden && !epoch) return;
+    if (this.e2eRooms.has(m.room) || epoch) {
+      if (!this.keys) return hidden ? undefined : this.deliver(m); // not opened: it stays kind encrypted
       this.e2eRooms.add(m.room);
       const room = m.room;
       void this.inOrder(room, async () => {
@@ -606,7 +608,7 @@ export class Client {
           await s.addRoom(room, roster);
         }
         const o = await s.receive(room, m);
-        if (o && !this.closed) this.deliver(o);
+        if (o && !hidden && !this.closed) this.deliver(o);
       }).catch((err: unknown) => {
         if (this.closed) return;
         this.log.warn?.(`mesh: could not handle message ${m.seq} of end-to-end encrypted room ${room}`, err);

@@ -105,7 +105,7 @@ export function encodePlain(p: Plain): Uint8Array {
   if (b.text !== undefined && b.text !== "") body.text = b.text;
   if (b.command !== undefined && b.command !== "") body.command = b.command;
   if (b.args !== undefined) body.args = b.args;
-  if (b.ok !== undefined && b.ok !== false) body.ok = b.ok;
+  if (b.ok !== undefined) body.ok = b.ok; // a pointer in Go: false is written too
   if (b.output !== undefined && b.output !== "") body.output = b.output;
   return bytesOf(goJSON({ kind: p.kind, body }));
 }
