@@ -346,7 +346,7 @@ export class Client {
     const ms = await this.rest.messages(room, q, opts.signal);
     if (!this.e2eRooms.has(room) && !ms.some((m) => m.kind === "encrypted" || isEpochEvent(m))) return ms;
     const s = await this.session();
-    if (!s.has(room)) await s.addRoom(room, await this.rest.roster(room, opts.signal), opts.signal);
+    if (!s.has(room)) await s.addRoom(room, await this.rest.roster(room, opts.signal));
     const out: Message[] = [];
     for (const m of ms) {
       const o = await s.receive(room, m, opts.signal);

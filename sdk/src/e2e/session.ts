@@ -180,11 +180,11 @@ export class Session {
   }
 
   /** addRoom starts (or updates) a room's state from a roster (joined.e2e or GET .../e2e) and reads its policy. */
-  async addRoom(room: string, roster: Roster, signal?: AbortSignal): Promise<void> {
+  async addRoom(room: string, roster: Roster): Promise<void> {
     let r = this.rooms.get(room);
     if (!r) this.rooms.set(room, (r = new Room(room, roster)));
     this.addRoster(r, roster);
-    await this.refreshPolicy(r, signal);
+    await this.refreshPolicy(r);
   }
 
   forget(room: string): void {
@@ -196,7 +196,7 @@ export class Session {
     r.addRoster({ ...roster, devices: roster.devices ?? [] });
   }
 
-  private async refreshPolicy(r: Room, signal?: AbortSignal): Promise<void> {
+  private async refreshPolicy(r: Room): Promise<void> {
     try {
       r.policy = parsePolicy((await this.host.rest.room(r.name)).policy as unknown as Record<string, unknown>);
     } catch (err) {
@@ -216,7 +216,7 @@ export class Session {
     if (m.kind === "event") {
       const ev = m.body.event;
       if (ev?.type === "e2e.epoch" && ev.e2e) this.addRoster(r, { ...ev.e2e, seq: m.seq });
-      if (ev?.type === "policy") await this.refreshPolicy(r, signal);
+      if (ev?.type === "policy") await this.refreshPolicy(r);
       return m;
     }
     if (m.kind !== "encrypted") return m;
