@@ -238,6 +238,11 @@ test("a client restarted with the same key store keeps reading its history and s
   const fromB = b.c.messages();
   await a2.say(room, "still here");
   assert.equal((await nextOf(fromB)).body.text, "still here");
+  // The restarted client went on past the counters the first one reserved: none used twice.
+  const sealed = (await new Rest(n.url, n.ownerToken).messages(room, { limit: 500 })).map((m) => m.body.e2e).filter((e) => e?.type === "msg" && e.device === device);
+  const used = sealed.map((e) => `${e!.keys}/${e!.n}`);
+  assert.equal(used.length, 2);
+  assert.equal(new Set(used).size, used.length, `counters ${used.join(", ")}`);
 });
 
 test("the scan hook flags or blocks decrypted text per the room's scan policy", async () => {

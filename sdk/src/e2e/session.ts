@@ -62,6 +62,8 @@ class Room {
   policy: Policy = defaultPolicy();
   /** Keys entries seen or fetched, by seq (and what opening each gave). */
   readonly keys = new Map<number, Promise<KeysEntry>>();
+  /** This device's own chain for the current epoch, once it sent. */
+  own: Own | undefined;
   /** Epochs whose roster was looked for in the log and not found. */
   readonly missing = new Set<number>();
   private waiters = new Set<() => void>();
@@ -379,32 +381,35 @@ export class Session {
    * send seals plain for a room and posts it: a keys entry first when
    * this device has no chain for the current epoch; on conflict (the
    * epoch moved on) it reads the new roster, re-keys and sends again, up
-   * to maxRekeys times.
+   * to maxRekeys times. Sends in a room take their counters and go out in
+   * call order; their acks are awaited concurrently.
    */
-  send(room: string, plain: Plain, to: string | undefined, ref: string, signal?: AbortSignal): Promise<{ id: string; seq: number }> {
+  async send(room: string, plain: Plain, to: string | undefined, ref: string, signal?: AbortSignal): Promise<{ id: string; seq: number }> {
     const r = this.rooms.get(room);
-    if (!r) return Promise.reject(new MeshError("invalid", `Room ${room} is not a joined end-to-end encrypted room.`));
-    return r.serial(async () => {
-      for (let attempt = 0; ; attempt++) {
-        try {
+    if (!r) throw new MeshError("invalid", `Room ${room} is not a joined end-to-end encrypted room.`);
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const { ack } = await r.serial(async () => {
           const roster = await this.rosterWithMe(r, signal);
-          const env: Envelope = { room: roster.room, to, ref };
-          const { keys, chain } = await this.chain(r, roster, signal);
-          const { n, mk } = chain.next();
-          await this.saveChain(r, roster.epoch, keys, chain); // n+1 is on disk before n is sent
-          const s = seal(this.identity, env, roster.epoch, keys, n, mk, plain, this.host.random ?? defaultRandom);
-          return await this.host.post(room, s, to, ref, signal);
-        } catch (err) {
-          if (!(err instanceof MeshError) || err.code !== "conflict") throw err;
-          if (attempt >= maxRekeys) {
-            throw new MeshError("conflict", `Room ${room}'s epoch kept changing: the message was not sent after ${maxRekeys} re-keys. ${err.message}`);
-          }
-          this.counts.rekeys++;
-          this.host.log.info?.(`mesh: room ${room} moved to a new epoch while sending; re-keying (${err.message})`);
-          this.addRoster(r, await this.host.rest.roster(room, signal));
+          const own = await this.own(r, roster, signal);
+          if (own.chain.state().n >= own.saved) await this.reserve(own);
+          const { n, mk } = own.chain.next();
+          const s = seal(this.identity, { room: roster.room, to, ref }, roster.epoch, own.keys, n, mk, plain, this.host.random ?? defaultRandom);
+          const ack = this.host.post(room, s, to, ref, signal); // sent now, in counter order; its ack awaited outside the lock
+          ack.catch(() => {});
+          return { ack };
+        });
+        return await ack;
+      } catch (err) {
+        if (!(err instanceof MeshError) || err.code !== "conflict") throw err;
+        if (attempt >= maxRekeys) {
+          throw new MeshError("conflict", `Room ${room}'s epoch kept changing: the message was not sent after ${maxRekeys} re-keys. ${err.message}`);
         }
+        this.counts.rekeys++;
+        this.host.log.info?.(`mesh: room ${room} moved to a new epoch while sending; re-keying (${err.message})`);
+        this.addRoster(r, await this.host.rest.roster(room, signal));
       }
-    });
+    }
   }
 
   /** rosterWithMe returns the current roster once it holds this device, waiting (bounded) for the epoch event that adds it. */
@@ -431,29 +436,49 @@ export class Session {
     }
   }
 
-  /** chain returns this device's chain for roster's epoch, posting a keys entry first when there is none. */
-  private async chain(r: Room, roster: Roster, signal?: AbortSignal): Promise<{ keys: number; chain: Chain }> {
+  /** own returns this device's chain for roster's epoch: in memory, else from the key store, else new (posting a keys entry). */
+  private async own(r: Room, roster: Roster, signal?: AbortSignal): Promise<Own> {
+    if (r.own?.epoch === roster.epoch && r.own.home === roster.room) return r.own;
     const saved = this.record.chains[roster.room];
-    if (saved && saved.epoch === roster.epoch) {
-      const ck = unb64(saved.ck);
-      if (ck) return { keys: saved.keys, chain: new Chain(ck, saved.n) };
-    }
+    const ck = saved?.epoch === roster.epoch ? unb64(saved.ck) : undefined;
+    if (saved && ck) return (r.own = { home: roster.room, epoch: saved.epoch, keys: saved.keys, chain: new Chain(ck, saved.n), saved: saved.n });
     const { sealed, ck0 } = sealKeys(this.identity, roster.room, roster.epoch, roster.devices, this.host.random ?? defaultRandom);
     const ack = await this.host.post(r.name, sealed, undefined, undefined, signal);
-    const chain = new Chain(ck0);
-    await this.saveChain(r, roster.epoch, ack.seq, chain);
     // Own entries open too: keep it, so reading our own messages needs no fetch.
     r.keys.set(ack.seq, Promise.resolve({ from: this.host.me(), sealed, ck0 }));
     this.host.log.debug?.(`mesh: e2e keys entry ${ack.seq} posted in ${r.name} for epoch ${roster.epoch} (${roster.devices.length} devices)`);
-    return { keys: ack.seq, chain };
+    return (r.own = { home: roster.room, epoch: roster.epoch, keys: ack.seq, chain: new Chain(ck0), saved: 1 });
   }
 
-  private saveChain(r: Room, epoch: number, keys: number, chain: Chain): Promise<void> {
-    const { ck, n } = chain.state();
-    this.record.chains[r.home] = { epoch, keys, ck: b64(ck), n };
+  /**
+   * reserve saves the chain reserveBlock counters ahead: the counters
+   * below the saved one are this client's to use without writing the
+   * store again, and a restart resumes past them (a counter is never used
+   * twice; a gap is fine).
+   */
+  private reserve(own: Own): Promise<void> {
+    const { ck, n } = own.chain.state();
+    const ahead = new Chain(ck, n);
+    ahead.keyAt(n + reserveBlock - 1);
+    const next = ahead.state();
+    this.record.chains[own.home] = { epoch: own.epoch, keys: own.keys, ck: b64(next.ck), n: next.n };
     const rec = this.record;
     const p = this.saving.then(() => this.store.save(rec));
     this.saving = p.catch(() => {});
-    return p;
+    return p.then(() => {
+      own.saved = next.n;
+    });
   }
 }
+
+/** Own is this device's sender chain in a room's epoch: the keys entry's seq, the chain, and the counter the key store holds. */
+interface Own {
+  home: string;
+  epoch: number;
+  keys: number;
+  chain: Chain;
+  saved: number;
+}
+
+/** How many counters one key store write reserves. */
+export const reserveBlock = 64;
