@@ -4,7 +4,7 @@
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { checkShape, deviceOf, messageKey, newIdentity, open, openKeys, seal, sealKeys, verify, reasonOf } from "../src/e2e/index.js";
+import { checkShape, deviceOf, messageKey, newIdentity, open, openKeys, randomFrom, seal, sealKeys, unb64, verify, reasonOf } from "../src/e2e/index.js";
 import { cryptoChecks, readCryptoVectors } from "./helpers/e2e-vectors.js";
 
 for (const [name, check] of cryptoChecks(readCryptoVectors())) test(name, check);
@@ -31,4 +31,19 @@ test("a round trip with real randomness, and shape refusals", () => {
     reason = reasonOf(err);
   }
   assert.equal(reason, "bad_signature");
+});
+
+test("the WebCrypto path signs byte for byte as noble does, and verifies the vectors", async () => {
+  const { sign } = await import("../src/e2e/fast.js");
+  const { verifyFast } = await import("../src/e2e/verify.js");
+  const { signWith } = await import("../src/e2e/device.js");
+  const v = readCryptoVectors();
+  const id = newIdentity(randomFrom(unb64(v.devices[0]!.random)!));
+  const msg = new TextEncoder().encode("mesh-e2e-v1/test");
+  assert.deepEqual(await sign(id, msg), signWith(id, msg));
+  const m = v.msgs[0]!;
+  const env = { room: m.room, to: m.to, ref: m.ref };
+  await verifyFast(v.keys.sealed, env, v.devices[0]!.device.sign);
+  await verifyFast(m.sealed, env, v.devices[0]!.device.sign);
+  await assert.rejects(verifyFast(m.sealed, { ...env, to: "p_carol" }, v.devices[0]!.device.sign), (e: unknown) => reasonOf(e) === "bad_signature");
 });

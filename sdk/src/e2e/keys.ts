@@ -25,6 +25,13 @@ export const e2eVersion = 1;
  * key, the ephemeral key, then one nonce per wrap.
  */
 export function sealKeys(id: Identity, room: string, epoch: number, roster: readonly Device[], random: Random = defaultRandom): { sealed: Sealed; ck0: Uint8Array } {
+  const out = sealKeysUnsigned(id, room, epoch, roster, random);
+  out.sealed.sig = b64(signWith(id, out.input));
+  return { sealed: out.sealed, ck0: out.ck0 };
+}
+
+/** sealKeysUnsigned is sealKeys without the signature: also the bytes the signature must cover. */
+export function sealKeysUnsigned(id: Identity, room: string, epoch: number, roster: readonly Device[], random: Random = defaultRandom): { sealed: Sealed; ck0: Uint8Array; input: Uint8Array } {
   const ck0 = random(chainKeySize);
   const ephKey = random(32);
   const eph = x25519.getPublicKey(ephKey);
@@ -37,8 +44,7 @@ export function sealKeys(id: Identity, room: string, epoch: number, roster: read
     const nonce = random(24);
     s.wraps!.push({ to: d.id, nonce: b64(nonce), ct: b64(xchacha20poly1305(k, nonce, info).encrypt(ck0)) });
   }
-  s.sig = b64(signWith(id, keysInput(s, room)));
-  return { sealed: s, ck0 };
+  return { sealed: s, ck0, input: keysInput(s, room) };
 }
 
 function wrapInfo(room: string, epoch: number, sender: string, to: string): Uint8Array {

@@ -120,12 +120,18 @@ export function goJSON(v: unknown): string {
  * has seq keys, with message key mk. The nonce is 24 random bytes.
  */
 export function seal(id: Identity, env: Envelope, epoch: number, keys: number, n: number, mk: Uint8Array, p: Plain, random: Random = defaultRandom): Sealed {
+  const { sealed, input } = sealUnsigned(id, env, epoch, keys, n, mk, p, random);
+  sealed.sig = b64(signWith(id, input));
+  return sealed;
+}
+
+/** sealUnsigned is seal without the signature: the body (sig empty) and the bytes its signature must cover. */
+export function sealUnsigned(id: Identity, env: Envelope, epoch: number, keys: number, n: number, mk: Uint8Array, p: Plain, random: Random = defaultRandom): { sealed: Sealed; input: Uint8Array } {
   const nonce = random(24);
   const ad = msgAD(env, epoch, id.id, keys, n).bytes();
   const ct = xchacha20poly1305(mk, nonce, ad).encrypt(encodePlain(p));
-  const s: Sealed = { v: e2eVersion, type: "msg", epoch, device: id.id, keys, n, nonce: b64(nonce), ct: b64(ct), sig: "" };
-  s.sig = b64(signWith(id, msgInput(s, env)));
-  return s;
+  const sealed: Sealed = { v: e2eVersion, type: "msg", epoch, device: id.id, keys, n, nonce: b64(nonce), ct: b64(ct), sig: "" };
+  return { sealed, input: msgInput(sealed, env) };
 }
 
 const plainKinds = new Set(["chat", "command", "result"]);

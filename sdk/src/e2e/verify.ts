@@ -6,6 +6,7 @@ import type { Sealed } from "../types.js";
 import { unb64 } from "./bytes.js";
 import { validDeviceId, verifySig } from "./device.js";
 import { OpenError } from "./errors.js";
+import { verify as fastVerify } from "./fast.js";
 import { chainKeySize, e2eVersion, keysInput } from "./keys.js";
 import { type Envelope, msgInput } from "./msg.js";
 
@@ -69,6 +70,17 @@ export function verify(s: Sealed, env: Envelope, sign: string | Uint8Array | und
   const input = s.type === "keys" ? keysInput(s, env.room) : msgInput(s, env);
   const sig = unb64(s.sig);
   if (!sig || sig.length !== 64 || !verifySig(sig, input, pub)) {
+    throw new OpenError("bad_signature", `${s.type} body of device ${s.device} at epoch ${s.epoch}`);
+  }
+}
+
+/** verifyFast is verify through the platform's WebCrypto where it can (see fast.ts). */
+export async function verifyFast(s: Sealed, env: Envelope, sign: string | Uint8Array | undefined): Promise<void> {
+  const pub = typeof sign === "string" ? unb64(sign) : sign;
+  if (!pub || pub.length !== 32) throw new OpenError("bad_signature", `no signing key for device ${s.device}`);
+  const input = s.type === "keys" ? keysInput(s, env.room) : msgInput(s, env);
+  const sig = unb64(s.sig);
+  if (!sig || sig.length !== 64 || !(await fastVerify(sig, input, pub))) {
     throw new OpenError("bad_signature", `${s.type} body of device ${s.device} at epoch ${s.epoch}`);
   }
 }
