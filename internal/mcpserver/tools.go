@@ -92,7 +92,7 @@ func (c *client) sendMessage(ctx context.Context, _ *mcp.CallToolRequest, in sen
 		Message mesh.Message `json:"message"`
 	}
 	if err := c.do(ctx, "POST", roomPath(in.Room, "/messages"), body, &resp); err != nil {
-		return nil, sendMessageOut{}, err
+		return nil, sendMessageOut{}, c.e2eRefusal(ctx, in.Room, err)
 	}
 	return nil, sendMessageOut{ID: resp.Message.ID, Seq: resp.Message.Seq}, nil
 }
@@ -254,7 +254,7 @@ func (c *client) runCommand(ctx context.Context, _ *mcp.CallToolRequest, in runC
 		Message mesh.Message `json:"message"`
 	}
 	if err := c.do(ctx, "POST", roomPath(in.Room, "/commands"), body, &resp); err != nil {
-		return nil, runCommandOut{}, err
+		return nil, runCommandOut{}, c.e2eRefusal(ctx, in.Room, err)
 	}
 	cmd := resp.Message
 	out := runCommandOut{CommandID: cmd.ID}
@@ -401,4 +401,20 @@ func (c *client) raw(ctx context.Context, method, room, path string, body []byte
 		return nil, nil, fmt.Errorf("%s %s: HTTP %d", method, path, resp.StatusCode)
 	}
 	return resp, b, nil
+}
+
+// e2eRefusal adds to a post's refusal, when the room is end-to-end
+// encrypted, why an MCP tool cannot post there: the tools hold no device
+// keys, so they can neither seal nor open the room's messages.
+func (c *client) e2eRefusal(ctx context.Context, room string, err error) error {
+	if mesh.ErrorCode(err) != mesh.EInvalid {
+		return err
+	}
+	var resp struct {
+		Room mesh.Room `json:"room"`
+	}
+	if c.do(ctx, "GET", roomPath(room), nil, &resp) != nil || !resp.Room.Policy.E2E {
+		return err
+	}
+	return mesh.Errorf(mesh.EInvalid, "%s MCP tools hold no device keys, so they cannot post in an end-to-end encrypted room; use an SDK with E2E (PROTOCOL.md, \"End-to-end encrypted rooms\").", mesh.ErrorMessage(err))
 }

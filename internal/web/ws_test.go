@@ -297,6 +297,10 @@ func TestSlowConsumer(t *testing.T) {
 	n := meshtest.Start(t, "", func(_ *nodeConfig, w *webConfig) {
 		w.Rate = 0
 		w.SendQueue.MaxFrames = 64
+		// No server pings: under -race on a busy machine the test can
+		// outlast the ping interval, and the reader's pong would then hit
+		// the write deadline its last Send set.
+		w.PingInterval = 0
 	})
 	room := n.UnlimitedRoom(t, "burst")
 	_, aTok := n.Register(t, "talker")

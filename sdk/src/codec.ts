@@ -303,12 +303,30 @@ export function decodeClientFrame(data: string | Uint8Array): { frame: ClientFra
   try {
     refuseKeys(keys, shape);
     checkTypes(obj, shape);
+    if (type === "say") checkBase64(obj);
     const frame = normalise(obj, type as ClientFrame["type"]);
     checkClientFrame(frame);
     return { frame, ref: r };
   } catch (e) {
     return fail(e);
   }
+}
+
+const base64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
+/** checkBase64 refuses a say's sealed body whose binary field is not standard base64, naming it as the node does. */
+function checkBase64(obj: Record<string, unknown>): void {
+  const e2e = (obj.body as { e2e?: Record<string, unknown> } | null | undefined)?.e2e;
+  if (!e2e) return;
+  const need = (v: unknown, field: string): void => {
+    if (typeof v === "string" && !base64.test(v)) throw invalid(`Field ${goQuote("body.e2e." + field)} is not standard base64 with padding.`);
+  };
+  need(e2e.eph, "eph");
+  ((e2e.wraps as Record<string, unknown>[] | null) ?? []).forEach((w, i) => {
+    need(w?.nonce, `wraps[${i}].nonce`);
+    need(w?.ct, `wraps[${i}].ct`);
+  });
+  for (const k of ["nonce", "ct", "sig"]) need(e2e[k], k);
 }
 
 /** normalise drops null and empty optional fields, as the node's types do. */
