@@ -7,7 +7,7 @@ import { remoteRoom } from "./types.js";
 import { type CommandHandler, CommandRouter } from "./commands.js";
 import { type CallOptions, Connection, type ConnectionOptions, type FrameEvent, type Status } from "./connection.js";
 import type { Plain } from "./e2e/msg.js";
-import type { Counts, Scanner, Session } from "./e2e/session.js";
+import type { Counts, Scanner, ScanResult, Session } from "./e2e/session.js";
 import { ClosedError, invalid, MeshError } from "./errors.js";
 import { utf8Length } from "./json.js";
 import type { KeyStore } from "./keystore.js";
@@ -63,9 +63,10 @@ export interface ClientOptions extends ConnectionOptions {
   /**
    * A prompt-injection scanner for the decrypted text of E2E rooms (the
    * node cannot scan them), e.g. @the-mesh/sdk/guard's. Applied per the
-   * room's scan policy; without one, E2E messages arrive unscanned.
+   * room's scan policy; without one, E2E messages arrive unscanned. A
+   * function, or an object with a scan method (a guard Scanner).
    */
-  scan?: Scanner;
+  scan?: Scanner | { scan(text: string): ScanResult };
   /** How long a send waits for this device to enter an E2E room's roster, in ms (default 15000). */
   e2eRosterWait?: number;
 }
@@ -161,6 +162,7 @@ export class Client {
   private sessionV: Session | undefined;
   private readonly e2eRooms = new Set<string>();
   private readonly pipelines = new Map<string, Promise<unknown>>();
+  private readonly deliveries = new Map<string, Promise<void>>();
   private readonly joinTasks = new Map<string, Promise<Joined>>();
   private readonly roomReady = new Map<string, Promise<unknown>>();
   private refSeq = 0;
@@ -177,7 +179,8 @@ export class Client {
     this.rest = new Rest(url, token, opts.fetch);
     this.ownMessages = opts.ownMessages ?? false;
     this.keys = opts.keys;
-    this.scan = opts.scan;
+    const scan = opts.scan;
+    this.scan = typeof scan === "function" ? scan : scan ? (text) => scan.scan(text) : undefined;
     this.rosterWait = opts.e2eRosterWait ?? 15000;
     this.queueLimit = opts.queueLimit ?? 4096;
     const log = opts.logger ?? {};
@@ -347,12 +350,8 @@ export class Client {
     if (!this.e2eRooms.has(room) && !ms.some((m) => m.kind === "encrypted" || isEpochEvent(m))) return ms;
     const s = await this.session();
     if (!s.has(room)) await s.addRoom(room, await this.rest.roster(room, opts.signal));
-    const out: Message[] = [];
-    for (const m of ms) {
-      const o = await s.receive(room, m, opts.signal);
-      if (o) out.push(o);
-    }
-    return out;
+    const opened = ms.map((m) => s.receive(room, m, opts.signal)); // started in seq order, opened together
+    return (await Promise.all(opened)).filter((o): o is Message => o !== null);
   }
 
   /** roster returns an end-to-end encrypted room's current roster as this client knows it (undefined for other rooms). */
@@ -601,19 +600,34 @@ export class Client {
       if (!this.keys) return hidden ? undefined : this.deliver(m); // not opened: it stays kind encrypted
       this.e2eRooms.add(m.room);
       const room = m.room;
+      const failed = (err: unknown): void => {
+        if (this.closed) return;
+        this.log.warn?.(`mesh: could not handle message ${m.seq} of end-to-end encrypted room ${room}`, err);
+        this.events.emit("error", err as Error);
+      };
+      // Messages start opening in seq order (what they teach, rosters and
+      // keys entries, is taken in that order), open concurrently (the
+      // signature checks overlap), and are delivered in seq order.
       void this.inOrder(room, async () => {
         const s = await this.session();
         if (!s.has(room)) {
           const roster = isEpochEvent(m) ? m.body.event!.e2e! : await this.rest.roster(room);
           await s.addRoom(room, roster);
         }
-        const o = await s.receive(room, m);
-        if (o && !hidden && !this.closed) this.deliver(o);
-      }).catch((err: unknown) => {
-        if (this.closed) return;
-        this.log.warn?.(`mesh: could not handle message ${m.seq} of end-to-end encrypted room ${room}`, err);
-        this.events.emit("error", err as Error);
-      });
+        const opened = s.receive(room, m);
+        opened.catch(() => {}); // handled in order below
+        const prev = this.deliveries.get(room) ?? Promise.resolve();
+        const done = prev
+          .then(() => opened)
+          .then((o) => {
+            if (o && !hidden && !this.closed) this.deliver(o);
+          }, failed);
+        this.deliveries.set(room, done);
+        void done.then(() => {
+          if (this.deliveries.get(room) === done) this.deliveries.delete(room);
+        });
+        if (m.kind === "event" && m.body.event?.type === "policy") await done; // later messages are scanned under the new policy
+      }).catch(failed);
       return;
     }
     this.deliver(m);
@@ -648,11 +662,8 @@ export class Client {
   private async joinedE2E(f: JoinedFrame): Promise<Joined> {
     const s = await this.session();
     await s.addRoom(f.room, f.e2e ?? (await this.rest.roster(f.room)));
-    const history: Message[] = [];
-    for (const m of f.history) {
-      const o = await s.receive(f.room, m);
-      if (o) history.push(o);
-    }
+    const opened = f.history.map((m) => s.receive(f.room, m)); // started in seq order, opened together
+    const history = (await Promise.all(opened)).filter((o): o is Message => o !== null);
     const j: Joined = { ...joinedOf(f), history };
     if (!this.closed) this.events.emit("joined", { ...j, resumed: !f.ref });
     return j;

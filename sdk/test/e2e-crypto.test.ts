@@ -47,3 +47,12 @@ test("the WebCrypto path signs byte for byte as noble does, and verifies the vec
   await verifyFast(m.sealed, env, v.devices[0]!.device.sign);
   await assert.rejects(verifyFast(m.sealed, { ...env, to: "p_carol" }, v.devices[0]!.device.sign), (e: unknown) => reasonOf(e) === "bad_signature");
 });
+
+test("a receiver's ratchet gives the same keys in any order, walking each step once in order", async () => {
+  const { messageKeyOf } = await import("../src/e2e/session.js");
+  const ck0 = new Uint8Array(32).fill(7);
+  const want = (n: number): string => Buffer.from(messageKey(ck0, n)).toString("hex");
+  const entry = { ck0 };
+  const order = [1, 2, 5, 3, 4, 700, 6, 699, 300, 257, 256, 1000, 10, 999];
+  for (const n of order) assert.equal(Buffer.from(messageKeyOf(entry, n)).toString("hex"), want(n), `key ${n}`);
+});

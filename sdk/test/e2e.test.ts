@@ -250,7 +250,7 @@ test("the scan hook flags or blocks decrypted text per the room's scan policy", 
   for (const mode of ["flag", "block"] as const) {
     const room = await e2eRoom("scan-" + mode, { scan: { local: mode } });
     const a = await member("alice");
-    const b = await member("bob", memoryKeyStore(), n, { scan });
+    const b = await member("bob", memoryKeyStore(), n, { scan: mode === "flag" ? scan : { scan } }); // a function, or a scanner object
     const fromB = b.c.messages();
     await a.c.join(room);
     await b.c.join(room);

@@ -119,10 +119,45 @@ interface KeysEntry {
   sealed: Sealed;
   ck0?: Uint8Array;
   error?: OpenError;
-  /** A cursor for opening messages in order without re-deriving from ck0. */
+  /** The ratchet as far as it was walked: opening in order costs one step a message. */
   chain?: Chain;
-  /** The signing key the entry's signature was checked with. */
-  verified?: string;
+  /** Message keys the walk passed over (messages opened out of order, or not yet), bounded. */
+  skipped?: Map<number, Uint8Array>;
+  /** Chain keys every markEvery counters, so an old counter is derived from the nearest mark below it. */
+  marks?: Map<number, Uint8Array>;
+  /** The check of the entry's signature, with the signing key it used. */
+  verified?: { sign: string; done: Promise<void> };
+}
+
+const markEvery = 256;
+const maxSkipped = 256;
+
+/**
+ * messageKeyOf returns message key n of a keys entry's chain: a key kept
+ * when the walk passed it, else the walk onward (keeping what it passes),
+ * else a derivation from the nearest mark below n. @internal (exported for tests)
+ */
+export function messageKeyOf(k: { ck0?: Uint8Array; chain?: Chain; skipped?: Map<number, Uint8Array>; marks?: Map<number, Uint8Array> }, n: number): Uint8Array {
+  const kept = k.skipped?.get(n);
+  if (kept) {
+    k.skipped!.delete(n);
+    return kept;
+  }
+  k.marks ??= new Map([[1, k.ck0!]]);
+  k.skipped ??= new Map();
+  const c = (k.chain ??= new Chain(k.ck0!));
+  if (c.state().n > n) {
+    let from = 1;
+    for (const m of k.marks.keys()) if (m <= n && m > from) from = m;
+    return new Chain(k.marks.get(from)!, from).keyAt(n);
+  }
+  for (;;) {
+    const st = c.state();
+    if (st.n % markEvery === 1) k.marks.set(st.n, st.ck);
+    const { n: i, mk } = c.next();
+    if (i === n) return mk;
+    if (k.skipped.size < maxSkipped) k.skipped.set(i, mk);
+  }
 }
 
 /**
@@ -258,21 +293,13 @@ export class Session {
     if (k.sealed.device !== s.device || k.sealed.epoch !== s.epoch || k.from !== m.from.id) {
       throw new OpenError("corrupt", `seq ${s.keys} is not device ${s.device}'s keys entry for epoch ${s.epoch}`);
     }
-    if (k.verified !== dev.sign) {
-      await verifyFast(k.sealed, env, dev.sign); // once per keys entry
-      k.verified = dev.sign;
-    }
+    if (k.verified?.sign !== dev.sign) k.verified = { sign: dev.sign, done: verifyFast(k.sealed, env, dev.sign) }; // once per keys entry
+    await k.verified.done;
     await verifyFast(s, env, dev.sign);
     if (k.error) throw k.error;
     const n = s.n ?? 0;
     if (!Number.isSafeInteger(n) || n < 1) throw new OpenError("corrupt", `message counter ${n}`);
-    let mk: Uint8Array;
-    if (k.chain && k.chain.state().n <= n) mk = k.chain.keyAt(n);
-    else {
-      k.chain = new Chain(k.ck0!);
-      mk = k.chain.keyAt(n);
-    }
-    return open(s, env, mk);
+    return open(s, env, messageKeyOf(k, n));
   }
 
   /** unwrap opens a keys entry's wrap for this device (after checking its shape), remembering why not. */
@@ -293,7 +320,7 @@ export class Session {
       p = this.fetchKeys(r, seq, signal);
       r.keys.set(seq, p);
       p.catch(() => r.keys.delete(seq)); // a failed read is tried again next time
-      if (r.keys.size > 4096) r.keys.delete(r.keys.keys().next().value!); // oldest first
+      if (r.keys.size > 1024) r.keys.delete(r.keys.keys().next().value!); // oldest first
     }
     return p;
   }
