@@ -63,6 +63,8 @@ class Room {
   policy: Policy = defaultPolicy();
   /** Keys entries seen or fetched, by seq (and what opening each gave). */
   readonly keys = new Map<number, Promise<KeysEntry>>();
+  /** The last send handed to the connection: the next one is handed over after it. */
+  issued: Promise<void> = Promise.resolve();
   /** This device's own chain for the current epoch, once it sent. */
   own: Own | undefined;
   /** Epochs whose roster was looked for in the log and not found. */
@@ -425,13 +427,27 @@ export class Session {
         const { ack } = await r.serial(async () => {
           const roster = await this.rosterWithMe(r, signal);
           const own = await this.own(r, roster, signal);
-          if (own.chain.state().n >= own.saved) await this.reserve(own);
+          // The store holds the counter past a block of them: written ahead, half a block early, so sends rarely wait for it.
+          const at = own.chain.state().n;
+          if (at >= own.saved - reserveBlock / 2) own.reserving ??= this.reserve(own).finally(() => (own.reserving = undefined));
+          if (at >= own.saved) await own.reserving;
           const { n, mk } = own.chain.next();
           const { sealed: s, input } = sealUnsigned(this.identity, { room: roster.room, to, ref }, roster.epoch, own.keys, n, mk, plain, this.host.random ?? defaultRandom);
-          s.sig = b64(await sign(this.identity, input));
-          const ack = this.host.post(room, s, to, ref, signal); // sent now, in counter order; its ack awaited outside the lock
-          ack.catch(() => {});
-          return { ack };
+          // Signed concurrently with the sends around it, posted in call order, acks awaited together.
+          const signed = sign(this.identity, input);
+          const issued = r.issued
+            .then(() => signed)
+            .then((sig) => {
+              s.sig = b64(sig);
+              const a = this.host.post(room, s, to, ref, signal);
+              a.catch(() => {});
+              return { a };
+            });
+          r.issued = issued.then(
+            () => undefined,
+            () => undefined,
+          );
+          return { ack: issued.then(({ a }) => a) };
         });
         return await ack;
       } catch (err) {
@@ -486,22 +502,22 @@ export class Session {
   }
 
   /**
-   * reserve saves the chain reserveBlock counters ahead: the counters
-   * below the saved one are this client's to use without writing the
-   * store again, and a restart resumes past them (a counter is never used
-   * twice; a gap is fine).
+   * reserve saves the chain reserveBlock counters past what is saved (or
+   * used): the counters below the saved one are this client's to use
+   * without writing the store again, and a restart resumes past them (a
+   * counter is never used twice; a gap is fine).
    */
   private reserve(own: Own): Promise<void> {
     const { ck, n } = own.chain.state();
     const ahead = new Chain(ck, n);
-    ahead.keyAt(n + reserveBlock - 1);
+    ahead.keyAt(Math.max(n, own.saved) + reserveBlock - 1);
     const next = ahead.state();
     this.record.chains[own.home] = { epoch: own.epoch, keys: own.keys, ck: b64(next.ck), n: next.n };
     const rec = this.record;
     const p = this.saving.then(() => this.store.save(rec));
     this.saving = p.catch(() => {});
     return p.then(() => {
-      own.saved = next.n;
+      own.saved = Math.max(own.saved, next.n);
     });
   }
 }
@@ -513,7 +529,9 @@ interface Own {
   keys: number;
   chain: Chain;
   saved: number;
+  /** A write of the next block, under way. */
+  reserving?: Promise<void> | undefined;
 }
 
 /** How many counters one key store write reserves. */
-export const reserveBlock = 64;
+export const reserveBlock = 256;
