@@ -95,7 +95,11 @@ const two = size(path2D) + html2;
 // The scene may load one renderer (or more) by dynamic import in turn: each
 // such branch is a 3D path of its own, and the heaviest is the one budgeted.
 const path3D = new Set([...path2D, ...(sceneJS ? closure(sceneJS) : [])]);
-const branches = [...path3D].flatMap((o) => outputs[o].imports.filter((i) => i.kind === "dynamic-import" && !path3D.has(i.path)).map((i) => i.path));
+// The SDK's E2E crypto is a dynamic import of its own, loaded when the first
+// end-to-end encrypted room is joined, in 2D and 3D alike: reported apart.
+const isE2E = (o) => /e2e\/session\.ts$/.test(outputs[o].entryPoint ?? "");
+const e2eJS = Object.keys(outputs).find(isE2E);
+const branches = [...path3D].flatMap((o) => outputs[o].imports.filter((i) => i.kind === "dynamic-import" && !path3D.has(i.path) && !isE2E(i.path)).map((i) => i.path));
 const paths3D = branches.length ? branches.map((b) => ({ name: outputs[b].entryPoint ?? name(b), size: size(new Set([...path3D, ...closure(b)])) + html2 }))
   : [{ name: "scene", size: size(path3D) + html2 }];
 const three = Math.max(...paths3D.map((p) => p.size));
@@ -104,6 +108,10 @@ console.log(`web: 2D path ${kb(two)} gzipped (budget ${kb(BUDGET_2D)}): index.ht
 console.log(`web: 3D path ${kb(three)} gzipped (budget ${kb(BUDGET_3D)})` + (hasScene
   ? (paths3D.length > 1 ? ": " + paths3D.map((p) => `${p.name.replace(/^src\//, "")} ${kb(p.size)}`).join(", ") : "")
   : " (no 3D scene yet: src/scene/index.ts is missing)"));
+if (e2eJS) {
+  const extra = size(new Set([...closure(e2eJS)].filter((o) => !path2D.has(o))));
+  console.log(`web: E2E crypto ${kb(extra)} gzipped more, loaded on joining the first end-to-end encrypted room (2D path then ${kb(two + extra)})`);
+}
 if (three > BUDGET_3D) console.warn(`web: warning: the 3D path is over its ${kb(BUDGET_3D)} budget`);
 if (two > BUDGET_2D) {
   console.error(`web: the 2D path is ${kb(two)} gzipped, over its ${kb(BUDGET_2D)} budget`);

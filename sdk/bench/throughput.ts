@@ -3,10 +3,16 @@
 // in flight. Prints one JSON object.
 //
 //	npm run bench -w sdk [-- --messages 20000 --in-flight 256]
+//	npm run bench -w sdk -- --e2e   (an E2E room against a plain one: bench/e2e.ts)
 
 import { parseArgs } from "node:util";
 import { Client } from "../src/index.js";
 import { agent, cleanup, startNode, unlimitedRoom } from "../test/helpers/node.js";
+
+if (process.argv.includes("--e2e")) {
+  await import("./e2e.js");
+  process.exit(0);
+}
 
 const { values } = parseArgs({
   options: {

@@ -6,7 +6,11 @@ import { checkClientFrame, maxInboxLimit, validRoomId } from "./codec.js";
 import { remoteRoom } from "./types.js";
 import { type CommandHandler, CommandRouter } from "./commands.js";
 import { type CallOptions, Connection, type ConnectionOptions, type FrameEvent, type Status } from "./connection.js";
-import { ClosedError, invalid } from "./errors.js";
+import type { Plain } from "./e2e/msg.js";
+import type { Counts, Scanner, ScanResult, Session } from "./e2e/session.js";
+import { ClosedError, invalid, MeshError } from "./errors.js";
+import { utf8Length } from "./json.js";
+import type { KeyStore } from "./keystore.js";
 import { Emitter, listenerFailed, type Logger } from "./emitter.js";
 import { type Fetch, Rest } from "./rest.js";
 import type {
@@ -26,6 +30,8 @@ import type {
   Participant,
   PongFrame,
   PresenceFrame,
+  Roster,
+  Sealed,
   StateFrame,
   Trust,
   Vec3,
@@ -48,6 +54,29 @@ export interface ClientOptions extends ConnectionOptions {
   fetch?: Fetch;
   /** Bounds Client.dial's handshake. */
   signal?: AbortSignal;
+  /**
+   * Where this client keeps its device keys for end-to-end encrypted
+   * rooms (fileKeyStore in Node, indexedDbKeyStore in a browser,
+   * memoryKeyStore for tests). Without it, joining an E2E room fails.
+   */
+  keys?: KeyStore;
+  /**
+   * A prompt-injection scanner for the decrypted text of E2E rooms (the
+   * node cannot scan them), e.g. @the-mesh/sdk/guard's. Applied per the
+   * room's scan policy; without one, E2E messages arrive unscanned. A
+   * function, or an object with a scan method (a guard Scanner).
+   */
+  scan?: Scanner | { scan(text: string): ScanResult };
+  /** How long a send waits for this device to enter an E2E room's roster, in ms (default 15000). */
+  e2eRosterWait?: number;
+}
+
+/** E2EInfo describes a client's end-to-end encryption once it has met an E2E room. */
+export interface E2EInfo {
+  /** This client's device id. */
+  device: string;
+  /** What it has seen: keys entries, messages opened, undecryptable, blocked and flagged by the scan, re-keys. */
+  counts: Counts;
 }
 
 /** Joined is the node's answer to join: the history runs up to head; messages() continues after it. */
@@ -57,6 +86,8 @@ export interface Joined {
   history: Message[];
   head: number;
   state?: WorldState;
+  /** The room's roster when it is end-to-end encrypted: history and messages() are then opened by this client. */
+  e2e?: Roster;
 }
 
 /** Ack tells that a message the client sent is on disk: id and seq name it. */
@@ -122,6 +153,19 @@ export class Client {
   private readonly inboxQueues = new Set<ItemQueue<InboxItem>>();
   private inboxOn = false; // inbox() was called: ask again after a reconnect
   private inboxLast = 0; // the highest inbox n seen
+  // End-to-end encrypted rooms. Their messages are opened one at a time
+  // per room (opening may wait for the node), in seq order.
+  private readonly keys: KeyStore | undefined;
+  private readonly scan: Scanner | undefined;
+  private readonly rosterWait: number;
+  private sessionP: Promise<Session> | undefined;
+  private sessionV: Session | undefined;
+  private readonly e2eRooms = new Set<string>();
+  private readonly pipelines = new Map<string, Promise<unknown>>();
+  private readonly deliveries = new Map<string, Promise<void>>();
+  private readonly joinTasks = new Map<string, Promise<Joined>>();
+  private readonly roomReady = new Map<string, Promise<unknown>>();
+  private refSeq = 0;
 
   /** dial connects (hello, welcome) and returns the client; a refused token is a MeshError (unauthorized). */
   static async dial(url: string, token: string, opts: ClientOptions = {}): Promise<Client> {
@@ -134,6 +178,10 @@ export class Client {
     this.conn = new Connection(url, token, opts);
     this.rest = new Rest(url, token, opts.fetch);
     this.ownMessages = opts.ownMessages ?? false;
+    this.keys = opts.keys;
+    const scan = opts.scan;
+    this.scan = typeof scan === "function" ? scan : scan ? (text) => scan.scan(text) : undefined;
+    this.rosterWait = opts.e2eRosterWait ?? 15000;
     this.queueLimit = opts.queueLimit ?? 4096;
     const log = opts.logger ?? {};
     this.log = log;
@@ -142,7 +190,10 @@ export class Client {
       me: () => this.conn.me.id,
       maxTextBytes: () => this.conn.limits.maxTextBytes,
       say: (room, text, to) => this.say(room, text, { to }),
-      result: (room, command, ok, output) => this.conn.request({ type: "result", room, ref: command, ok, output }),
+      result: (room, command, ok, output, to) =>
+        this.e2eRooms.has(room)
+          ? this.sendSealed(room, { kind: "result", body: { ok, output } }, to, command)
+          : this.conn.request({ type: "result", room, ref: command, ok, output }),
       log,
     });
     const c = this.conn;
@@ -151,6 +202,8 @@ export class Client {
     c.on("left", (f) => {
       this.world.onLeft(f.room);
       this.members.delete(f.room);
+      this.e2eRooms.delete(f.room);
+      this.sessionV?.forget(f.room);
       this.events.emit("left", f);
     });
     c.on("presence", (f) => this.onPresence(f));
@@ -223,7 +276,17 @@ export class Client {
    */
   async join(room: string, opts: CallOptions = {}): Promise<Joined> {
     const f = (await this.conn.request({ type: "join", room }, opts)) as JoinedFrame;
-    return joinedOf(f);
+    const task = this.joinTasks.get(room);
+    if (!task) return joinedOf(f);
+    this.joinTasks.delete(room);
+    try {
+      return await task;
+    } catch (err) {
+      // Joined on the node, but this client cannot take part: stop following the room.
+      this.conn.forget(room);
+      this.e2eRooms.delete(room);
+      throw err;
+    }
   }
 
   /** leave ends the participant's membership of a room and stops resuming it. */
@@ -247,6 +310,10 @@ export class Client {
    * invalid. A DisconnectedError means it may or may not be stored.
    */
   async say(room: string, text: string, opts: SayOptions = {}): Promise<Ack> {
+    if (this.e2eRooms.has(room)) {
+      if (typeof text !== "string" || text === "") throw invalid('say needs a non-empty "text".');
+      return this.sendSealed(room, { kind: "chat", body: { text } }, opts.to, opts.ref, opts.signal);
+    }
     const f: { type: "say"; room: string; text: string; to?: string; ref?: string } = { type: "say", room, text };
     if (opts.to) f.to = opts.to;
     if (opts.ref) f.ref = opts.ref;
@@ -260,10 +327,42 @@ export class Client {
    * target's result refers to (a message of kind result with ref = id).
    */
   async sendCommand(room: string, target: string, name: string, args?: unknown, opts: CallOptions = {}): Promise<Ack> {
+    if (this.e2eRooms.has(room)) {
+      if (!target) throw invalid('command needs a "target".');
+      if (typeof name !== "string" || !name || utf8Length(name) > 64) throw invalid('command needs a "name" of 1 to 64 bytes.');
+      const body = args === undefined ? { command: name } : { command: name, args };
+      return this.sendSealed(room, { kind: "command", body }, target, undefined, opts.signal);
+    }
     const f: { type: "command"; room: string; target: string; name: string; args?: unknown } = { type: "command", room, target, name };
     if (args !== undefined) f.args = args;
     const a = (await this.conn.request(f, opts)) as AckFrame;
     return { room, id: a.id ?? "", seq: a.seq ?? 0 };
+  }
+
+  /**
+   * history reads a page of a room's log over REST (messages with seq >
+   * after, at most limit, oldest first), opened as messages() delivers
+   * them: in an end-to-end encrypted room each is decrypted or marked
+   * undecryptable, and keys entries and blocked messages are left out.
+   */
+  async history(room: string, q: { after?: number; limit?: number } = {}, opts: CallOptions = {}): Promise<Message[]> {
+    const ms = await this.rest.messages(room, q, opts.signal);
+    if (!this.e2eRooms.has(room) && !ms.some((m) => m.kind === "encrypted" || isEpochEvent(m))) return ms;
+    const s = await this.session();
+    if (!s.has(room)) await s.addRoom(room, await this.rest.roster(room, opts.signal));
+    const opened = ms.map((m) => s.receive(room, m, opts.signal)); // started in seq order, opened together
+    return (await Promise.all(opened)).filter((o): o is Message => o !== null);
+  }
+
+  /** roster returns an end-to-end encrypted room's current roster as this client knows it (undefined for other rooms). */
+  roster(room: string): Roster | undefined {
+    return this.sessionV?.roster(room);
+  }
+
+  /** e2e describes this client's end-to-end encryption, once it has met an E2E room. */
+  get e2e(): E2EInfo | undefined {
+    const s = this.sessionV;
+    return s && { device: s.deviceId, counts: { ...s.counts } };
   }
 
   /** moderate mutes, unmutes, kicks, bans or unbans target in room (needs moderate). */
@@ -494,8 +593,51 @@ export class Client {
   }
 
   private onMessage(m: Message): void {
-    if (!this.ownMessages && m.from.id === this.conn.me.id) return; // our own: the ack told the caller
-    this.router.route(m);
+    const hidden = !this.ownMessages && m.from.id === this.conn.me.id; // our own: the ack told the caller
+    const epoch = isEpochEvent(m); // our own too (a device we registered): the roster changed
+    if (hidden && !epoch) return;
+    if (this.e2eRooms.has(m.room) || epoch) {
+      if (!this.keys) return hidden ? undefined : this.deliver(m); // not opened: it stays kind encrypted
+      this.e2eRooms.add(m.room);
+      const room = m.room;
+      const failed = (err: unknown): void => {
+        if (this.closed) return;
+        this.log.warn?.(`mesh: could not handle message ${m.seq} of end-to-end encrypted room ${room}`, err);
+        this.events.emit("error", err as Error);
+      };
+      // Messages start opening in seq order (what they teach, rosters and
+      // keys entries, is taken in that order), open concurrently (the
+      // signature checks overlap), and are delivered in seq order.
+      void this.inOrder(room, async () => {
+        const s = await this.session();
+        if (!s.has(room)) {
+          const roster = isEpochEvent(m) ? m.body.event!.e2e! : await this.rest.roster(room);
+          await s.addRoom(room, roster);
+        }
+        const opened = s.receive(room, m);
+        opened.catch(() => {}); // handled in order below
+        const prev = this.deliveries.get(room) ?? Promise.resolve();
+        const done = prev
+          .then(() => opened)
+          .then((o) => {
+            if (o && !hidden && !this.closed) this.deliver(o);
+          }, failed);
+        this.deliveries.set(room, done);
+        void done.then(() => {
+          if (this.deliveries.get(room) === done) this.deliveries.delete(room);
+        });
+        if (m.kind === "event" && m.body.event?.type === "policy") await done; // later messages are scanned under the new policy
+      }).catch(failed);
+      return;
+    }
+    this.deliver(m);
+  }
+
+  /** deliver hands a message (opened, in an E2E room) to the command router, the listeners and the iterators. */
+  private deliver(m: Message): void {
+    let policy = "";
+    if (m.e2e && m.kind === "command" && m.to === this.conn.me.id) policy = this.sessionV?.mayExecute(m.room, m.trust) ?? "";
+    this.router.route(m, policy);
     this.events.emit("message", m);
     for (const q of this.queues) q.push(m);
   }
@@ -503,7 +645,97 @@ export class Client {
   private onJoined(f: JoinedFrame): void {
     this.world.onJoined(f);
     this.members.set(f.room, new Map(f.members.map((m) => [m.id, m])));
-    this.events.emit("joined", { ...joinedOf(f), resumed: !f.ref });
+    if (!f.e2e && !this.e2eRooms.has(f.room)) {
+      this.events.emit("joined", { ...joinedOf(f), resumed: !f.ref });
+      return;
+    }
+    // An end-to-end encrypted room: its history opens before it is told.
+    this.e2eRooms.add(f.room);
+    const task = this.inOrder(f.room, () => this.joinedE2E(f));
+    this.roomReady.set(f.room, task);
+    if (f.ref) this.joinTasks.set(f.room, task);
+    task.catch((err: unknown) => {
+      if (!f.ref && !this.closed) this.events.emit("error", err as Error);
+    });
+  }
+
+  private async joinedE2E(f: JoinedFrame): Promise<Joined> {
+    const s = await this.session();
+    await s.addRoom(f.room, f.e2e ?? (await this.rest.roster(f.room)));
+    const opened = f.history.map((m) => s.receive(f.room, m)); // started in seq order, opened together
+    const history = (await Promise.all(opened)).filter((o): o is Message => o !== null);
+    const j: Joined = { ...joinedOf(f), history };
+    if (!this.closed) this.events.emit("joined", { ...j, resumed: !f.ref });
+    return j;
+  }
+
+  /** inOrder runs fn after everything queued before it for room (whatever became of that). */
+  private inOrder<T>(room: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.pipelines.get(room) ?? Promise.resolve();
+    const p = prev.then(fn, fn);
+    const tail = p.catch(() => {});
+    this.pipelines.set(room, tail);
+    void tail.then(() => {
+      if (this.pipelines.get(room) === tail) this.pipelines.delete(room);
+    });
+    return p;
+  }
+
+  /**
+   * session loads the E2E machinery (a dynamic import: clients that never
+   * meet an E2E room never load the crypto), the key store and registers
+   * the device, once.
+   */
+  private session(): Promise<Session> {
+    const keys = this.keys;
+    if (!keys) {
+      return Promise.reject(
+        new MeshError(
+          "invalid",
+          "This room is end-to-end encrypted and this client has no key store: pass the keys option (fileKeyStore(path) in Node, indexedDbKeyStore(name) in a browser).",
+        ),
+      );
+    }
+    this.sessionP ??= (async () => {
+      const { Session } = await import("./e2e/session.js");
+      const s = await Session.start(
+        {
+          rest: this.rest,
+          me: () => this.conn.me.id,
+          post: (room, sealed, to, ref, signal) => this.postSealed(room, sealed, to, ref, signal),
+          log: this.log,
+          scan: this.scan,
+          rosterWait: this.rosterWait,
+        },
+        keys,
+      );
+      this.sessionV = s;
+      return s;
+    })();
+    const p = this.sessionP;
+    p.catch(() => {
+      if (this.sessionP === p) this.sessionP = undefined; // try again at the next E2E room
+    });
+    return p;
+  }
+
+  /** sendSealed seals and sends one message in an E2E room (see Session.send). */
+  private async sendSealed(room: string, plain: Plain, to: string | undefined, ref: string | undefined, signal?: AbortSignal): Promise<Ack> {
+    await this.roomReady.get(room);
+    const s = await this.session();
+    // The envelope's ref is bound by the signature and stored: the SDK picks one when the caller does not.
+    const r = ref || `e${Date.now().toString(36)}${(++this.refSeq).toString(36)}`;
+    const a = await s.send(room, plain, to, r, signal);
+    return { room, id: a.id, seq: a.seq };
+  }
+
+  /** postSealed sends a sealed body as a say of kind encrypted. */
+  private async postSealed(room: string, e2e: Sealed, to: string | undefined, ref: string | undefined, signal?: AbortSignal): Promise<{ id: string; seq: number }> {
+    const f: { type: "say"; room: string; kind: "encrypted"; body: { e2e: Sealed }; to?: string; ref?: string } = { type: "say", room, kind: "encrypted", body: { e2e } };
+    if (to) f.to = to;
+    if (ref) f.ref = ref;
+    const a = (await this.conn.request(f, { signal })) as AckFrame;
+    return { id: a.id ?? "", seq: a.seq ?? 0 };
   }
 
   private onPresence(f: PresenceFrame): void {
@@ -537,9 +769,15 @@ export class Client {
   }
 }
 
+/** isEpochEvent reports whether m is an e2e.epoch event (a roster change of an E2E room). */
+function isEpochEvent(m: Message): boolean {
+  return m.kind === "event" && m.body.event?.type === "e2e.epoch" && m.body.event.e2e !== undefined;
+}
+
 function joinedOf(f: JoinedFrame): Joined {
   const j: Joined = { room: f.room, members: f.members, history: f.history, head: f.head };
   if (f.state) j.state = f.state;
+  if (f.e2e) j.e2e = f.e2e;
   return j;
 }
 

@@ -7,7 +7,7 @@
 import { invalid, MeshError } from "./errors.js";
 import { isWellFormed, parseStrict, utf8Length } from "./json.js";
 import { checkTypes, pick, refuseKeys, S, type Shape } from "./shape.js";
-import type { ClientFrame, InboxItem, Member, Message, Participant, ServerFrame, WebhookEvent } from "./types.js";
+import type { ClientFrame, InboxItem, Member, Message, Participant, SayFrame, ServerFrame, WebhookEvent } from "./types.js";
 import { remoteRoom, validRoomId } from "./types.js";
 
 export * from "./types.js";
@@ -37,6 +37,29 @@ const participantRequired = ["id", "name", "kind", "trust", "node", "created"];
 export const participantShape = S.object(participantFields, participantRequired);
 export const memberShape = S.object({ ...participantFields, online: S.bool }, [...participantRequired, "online"]);
 
+// End-to-end encrypted rooms: devices, rosters, sealed bodies (binary values in base64).
+const deviceShape = S.object(
+  { id: S.string, participant: S.string, sign: S.string, box: S.string, sig: S.string, created: S.string },
+  ["id", "sign", "box"],
+);
+export const rosterShape = S.object({ epoch: S.uint, room: S.string, devices: S.array(deviceShape), seq: S.uint }, ["epoch", "room"]);
+export const sealedShape = S.object(
+  {
+    v: S.int,
+    type: S.string,
+    epoch: S.uint,
+    device: S.string,
+    eph: S.string,
+    wraps: S.array(S.object({ to: S.string, nonce: S.string, ct: S.string }, ["to", "nonce", "ct"])),
+    keys: S.uint,
+    n: S.uint,
+    nonce: S.string,
+    ct: S.string,
+    sig: S.string,
+  },
+  ["v", "type", "epoch", "device", "sig"],
+);
+
 export const messageShape = S.object(
   {
     id: S.string,
@@ -61,9 +84,11 @@ export const messageShape = S.object(
           action: S.string,
           target: S.string,
           by: S.string,
+          e2e: rosterShape,
         },
         ["type"],
       ),
+      e2e: sealedShape,
     }),
     to: S.string,
     ref: S.string,
@@ -101,6 +126,7 @@ const serverShapes: Record<ServerFrame["type"], Shape> = {
       state: S.object({ tick: S.uint, size: S.number, speed: S.number, moves: S.array(moveShape) }, ["tick", "moves"]),
       history: S.array(messageShape),
       head: S.uint,
+      e2e: rosterShape,
     },
     ["type", "room", "head"],
   ),
@@ -203,7 +229,7 @@ const clientShapes: Record<ClientFrame["type"], Shape> = {
   hello: S.object({ type: S.string, token: S.string, resume: S.map(S.uint) }),
   join: S.object({ type: S.string, room: S.string, ref }),
   leave: S.object({ type: S.string, room: S.string, ref }),
-  say: S.object({ type: S.string, room: S.string, text: S.string, to: S.string, ref }),
+  say: S.object({ type: S.string, room: S.string, kind: S.string, text: S.string, body: S.object({ e2e: sealedShape }), to: S.string, ref }),
   command: S.object({ type: S.string, room: S.string, target: S.string, name: S.string, args: S.any, ref }),
   result: S.object({ type: S.string, room: S.string, ref: S.string, ok: S.bool, output: S.string }),
   moderate: S.object({ type: S.string, room: S.string, action: S.string, target: S.string, ref }),
@@ -220,7 +246,7 @@ const clientOrder: Record<ClientFrame["type"], string[]> = {
   hello: ["type", "token", "resume"],
   join: ["type", "room", "ref"],
   leave: ["type", "room", "ref"],
-  say: ["type", "room", "text", "to", "ref"],
+  say: ["type", "room", "kind", "text", "body", "to", "ref"],
   command: ["type", "room", "target", "name", "args", "ref"],
   result: ["type", "room", "ref", "ok", "output"],
   moderate: ["type", "room", "action", "target", "ref"],
@@ -277,12 +303,30 @@ export function decodeClientFrame(data: string | Uint8Array): { frame: ClientFra
   try {
     refuseKeys(keys, shape);
     checkTypes(obj, shape);
+    if (type === "say") checkBase64(obj);
     const frame = normalise(obj, type as ClientFrame["type"]);
     checkClientFrame(frame);
     return { frame, ref: r };
   } catch (e) {
     return fail(e);
   }
+}
+
+const base64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
+/** checkBase64 refuses a say's sealed body whose binary field is not standard base64, naming it as the node does. */
+function checkBase64(obj: Record<string, unknown>): void {
+  const e2e = (obj.body as { e2e?: Record<string, unknown> } | null | undefined)?.e2e;
+  if (!e2e) return;
+  const need = (v: unknown, field: string): void => {
+    if (typeof v === "string" && !base64.test(v)) throw invalid(`Field ${goQuote("body.e2e." + field)} is not standard base64 with padding.`);
+  };
+  need(e2e.eph, "eph");
+  ((e2e.wraps as Record<string, unknown>[] | null) ?? []).forEach((w, i) => {
+    need(w?.nonce, `wraps[${i}].nonce`);
+    need(w?.ct, `wraps[${i}].ct`);
+  });
+  for (const k of ["nonce", "ct", "sig"]) need(e2e[k], k);
 }
 
 /** normalise drops null and empty optional fields, as the node's types do. */
@@ -353,8 +397,7 @@ export function checkClientFrame(f: ClientFrame): void {
       return needRoomOrAddress(f.type, f.room);
     case "say":
       needRoomOrAddress("say", f.room);
-      if (!f.text) throw invalid('say needs a non-empty "text".');
-      return;
+      return checkSayKind(f);
     case "command":
       needRoomOrAddress("command", f.room);
       if (!f.target) throw invalid('command needs a "target".');
@@ -394,6 +437,23 @@ export function checkClientFrame(f: ClientFrame): void {
       return;
     case "ping":
       return;
+  }
+}
+
+/** checkSayKind checks what a say carries for its kind, as the node does: a chat line has text, an encrypted message a body holding e2e. */
+function checkSayKind(f: SayFrame): void {
+  switch (f.kind ?? "") {
+    case "":
+    case "chat":
+      if (f.body) throw invalid('say of kind "chat" carries "text", not "body" (only kind "encrypted" has a body).');
+      if (!f.text) throw invalid('say needs a non-empty "text".');
+      return;
+    case "encrypted":
+      if (f.text) throw invalid('say of kind "encrypted" carries "body", not "text": the text is inside the ciphertext.');
+      if (!f.body?.e2e) throw invalid('say of kind "encrypted" needs "body": {"e2e": {...}}.');
+      return;
+    default:
+      throw invalid(`say kind must be "chat" or "encrypted", got ${goQuote(String(f.kind))} (commands and results have frames of their own).`);
   }
 }
 

@@ -94,8 +94,8 @@ export interface Answerer {
   maxTextBytes(): number;
   /** say posts a chat reply addressed to `to`. */
   say(room: string, text: string, to: string): Promise<unknown>;
-  /** result answers the command message `command` (its id). */
-  result(room: string, command: string, ok: boolean, output: string): Promise<unknown>;
+  /** result answers the command message `command` (its id), sent by `to`. */
+  result(room: string, command: string, ok: boolean, output: string, to: string): Promise<unknown>;
   log: Logger;
 }
 
@@ -132,9 +132,11 @@ export class CommandRouter {
   /**
    * route runs the handler for m if m is a command addressed to this
    * client (to = me, not from me) and its trust meets the handler's floor.
+   * A non-empty policy refusal (what the room's execute.from says, which
+   * the node cannot check in an end-to-end encrypted room) refuses it too.
    * It never waits: the handler runs on its own.
    */
-  route(m: Message): void {
+  route(m: Message, policy = ""): void {
     const me = this.out.me();
     if (this.abort.signal.aborted || m.to !== me || m.from.id === me) return;
     const cmd = parseCommand(m);
@@ -144,7 +146,7 @@ export class CommandRouter {
       if (!cmd.chat) this.reply(cmd, false, `unknown command ${goQuote(cmd.name)}`);
       return; // a chat "/name" nobody handles is just chat
     }
-    const why = refusal(m, h.minTrust);
+    const why = policy || refusal(m, h.minTrust);
     if (why) {
       this.out.log.warn?.(`mesh: command ${cmd.name} from ${m.from.id} (trust ${m.trust}) refused: ${why}`);
       this.reply(cmd, false, "refused: " + why);
@@ -196,7 +198,7 @@ export class CommandRouter {
       if (cmd.chat) {
         await this.out.say(m.room, truncate(output || (ok ? "ok" : "error"), limit), m.from.id);
       } else {
-        await this.out.result(m.room, m.id, ok, truncate(output, limit));
+        await this.out.result(m.room, m.id, ok, truncate(output, limit), m.from.id);
       }
     } catch (err) {
       this.out.log.warn?.(`mesh: could not answer command ${cmd.name} (${m.id})`, err);

@@ -66,4 +66,7 @@ export {
   type Ack,
   type SayOptions,
   type InboxOptions,
+  type E2EInfo,
 } from "./client.js";
+export type { Scanner, ScanResult, Counts as E2ECounts } from "./e2e/session.js";
+export { memoryKeyStore, fileKeyStore, indexedDbKeyStore, isKeyRecord, type KeyStore, type KeyRecord } from "./keystore.js";

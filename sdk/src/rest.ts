@@ -4,7 +4,7 @@
 import { decodeInboxItem, decodeMessage, decodeParticipant } from "./codec.js";
 import { ErrorCodes, MeshError, statusOfCode } from "./errors.js";
 import type { Policy } from "./policy.js";
-import type { Inbox, InboxAcked, Member, Message, ModerationAction, NodeInfo, Participant } from "./types.js";
+import type { Device, Inbox, InboxAcked, Member, Message, ModerationAction, NodeInfo, Participant, Roster } from "./types.js";
 
 /** Room is a room as the REST API returns it; policy has every key filled in. */
 export interface Room {
@@ -251,6 +251,27 @@ export class Rest {
 
   async deleteData(id: string, path: string): Promise<void> {
     await this.request("DELETE", room(id, "/data/" + dataPath(path)));
+  }
+
+  /** registerDevice registers one of the participant's E2E devices ({sign, box, sig}); registering it again is fine. Refusals: invalid, conflict. */
+  async registerDevice(d: { sign: string; box: string; sig: string }, signal?: AbortSignal): Promise<Device> {
+    return (await this.request<{ device: Device }>("PUT", "/api/v1/participants/me/devices", { sign: d.sign, box: d.box, sig: d.sig }, signal)).device;
+  }
+
+  /** devices lists the participant's E2E devices. */
+  async devices(signal?: AbortSignal): Promise<Device[]> {
+    return (await this.request<{ devices: Device[] | null }>("GET", "/api/v1/participants/me/devices", undefined, signal)).devices ?? [];
+  }
+
+  /** deleteDevice removes one of the participant's E2E devices: it leaves every roster. */
+  async deleteDevice(id: string, signal?: AbortSignal): Promise<void> {
+    await this.request("DELETE", `/api/v1/participants/me/devices/${encodeURIComponent(id)}`, undefined, signal);
+  }
+
+  /** roster returns an end-to-end encrypted room's current epoch and roster, with the epoch event's seq. Refusals: invalid (not an E2E room), forbidden. */
+  async roster(id: string, signal?: AbortSignal): Promise<Roster> {
+    const r = await this.request<Roster>("GET", room(id, "/e2e"), undefined, signal);
+    return { ...r, devices: r.devices ?? [] };
   }
 
   async revoke(participant: string): Promise<void> {

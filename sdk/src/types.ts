@@ -69,13 +69,15 @@ export interface Sender {
 }
 
 export interface RoomEvent {
-  type: string; // data.put, data.delete, moderation, policy
+  type: string; // data.put, data.delete, moderation, policy, e2e.epoch
   path?: string;
   size?: number;
   sha256?: string;
   action?: string;
   target?: string;
   by?: string;
+  /** e2e.epoch: the room's new epoch and roster. */
+  e2e?: Roster;
 }
 
 export interface Body {
@@ -85,6 +87,58 @@ export interface Body {
   ok?: boolean;
   output?: string;
   event?: RoomEvent;
+  /** Kind encrypted: the sealed body of an end-to-end encrypted room. */
+  e2e?: Sealed;
+}
+
+// End-to-end encrypted rooms (E2E.md). Binary values are standard base64.
+
+/** Why a message of an E2E room could not be opened by this device. */
+export type Undecryptable = "no_key" | "bad_signature" | "not_member" | "corrupt";
+
+/**
+ * Device is one client's public keys: sign (Ed25519) and box (X25519). sig
+ * is its own signature binding box to sign. In a roster, participant names
+ * its owner and sig and created are absent.
+ */
+export interface Device {
+  id: string;
+  participant?: string;
+  sign: string;
+  box: string;
+  sig?: string;
+  created?: string;
+}
+
+/** Roster is an E2E room's epoch: the devices that may read what is sent in it. room is the home address "room@node". */
+export interface Roster {
+  epoch: number;
+  room: string;
+  devices: Device[];
+  /** The seq of the epoch event, when known. */
+  seq?: number;
+}
+
+/** Wrap is a chain key sealed to one device. */
+export interface Wrap {
+  to: string;
+  nonce: string;
+  ct: string;
+}
+
+/** Sealed is the body.e2e of a message of kind encrypted: a keys entry (eph, wraps) or a msg (keys, n, nonce, ct). */
+export interface Sealed {
+  v: number;
+  type: "keys" | "msg";
+  epoch: number;
+  device: string;
+  eph?: string;
+  wraps?: Wrap[];
+  keys?: number;
+  n?: number;
+  nonce?: string;
+  ct?: string;
+  sig: string;
 }
 
 export interface Provenance {
@@ -107,6 +161,10 @@ export interface Message {
   ref?: string;
   flags?: string[];
   provenance?: Provenance[];
+  /** Set by the SDK: the message came end-to-end encrypted (kind and body are what it opened to). */
+  e2e?: true;
+  /** Set by the SDK: this device could not open the message (kind stays encrypted). */
+  undecryptable?: Undecryptable;
 }
 
 export interface NodeInfo {
@@ -160,10 +218,13 @@ export interface LeaveFrame {
   room: string;
   ref?: string;
 }
+/** SayFrame posts a chat line (text), or in an end-to-end encrypted room a sealed body (kind "encrypted", body.e2e, no text). */
 export interface SayFrame {
   type: "say";
   room: string;
-  text: string;
+  kind?: "chat" | "encrypted";
+  text?: string;
+  body?: { e2e: Sealed };
   to?: string;
   ref?: string;
 }
@@ -246,6 +307,8 @@ export interface JoinedFrame {
   state?: WorldState;
   history: Message[];
   head: number;
+  /** The room's current roster, when it is end-to-end encrypted. */
+  e2e?: Roster;
 }
 export interface LeftFrame {
   type: "left";

@@ -40,9 +40,10 @@ import {
   type Subject,
 } from "../src/index.js";
 import { Scanner, type ScanResult } from "../src/guard/index.js";
+import { cryptoChecks, cryptoFile, readCryptoVectors } from "./helpers/e2e-vectors.js";
 import { protocolDir } from "./helpers/paths.js";
 
-const areas = ["client-frames", "envelopes", "federation", "governance", "guard", "policies", "prompt", "rest", "server-frames"];
+const areas = ["client-frames", "e2e", "envelopes", "federation", "governance", "guard", "policies", "prompt", "rest", "server-frames"];
 
 interface Vector {
   file: string;
@@ -424,6 +425,15 @@ function checkShapes(body: Record<string, unknown> | undefined): void {
   const rooms = [...((body.rooms as unknown[]) ?? []), ...(body.room ? [body.room] : [])] as { policy: Record<string, unknown> }[];
   for (const r of rooms) if (r.policy !== undefined) same(parsePolicy(r.policy), r.policy); // the effective policy, every key known (directory entries have none)
 }
+
+// e2e/crypto.json is not a {name, input, want} file: its own checks
+// (e2e-crypto.test.ts runs them one by one) pass here too.
+test(cryptoFile + ": device, keys and msg bytes reproduced; refusals given their reasons", () => {
+  for (const f of readdirSync(join(protocolDir, "e2e"))) if (f !== "crypto.json") all.add("e2e/" + f);
+  all.add(cryptoFile);
+  for (const [, check] of cryptoChecks(readCryptoVectors())) check();
+  checked.add(cryptoFile);
+});
 
 
 // End-to-end encrypted rooms: the wire shapes of E2E.md, checked without

@@ -3,17 +3,17 @@
 
 import "./style.css";
 import { takeToken, forgetToken, joinScreen } from "./auth.js";
-import { Client, MeshError, type Participant } from "@the-mesh/sdk";
+import { Client, indexedDbKeyStore, MeshError, type KeyStore, type Participant } from "@the-mesh/sdk";
 import { rooms as listRooms, origin } from "./net/api.js";
 import type { CreateScene } from "./scene/types.js";
-import { Session } from "./session.js";
+import { E2E_SENTENCE, Session } from "./session.js";
 import { Map2D, type View } from "./map2d.js";
 import { Chat } from "./ui/chat.js";
 import { People } from "./ui/people.js";
 import { Rooms } from "./ui/rooms.js";
 import { Announcer } from "./ui/live.js";
 import { Terminal } from "./ui/terminal.js";
-import { el } from "./ui/dom.js";
+import { el, lockIcon } from "./ui/dom.js";
 import { bindKeys } from "./input.js";
 import { installHooks } from "./hooks.js";
 
@@ -26,7 +26,8 @@ async function main(): Promise<void> {
   let client: Client;
   for (;;) {
     // ownMessages: your other tabs' messages, and your own replayed on resume (the chat drops repeats).
-    client = new Client(origin(), token, { ownMessages: true });
+    // keys: this browser's device for end-to-end encrypted rooms, kept in IndexedDB per participant.
+    client = new Client(origin(), token, { ownMessages: true, keys: deviceKeys(() => client.me.id) });
     try {
       await client.connect();
       break;
@@ -54,12 +55,13 @@ async function main(): Promise<void> {
   });
   const status = el("p", { class: "status", role: "status", "aria-label": "Connection" }, "connecting");
   const roomName = el("span", { class: "room-name" });
+  const e2eNote = el("p", { class: "e2e-note", hidden: "" }, el("span", { class: "lock" }, lockIcon()), E2E_SENTENCE);
   const stage = el("main", { class: "stage", "aria-labelledby": "stage-h" },
     el("h2", { id: "stage-h", class: "sr-only" }, "Room view"),
     el("p", { id: "stage-help", class: "sr-only" }, "Arrow keys or W A S D move you while the view has focus; click the floor to walk there."));
   const switcher = el("a", { class: "switch" });
   body.replaceChildren(el("div", { class: "app" },
-    el("header", { class: "bar" }, el("h1", {}, "The Mesh"), roomName, status,
+    el("header", { class: "bar" }, el("h1", {}, "The Mesh"), roomName, e2eNote, status,
       el("span", { class: "you-are" }, `${you.name} · ${you.trust}`), switcher),
     rooms.root, stage,
     el("aside", { class: "side", "aria-label": "Room activity" }, people.root, chat.root, live.root),
@@ -79,6 +81,7 @@ async function main(): Promise<void> {
   let shownRoom = "";
   session = new Session(you, {
     client, view, chat, people, rooms, live,
+    e2e(on) { e2eNote.hidden = !on; },
     onRoom(id, name, n) {
       roomName.textContent = name;
       const q = new URLSearchParams(location.search); // a reload, or the mode switch, comes back to this room
@@ -115,6 +118,16 @@ async function main(): Promise<void> {
   view.start(world, (now) => { world.step(now, last ? (now - last) / 1000 : 0); last = now; });
   await session.enter(first).catch(() => {});
   term.print(`Connected as ${you.name} (${you.id}). Type /help for commands.`);
+}
+
+/**
+ * deviceKeys is this browser's key store for the participant logged in:
+ * one IndexedDB database per participant (a device belongs to one).
+ */
+function deviceKeys(me: () => string): KeyStore {
+  let store: KeyStore | undefined;
+  const get = (): KeyStore => (store ??= indexedDbKeyStore("mesh-keys-" + me()));
+  return { load: () => get().load(), save: (r) => get().save(r) };
 }
 
 /** can3D reports whether WebGL works here, or else whether a WebGPU adapter exists. */

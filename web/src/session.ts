@@ -22,7 +22,12 @@ export interface Parts {
   rooms: Rooms;
   live: Announcer;
   onRoom(id: string, name: string, present: number): void;
+  /** e2e tells whether the room on screen is end-to-end encrypted. */
+  e2e(on: boolean): void;
 }
+
+/** The one sentence an end-to-end encrypted room shows in its header and announces. */
+export const E2E_SENTENCE = "End-to-end encrypted: the node relays these messages but cannot read or scan them; your browser checks them.";
 
 export class Session implements Actions {
   readonly world: World;
@@ -31,6 +36,7 @@ export class Session implements Actions {
   private inside = new Set<string>(); // rooms joined and not yet left
   private members = new Map<string, Participant | Member>();
   private pos: [number, number, number] = [0, 0, 0]; // the SDK copies it into the frame
+  private e2e = false; // the room on screen is end-to-end encrypted
   private offs: (() => void)[] = [];
 
   constructor(private you: Participant, private p: Parts) {
@@ -91,8 +97,10 @@ export class Session implements Actions {
     if (j.state?.moves) this.world.applyState(j.state.moves, now);
     chat.setMembers(people.all(), this.you.id);
     const n = people.all().length;
+    this.e2e = !!j.e2e;
+    this.p.e2e(this.e2e);
     this.p.onRoom(j.room, info.name, n);
-    live.say(`You are in ${info.name}, with ${n - 1} other${n === 2 ? "" : "s"}.`);
+    live.say(`You are in ${info.name}, with ${n - 1} other${n === 2 ? "" : "s"}.${this.e2e ? " " + E2E_SENTENCE : ""}`);
   }
 
   private arrive(m: Participant, now: number): void {
@@ -184,7 +192,7 @@ export class Session implements Actions {
     const m: Envelope = {
       id, room: this.room, seq, kind, trust: this.you.trust, ts: new Date().toISOString(), body,
       from: { id: this.you.id, name: this.you.name, kind: this.you.kind, node: this.you.node },
-      ...(to ? { to } : {}),
+      ...(to ? { to } : {}), ...(this.e2e ? { e2e: true as const } : {}),
     };
     this.p.chat.add(m);
     this.p.view.message(toScene(m));

@@ -3,7 +3,7 @@
 // apart, and the message box with an optional addressee.
 
 import type { Envelope, Participant } from "../net/protocol.js";
-import { el, hhmm, homeBadge } from "./dom.js";
+import { el, hhmm, homeBadge, lockIcon } from "./dom.js";
 
 const MAX_LINES = 500;
 
@@ -67,6 +67,7 @@ export class Chat {
         homeBadge(m.from.id)),
       m.to ? el("span", { class: "to" }, "to " + this.nameOf(m.to)) : null,
       el("time", { datetime: m.ts }, hhmm(m.ts)),
+      m.e2e ? lock() : null,
       body(m),
       flagged ? el("p", { class: "flags" }, el("strong", {}, "Flagged: "), m.flags!.join(", ")) : null);
     this.append(li);
@@ -98,10 +99,23 @@ function body(m: Envelope): HTMLElement {
     case "event":
       return el("p", { class: "text" }, eventText(b.event));
     case "encrypted":
-      return el("p", { class: "text" }, "(encrypted)");
+      return el("p", { class: "text undecryptable" }, m.undecryptable ? `Cannot decrypt (${reasons[m.undecryptable]})` : "(encrypted)");
     default:
       return el("p", { class: "text" }, b.text ?? "");
   }
+}
+
+/** Why a message did not open, in words (the SDK's undecryptable reasons). */
+const reasons: Record<NonNullable<Envelope["undecryptable"]>, string> = {
+  no_key: "this browser was not in the room when it was sent, or lost its key; it needs re-keying",
+  bad_signature: "its signature does not check out",
+  not_member: "the sending device is not in the room's roster",
+  corrupt: "it is damaged",
+};
+
+/** lock marks a message that came end-to-end encrypted and opened here. */
+function lock(): HTMLElement {
+  return el("span", { class: "lock", title: "end-to-end encrypted" }, lockIcon(), el("span", { class: "sr-only" }, "end-to-end encrypted"));
 }
 
 function eventText(e: Envelope["body"]["event"]): string {
@@ -111,6 +125,7 @@ function eventText(e: Envelope["body"]["event"]): string {
     case "data.delete": return `deleted ${e.path ?? ""}`;
     case "moderation": return `${e.action ?? "moderated"} ${e.target ?? ""}`;
     case "policy": return "changed the room's policy";
+    case "e2e.epoch": return `encryption keys changed (epoch ${e.e2e?.epoch ?? "?"}, ${e.e2e?.devices.length ?? 0} devices)`;
     default: return e.type;
   }
 }

@@ -33,3 +33,10 @@ export function homeBadge(id: string): HTMLElement | null {
   const node = id.slice(at + 1);
   return el("span", { class: "badge home", title: "home node " + node }, "@" + node.slice(0, 8));
 }
+
+/** lockIcon is a small padlock drawn in the text colour (emoji fonts are not everywhere), hidden from screen readers. */
+export function lockIcon(): SVGSVGElement {
+  const s = svg("svg", { viewBox: "0 0 16 16", width: 12, height: 12, "aria-hidden": "true", focusable: "false", class: "lock-icon" });
+  s.append(svg("path", { d: "M4 7V5a4 4 0 0 1 8 0v2h1v8H3V7h1zm2 0h4V5a2 2 0 0 0-4 0v2z", fill: "currentColor" }));
+  return s;
+}
