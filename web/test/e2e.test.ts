@@ -1,15 +1,20 @@
 // An end-to-end encrypted room in the browser: a human in chromium and a
-// TypeScript SDK agent read each other's sealed messages; the header shows
+// TypeScript SDK agent, then a Go one (the mesh CLI, built on the Go SDK),
+// read each other's sealed messages; the header shows
 // the lock and the sentence (and the presence region announces it); after
 // a reload the browser still opens its history (its device key stayed in
 // IndexedDB); axe stays clean.
 
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
+import { spawn, execFile } from "node:child_process";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { promisify } from "node:util";
 import type { Browser } from "playwright-core";
 import { Client, memoryKeyStore, Rest, type Message } from "../../sdk/src/index.ts";
-import { startNode, type MeshNode } from "./lib/node.ts";
+import { MESH, rest, startNode, type MeshNode } from "./lib/node.ts";
 import { axe, launch, mesh, open, RESULTS, until, type Tab } from "./lib/browser.ts";
 
 const SENTENCE = "End-to-end encrypted: the node relays these messages but cannot read or scan them; your browser checks them.";
@@ -103,4 +108,49 @@ test("E2E room: the browser and an SDK agent read each other; lock and sentence;
   await agent.say(room, "after the reload");
   await log.getByText("after the reload").waitFor();
   assert.deepEqual(t.errors.filter((e) => !/favicon/.test(e)), [], "no page errors");
+});
+
+test("E2E room: the browser and a Go agent (the mesh CLI on the Go SDK) read each other", async () => {
+  const run = promisify(execFile);
+  const owner = new Rest(node.url, node.ownerToken);
+  const room = (await owner.createRoom({ name: "vault-go", policy: { e2e: true, limits: { messagesPerMinute: 0 } } })).id;
+  const you = await owner.me();
+  const cfg = join(mkdtempSync(join(tmpdir(), "mesh-go-agent-")), "config.json");
+  const goID = (await run(MESH, ["register", "--node", node.url, "--name", "go-agent", "--config", cfg])).stdout.trim();
+  await run(MESH, ["join", room, "--config", cfg]); // registers the Go agent's device
+
+  const t = await open(browser);
+  tabs.push(t);
+  const { page } = t;
+  await page.goto(`${node.url}/?mode=2d&room=${room}#token=${node.ownerToken}`);
+  await page.getByRole("banner").getByText(SENTENCE).waitFor();
+  const roster = async () => (await rest<{ devices: { participant: string }[] }>(node, "GET", `/api/v1/rooms/${room}/e2e`, node.ownerToken)).devices;
+  const deadline = Date.now() + 20000;
+  while (!(await roster()).some((d) => d.participant === you.id)) {
+    if (Date.now() > deadline) throw new Error("the browser's device never entered the roster");
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  assert.ok((await roster()).some((d) => d.participant === goID), "the Go agent's device is in the roster");
+
+  // The Go agent listens; the browser seals a line to it.
+  const listen = spawn(MESH, ["listen", room, "--json", "--count", "1", "--for", "60s", "--config", cfg]);
+  let out = "";
+  let err = "";
+  listen.stdout.on("data", (b: Buffer) => (out += b));
+  listen.stderr.on("data", (b: Buffer) => (err += b));
+  const exited = new Promise<number | null>((r) => listen.on("exit", r));
+  await waitFor("mesh listen to be ready", () => err.includes("mesh listen: ready"), 20000);
+  await page.getByRole("textbox", { name: "Message", exact: true }).fill("sealed hello to the Go agent");
+  await page.getByRole("button", { name: "Send" }).click();
+  assert.equal(await exited, 0, `mesh listen failed: ${err}`);
+  const got = JSON.parse(out.trim()) as { kind: string; e2e?: boolean; from: { id: string }; body: { text?: string } };
+  assert.deepEqual([got.kind, got.e2e, got.from.id, got.body.text], ["chat", true, you.id, "sealed hello to the Go agent"]);
+
+  // The Go agent seals a line; the browser opens it.
+  await run(MESH, ["say", room, "sealed hello from the Go agent", "--config", cfg]);
+  const line = page.getByRole("log", { name: "Messages" }).locator(".msg", { hasText: "sealed hello from the Go agent" });
+  await line.waitFor();
+  assert.equal(await line.locator(".lock .sr-only").innerText(), "end-to-end encrypted");
+  const raw = JSON.stringify(await owner.messages(room, { limit: 500 }));
+  assert.ok(!raw.includes("sealed hello"), "plaintext in the node's log");
 });
