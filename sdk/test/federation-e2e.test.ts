@@ -8,7 +8,7 @@
 
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { type Client, memoryKeyStore, MeshError, type Message, Rest } from "../src/index.js";
+import { type Client, memoryKeyStore, MeshError, type Message, Rest, type Sealed } from "../src/index.js";
 import { startFedNode, startRelay, waitDirectory, type FedNode } from "./helpers/federation.js";
 import { agent, cleanup, dial, eventually, next } from "./helpers/node.js";
 
@@ -110,9 +110,61 @@ test("a TS client on node A and one on node B, the home, talk and run a command 
     assert.ok(!JSON.stringify(stored).includes("zebra-quartz") && !JSON.stringify(stored).includes(cmdArg), `readable text on ${n.url}`);
   }
   assert.deepEqual([ac.e2e!.counts.undecryptable, bc.e2e!.counts.undecryptable], [0, 0]);
+  shared = { ac, room, alice };
 });
 
-test("a sealed post to a room of another node that its home refuses fails with the home's code", { timeout: 120000 }, async (t) => {
-  t.skip("placeholder");
-  void MeshError;
+/** What the first test set up, for the ones after it. */
+let shared: { ac: Client; room: string; alice: { id: string; token: string } } | undefined;
+
+/** postSealed is the client's internal post of a sealed body, for posting one the home refuses. */
+type PostSealed = (room: string, e2e: Sealed, to: string | undefined, ref: string | undefined) => Promise<{ id: string; seq: number }>;
+
+test("a sealed post to a room of another node that its home refuses fails with the home's code, after the ack", { timeout: 60000 }, async () => {
+  assert.ok(shared, "the first test set up the room");
+  const { ac, room } = shared;
+  // A sealed say as alice's client sent it, posted again with another ref:
+  // A checks its shape only and acks it; B finds the signature (which binds
+  // the ref) wrong and refuses it, and the refusal comes back to A.
+  let sent: Sealed | undefined;
+  const off = ac.on("frame", (f) => {
+    const fr = f.frame as { type?: string; kind?: string; body?: { e2e?: Sealed } } | undefined;
+    if (f.dir === "out" && fr?.type === "say" && fr.kind === "encrypted" && fr.body?.e2e?.type === "msg") sent = fr.body.e2e;
+  });
+  await ac.say(room, "once");
+  off();
+  assert.ok(sent, "alice's sealed say was seen");
+  const acked: string[] = [];
+  const offAck = ac.on("frame", (f) => {
+    const fr = f.frame as { type?: string; ref?: string; seq?: number } | undefined;
+    if (f.dir === "in" && fr?.type === "ack" && fr.ref === "refused-1") acked.push(JSON.stringify(fr));
+  });
+  const post = (ac as unknown as { postSealed: PostSealed }).postSealed.bind(ac);
+  const err = await post(room, sent, undefined, "refused-1").then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  offAck();
+  assert.ok(err instanceof MeshError, `got ${String(err)}`);
+  assert.deepEqual([err.code, err.ref], ["invalid", "refused-1"]);
+  assert.equal(acked.length, 1, "A acked the post before the home refused it");
+  assert.ok(!JSON.parse(acked[0]!).seq, `A's ack ${acked[0]} has no seq`);
+});
+
+test("a sealed post to a room whose home is gone fails after e2eStoredWait", { timeout: 60000 }, async () => {
+  assert.ok(shared, "the first test set up the room");
+  const { room, alice } = shared;
+  const keys = memoryKeyStore();
+  const c = await dial(clients, a.url, alice.token, { keys, e2eStoredWait: 1500 });
+  await c.join(room);
+  await eventually("the new device in its roster", () => (c.roster(room)?.devices ?? []).some((d) => d.id === c.e2e?.device), 20000);
+  await b.stop();
+  const t0 = Date.now();
+  const err = await c.say(room, "into the void").then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  assert.ok(err instanceof MeshError, `got ${String(err)}`);
+  assert.equal(err.code, "unavailable");
+  assert.match(err.message, /did not store/);
+  assert.ok(Date.now() - t0 < 15000, "bounded by e2eStoredWait");
 });
