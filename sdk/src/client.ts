@@ -292,6 +292,7 @@ export class Client {
    */
   async join(room: string, opts: CallOptions = {}): Promise<Joined> {
     const f = (await this.conn.request({ type: "join", room }, opts)) as JoinedFrame;
+    if (!f.e2e && remoteRoom(room) && !this.e2eRooms.has(room)) await this.mirrorE2E(room, opts.signal);
     const task = this.joinTasks.get(room);
     if (!task) return joinedOf(f);
     this.joinTasks.delete(room);
@@ -674,6 +675,43 @@ export class Client {
     task.catch((err: unknown) => {
       if (!f.ref && !this.closed) this.events.emit("error", err as Error);
     });
+  }
+
+  /**
+   * mirrorE2E handles a room of another node whose joined frame had no
+   * roster: this node's mirror may not hold the home's first epoch event
+   * yet. The room's policy (the home's, from the roster body) says whether
+   * it is end-to-end encrypted; if it is, the room is E2E at once (a say
+   * is sealed, never sent in the clear) and sends wait until the roster
+   * arrives (its epoch event, or GET .../e2e once the mirror has one).
+   */
+  private async mirrorE2E(room: string, signal?: AbortSignal): Promise<void> {
+    let e2e = false;
+    try {
+      e2e = (await this.rest.room(room)).policy?.e2e === true;
+    } catch (err) {
+      this.log.warn?.(`mesh: could not read room ${room}'s policy after joining; treating it as plain until an epoch event says otherwise`, err);
+    }
+    if (!e2e || this.e2eRooms.has(room)) return;
+    if (!this.keys) {
+      this.conn.forget(room);
+      await this.session(); // rejects: no key store
+    }
+    this.e2eRooms.add(room);
+    const ready = this.inOrder(room, async () => {
+      const s = await this.session();
+      const deadline = Date.now() + this.rosterWait;
+      for (let wait = 25; !s.has(room); wait = Math.min(wait * 2, 500)) {
+        try {
+          await s.addRoom(room, await this.rest.roster(room, signal));
+        } catch (err) {
+          if (!(err instanceof MeshError) || err.code !== "invalid" || Date.now() > deadline) throw err; // invalid: no epoch event on the mirror yet
+          await sleep(wait, signal);
+        }
+      }
+    });
+    ready.catch(() => {}); // a send awaits it and fails with its error
+    this.roomReady.set(room, ready);
   }
 
   private async joinedE2E(f: JoinedFrame): Promise<Joined> {

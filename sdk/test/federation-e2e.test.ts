@@ -70,6 +70,12 @@ test("a TS client on node A and one on node B, the home, talk and run a command 
   const ja = await ac.join(room);
   assert.equal(ja.room, room);
 
+  // Said at once: A's mirror may not hold the home's roster yet (no e2e in
+  // joined), but the room's policy says E2E, so the text goes sealed.
+  const early = await ac.say(room, "early: zebra-quartz-7719");
+  const first = await nextWhere(fromB, "alice's first chat", (x) => x.kind === "chat" || x.kind === "encrypted");
+  assert.deepEqual([first.id, first.kind, first.body.text, first.e2e], [early.id, "chat", "early: zebra-quartz-7719", true]);
+
   // Each roster holds both participants, each in its node's naming; the derivations bind the home address.
   await eventually("bob's roster with alice", () => owners(bc, local).includes(aliceAtB) && owners(bc, local).includes(bob.id), 20000);
   await eventually("alice's roster with bob", () => owners(ac, room).includes(alice.id) && owners(ac, room).includes(bobAtA), 20000);
