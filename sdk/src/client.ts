@@ -69,6 +69,14 @@ export interface ClientOptions extends ConnectionOptions {
   scan?: Scanner | { scan(text: string): ScanResult };
   /** How long a send waits for this device to enter an E2E room's roster, in ms (default 15000). */
   e2eRosterWait?: number;
+  /**
+   * How long a sealed post to an E2E room of another node (room@node)
+   * waits, in ms, for the room's home to store it (default 30000). The
+   * client's node acks such a post without a seq once it is queued for
+   * the home; the stored copy that comes back gives the seq, or the home
+   * refuses it later.
+   */
+  e2eStoredWait?: number;
 }
 
 /** E2EInfo describes a client's end-to-end encryption once it has met an E2E room. */
@@ -158,6 +166,9 @@ export class Client {
   private readonly keys: KeyStore | undefined;
   private readonly scan: Scanner | undefined;
   private readonly rosterWait: number;
+  private readonly storedWait: number;
+  /** Sealed posts to rooms of other nodes waiting for their stored copy, by ref. */
+  private readonly stored = new Map<string, StoredWait>();
   private sessionP: Promise<Session> | undefined;
   private sessionV: Session | undefined;
   private readonly e2eRooms = new Set<string>();
@@ -182,6 +193,7 @@ export class Client {
     const scan = opts.scan;
     this.scan = typeof scan === "function" ? scan : scan ? (text) => scan.scan(text) : undefined;
     this.rosterWait = opts.e2eRosterWait ?? 15000;
+    this.storedWait = opts.e2eStoredWait ?? 30000;
     this.queueLimit = opts.queueLimit ?? 4096;
     const log = opts.logger ?? {};
     this.log = log;
@@ -197,6 +209,7 @@ export class Client {
       log,
     });
     const c = this.conn;
+    c.lateRefusal = (err) => this.refusedStored(err);
     c.on("message", (m) => this.onMessage(m));
     c.on("joined", (f) => this.onJoined(f));
     c.on("left", (f) => {
@@ -216,7 +229,10 @@ export class Client {
     c.on("frame", (f) => this.events.emit("frame", f));
     c.on("error", (e) => this.events.emit("error", e));
     c.on("status", (s) => {
-      if (s === "closed") this.endQueues();
+      if (s === "closed") {
+        this.endQueues();
+        this.endStored();
+      }
       this.events.emit("status", s);
     });
   }
@@ -276,6 +292,7 @@ export class Client {
    */
   async join(room: string, opts: CallOptions = {}): Promise<Joined> {
     const f = (await this.conn.request({ type: "join", room }, opts)) as JoinedFrame;
+    if (!f.e2e && remoteRoom(room) && !this.e2eRooms.has(room)) await this.mirrorE2E(room, opts.signal);
     const task = this.joinTasks.get(room);
     if (!task) return joinedOf(f);
     this.joinTasks.delete(room);
@@ -593,6 +610,7 @@ export class Client {
   }
 
   private onMessage(m: Message): void {
+    if (this.stored.size > 0 && m.from.id === this.conn.me.id) this.storedCopy(m);
     const hidden = !this.ownMessages && m.from.id === this.conn.me.id; // our own: the ack told the caller
     const epoch = isEpochEvent(m); // our own too (a device we registered): the roster changed
     if (hidden && !epoch) return;
@@ -659,6 +677,43 @@ export class Client {
     });
   }
 
+  /**
+   * mirrorE2E handles a room of another node whose joined frame had no
+   * roster: this node's mirror may not hold the home's first epoch event
+   * yet. The room's policy (the home's, from the roster body) says whether
+   * it is end-to-end encrypted; if it is, the room is E2E at once (a say
+   * is sealed, never sent in the clear) and sends wait until the roster
+   * arrives (its epoch event, or GET .../e2e once the mirror has one).
+   */
+  private async mirrorE2E(room: string, signal?: AbortSignal): Promise<void> {
+    let e2e = false;
+    try {
+      e2e = (await this.rest.room(room)).policy?.e2e === true;
+    } catch (err) {
+      this.log.warn?.(`mesh: could not read room ${room}'s policy after joining; treating it as plain until an epoch event says otherwise`, err);
+    }
+    if (!e2e || this.e2eRooms.has(room)) return;
+    if (!this.keys) {
+      this.conn.forget(room);
+      await this.session(); // rejects: no key store
+    }
+    this.e2eRooms.add(room);
+    const ready = this.inOrder(room, async () => {
+      const s = await this.session();
+      const deadline = Date.now() + this.rosterWait;
+      for (let wait = 25; !s.has(room); wait = Math.min(wait * 2, 500)) {
+        try {
+          await s.addRoom(room, await this.rest.roster(room, signal));
+        } catch (err) {
+          if (!(err instanceof MeshError) || err.code !== "invalid" || Date.now() > deadline) throw err; // invalid: no epoch event on the mirror yet
+          await sleep(wait, signal);
+        }
+      }
+    });
+    ready.catch(() => {}); // a send awaits it and fails with its error
+    this.roomReady.set(room, ready);
+  }
+
   private async joinedE2E(f: JoinedFrame): Promise<Joined> {
     const s = await this.session();
     await s.addRoom(f.room, f.e2e ?? (await this.rest.roster(f.room)));
@@ -702,6 +757,7 @@ export class Client {
         {
           rest: this.rest,
           me: () => this.conn.me.id,
+          node: () => this.myNode(),
           post: (room, sealed, to, ref, signal) => this.postSealed(room, sealed, to, ref, signal),
           log: this.log,
           scan: this.scan,
@@ -729,13 +785,112 @@ export class Client {
     return { room, id: a.id, seq: a.seq };
   }
 
-  /** postSealed sends a sealed body as a say of kind encrypted. */
+  /** myNode is the id of this client's node as the last welcome told it, "" before one. */
+  private myNode(): string {
+    try {
+      return this.conn.me.node ?? "";
+    } catch {
+      return ""; // not connected yet
+    }
+  }
+
+  /**
+   * postSealed sends a sealed body as a say of kind encrypted and resolves
+   * with the stored message's id and seq. In a room of another node
+   * (room@home) the node acks without a seq once the post is queued for
+   * the home: it then waits for the stored copy (the message with the
+   * ack's id) or the home's refusal (an error with the post's ref), at
+   * most e2eStoredWait ms.
+   */
   private async postSealed(room: string, e2e: Sealed, to: string | undefined, ref: string | undefined, signal?: AbortSignal): Promise<{ id: string; seq: number }> {
     const f: { type: "say"; room: string; kind: "encrypted"; body: { e2e: Sealed }; to?: string; ref?: string } = { type: "say", room, kind: "encrypted", body: { e2e } };
     if (to) f.to = to;
+    const home = remoteRoom(room); // as the Go SDK: only such a post is acked without a seq
+    if (home && !ref) ref = `e${Date.now().toString(36)}${(++this.refSeq).toString(36)}`;
     if (ref) f.ref = ref;
-    const a = (await this.conn.request(f, { signal })) as AckFrame;
-    return { id: a.id ?? "", seq: a.seq ?? 0 };
+    const w = home ? this.awaitStored(room, ref!) : undefined;
+    try {
+      const a = (await this.conn.request(f, { signal })) as AckFrame;
+      if (!w || a.seq) return { id: a.id ?? "", seq: a.seq ?? 0 };
+      if (a.id && w.id === undefined) w.id = a.id;
+      return await this.waitStored(w, signal);
+    } finally {
+      if (w && this.stored.get(w.ref) === w) this.stored.delete(w.ref);
+    }
+  }
+
+  /** awaitStored registers a wait for the stored copy of the post with ref, before it is sent. */
+  private awaitStored(room: string, ref: string): StoredWait {
+    if (this.stored.has(ref)) throw invalid(`ref ${JSON.stringify(ref)} is already waiting for its stored copy.`);
+    let settle!: StoredWait["settle"];
+    const done = new Promise<{ id: string; seq: number }>((resolve, reject) => {
+      settle = (v, err) => (err ? reject(err) : resolve(v!));
+    });
+    done.catch(() => {}); // awaited by waitStored, unless the request fails first
+    const w: StoredWait = { room, ref, done, settle };
+    this.stored.set(ref, w);
+    return w;
+  }
+
+  /** waitStored waits for w's stored copy or refusal, bounded by e2eStoredWait and the signal. */
+  private waitStored(w: StoredWait, signal?: AbortSignal): Promise<{ id: string; seq: number }> {
+    return new Promise((resolve, reject) => {
+      const stop = (): void => {
+        clearTimeout(t);
+        signal?.removeEventListener("abort", abort);
+      };
+      const abort = (): void => {
+        stop();
+        reject(signal!.reason);
+      };
+      const t = setTimeout(() => {
+        stop();
+        reject(
+          new MeshError(
+            "unavailable",
+            `Room ${w.room}'s home node did not store message ${w.id ?? "(no id)"} within ${this.storedWait} ms: this node queued it for the home, which has neither stored nor refused it yet (is the home linked to the Interchange?). It may still be stored later.`,
+            { ref: w.ref },
+          ),
+        );
+      }, this.storedWait);
+      signal?.addEventListener("abort", abort, { once: true });
+      w.done.then(
+        (v) => {
+          stop();
+          resolve(v);
+        },
+        (err: unknown) => {
+          stop();
+          reject(err);
+        },
+      );
+    });
+  }
+
+  /** storedCopy hands a stored copy of this participant's own post to its wait: by the ack's id, or by ref before the ack came. */
+  private storedCopy(m: Message): void {
+    for (const w of this.stored.values()) {
+      if (m.room !== w.room || (w.id !== undefined ? m.id !== w.id : m.ref !== w.ref)) continue;
+      w.id = m.id;
+      this.stored.delete(w.ref);
+      w.settle({ id: m.id, seq: m.seq });
+      return;
+    }
+  }
+
+  /** refusedStored hands a late refusal (the home's, after the ack) to the wait for its ref, and reports whether there was one. */
+  private refusedStored(err: MeshError): boolean {
+    const w = err.ref === undefined ? undefined : this.stored.get(err.ref);
+    if (!w) return false;
+    this.stored.delete(w.ref);
+    w.settle(undefined, err);
+    return true;
+  }
+
+  /** endStored fails every wait for a stored copy: the client closed. */
+  private endStored(): void {
+    for (const w of this.stored.values()) w.settle(undefined, this.conn.error ?? new ClosedError());
+    this.stored.clear();
   }
 
   private onPresence(f: PresenceFrame): void {
@@ -767,6 +922,16 @@ export class Client {
     for (const q of [...this.queues]) q.end();
     for (const q of [...this.inboxQueues]) q.end();
   }
+}
+
+/** StoredWait is a sealed post to a room of another node waiting for its stored copy (which carries the seq) or a refusal. */
+interface StoredWait {
+  room: string;
+  ref: string;
+  /** The message's id, from the ack (or the stored copy, if it came first). */
+  id?: string;
+  done: Promise<{ id: string; seq: number }>;
+  settle(v: { id: string; seq: number } | undefined, err?: unknown): void;
 }
 
 /** isEpochEvent reports whether m is an e2e.epoch event (a roster change of an E2E room). */

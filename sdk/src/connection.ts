@@ -110,6 +110,13 @@ export class Connection {
   private _limits: WireLimits = { maxFrameBytes: 65536, maxTextBytes: 8192, rate: 0, burst: 0 };
   private rooms = new Map<string, { last: number }>();
   private pending = new Map<string, Pending>();
+  /**
+   * lateRefusal is offered a refusal whose ref no call waits for any more
+   * (a post to a room of another node is acked first and may be refused
+   * by the room's home later); true: it was taken, no "error" event.
+   * @internal
+   */
+  lateRefusal: ((err: MeshError) => boolean) | undefined;
   private waiters = new Set<{ resolve(s: WebSocketLike): void; reject(e: unknown): void }>();
   private refs = 0;
   private bucket = new TokenBucket();
@@ -612,7 +619,7 @@ export class Connection {
       case "error": {
         const err = new MeshError(f.code, f.message, f.ref ? { ref: f.ref } : {});
         if (!f.ref) this.lastRefusal = err;
-        if (!this.answer(f, err)) {
+        if (!this.answer(f, err) && !(f.ref && this.lateRefusal?.(err))) {
           this.log.warn?.(`mesh: the node refused a frame (${f.code}): ${f.message}`);
           this.events.emit("error", err);
         }

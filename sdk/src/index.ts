@@ -34,6 +34,7 @@ export {
   type GovernedRoom,
 } from "./governance.js";
 export { request, decodeResponse, nodeBase, wsEndpoint, Rest, type Room, type RoomFile, type Fetch, type RequestOptions, type Body as ResponseBody } from "./rest.js";
+export { splitRoom, qualify, viewParticipant, homeNaming } from "./federation.js";
 export { register, type Registration, type Registered } from "./register.js";
 export {
   verifyWebhook,

@@ -38,6 +38,8 @@ import {
   type Capability,
   type Fetch,
   type Subject,
+  viewParticipant,
+  qualify,
 } from "../src/index.js";
 import { Scanner, type ScanResult } from "../src/guard/index.js";
 import { cryptoChecks, cryptoFile, readCryptoVectors } from "./helpers/e2e-vectors.js";
@@ -263,7 +265,7 @@ describe("federation: node-to-node bodies carry members the SDK decodes", () => 
       }
       for (const p of people) assert.equal(p.node, want.to, `${p.id} is not of node ${want.to}`);
       assert.deepEqual(
-        people.map((p) => p.id.replace(`@${want.to}`, "")),
+        people.map((p) => viewParticipant(qualify(p.id, p.node), want.from, want.to)),
         want.participants,
       );
       done(v);

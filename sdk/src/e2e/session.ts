@@ -5,6 +5,7 @@
 
 import type { Logger } from "../emitter.js";
 import { MeshError } from "../errors.js";
+import { homeNaming } from "../federation.js";
 import type { KeyRecord, KeyStore } from "../keystore.js";
 import { defaultPolicy, parsePolicy, type Policy } from "../policy.js";
 import type { Rest } from "../rest.js";
@@ -31,6 +32,12 @@ export interface Host {
   rest: Rest;
   /** me is the participant's id. */
   me(): string;
+  /**
+   * node is the id of the client's node (welcome's you.node), "" while
+   * unknown: in a room of another node the associated data's "to" is
+   * converted to the home's naming.
+   */
+  node(): string;
   /** post sends a sealed body as a say of kind encrypted and resolves with the ack's seq. */
   post(room: string, sealed: Sealed, to: string | undefined, ref: string | undefined, signal?: AbortSignal): Promise<{ id: string; seq: number }>;
   log: Logger;
@@ -290,7 +297,8 @@ export class Session {
     const dev = roster ? roster.devices.find((d) => d.id === s.device) : this.devices.get(s.device);
     if (!dev) throw new OpenError("not_member", `device ${s.device} is not in room ${r.name}'s roster at epoch ${s.epoch}`);
     if (dev.participant !== m.from.id) throw new OpenError("not_member", `device ${s.device} is not ${m.from.id}'s`);
-    const env: Envelope = { room: r.home, to: m.to, ref: m.ref };
+    // Device owners and from.id arrive in this node's naming (a mirror converts the roster); "to" is signed in the home's.
+    const env: Envelope = { room: r.home, to: homeNaming(r.home, m.to, this.host.node()), ref: m.ref };
     const k = await this.keysEntry(r, s.keys ?? 0, signal);
     if (k.sealed.device !== s.device || k.sealed.epoch !== s.epoch || k.from !== m.from.id) {
       throw new OpenError("corrupt", `seq ${s.keys} is not device ${s.device}'s keys entry for epoch ${s.epoch}`);
@@ -432,7 +440,7 @@ export class Session {
           if (at >= own.saved - reserveBlock / 2) own.reserving ??= this.reserve(own).finally(() => (own.reserving = undefined));
           if (at >= own.saved) await own.reserving;
           const { n, mk } = own.chain.next();
-          const { sealed: s, input } = sealUnsigned(this.identity, { room: roster.room, to, ref }, roster.epoch, own.keys, n, mk, plain, this.host.random ?? defaultRandom);
+          const { sealed: s, input } = sealUnsigned(this.identity, { room: roster.room, to: homeNaming(roster.room, to, this.host.node()), ref }, roster.epoch, own.keys, n, mk, plain, this.host.random ?? defaultRandom);
           // Signed concurrently with the sends around it, posted in call order, acks awaited together.
           const signed = sign(this.identity, input);
           const issued = r.issued

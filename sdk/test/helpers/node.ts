@@ -71,6 +71,13 @@ export async function startNode(opts: { dir?: string; port?: number; flags?: str
   };
 }
 
+/** track has cleanup kill proc (another mesh process, e.g. a relay) and remove dir. */
+export function track(proc: ChildProcess, dir?: string): void {
+  procs.add(proc);
+  proc.once("exit", () => procs.delete(proc));
+  if (dir) dirs.add(dir);
+}
+
 /** cleanup kills every node a test started and removes their data directories. */
 export async function cleanup(): Promise<void> {
   for (const p of procs) p.kill("SIGKILL");
