@@ -225,6 +225,12 @@ func TestFederatedE2ERoom(t *testing.T) {
 		t.Fatalf("GET e2e of %s on A: HTTP %d %v", room, st, body)
 	}
 
+	// A plain post to the E2E room is refused on A: its text never leaves
+	// the node (the checks of the wire and the disks below cover it).
+	if st, body := a.Do(t, "POST", "/api/v1/rooms/"+string(room)+"/messages", aliceTok, map[string]any{"text": "plain: " + phrase}); st != 400 {
+		t.Fatalf("a plain post to %s on A: HTTP %d %v, want 400 invalid", room, st, body)
+	}
+
 	say(t, alice, room, "from alice: "+phrase)
 	m := nextMatch(t, bob, "alice's message", func(m agent.Message) bool { return m.Kind == mesh.MessageChat && m.Body.Text != "" })
 	if m.Body.Text != "from alice: "+phrase || m.From.ID != aliceAtB || !m.E2E {

@@ -226,6 +226,16 @@ func (f *fed) mirrorRoster(address mesh.RoomID) *mesh.Roster {
 	return found
 }
 
+// knownE2E reports whether this node knows the remote room at address to be
+// end-to-end encrypted: from the policy in the home's last roster body, or
+// an epoch event in the mirror (which survives a restart).
+func (f *fed) knownE2E(address mesh.RoomID) bool {
+	f.mu.Lock()
+	pol := f.mirrorLocked(address).policy
+	f.mu.Unlock()
+	return pol != nil && pol.E2E || f.mirrorRoster(address) != nil
+}
+
 // setMirrorRoster makes r (as this node names participants, with its
 // seq) the mirror's current roster.
 func (f *fed) setMirrorRoster(address mesh.RoomID, r *mesh.Roster) {

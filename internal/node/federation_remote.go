@@ -368,6 +368,9 @@ func (n *Node) remotePost(actor mesh.Participant, post RemotePost) (*mesh.Messag
 	if err := f.maySpeakRemote(post.Room, actor.ID); err != nil {
 		return nil, "", err // the home would refuse it
 	}
+	if post.Kind != mesh.MessageEncrypted && f.knownE2E(post.Room) {
+		return nil, "", e2eOnly(post.Room) // the home would refuse it, after the text had crossed the relay
+	}
 	m := &mesh.Message{ID: newID("m_"), Room: post.Room, Kind: post.Kind, From: actor.Sender(), TS: n.now().UTC(), To: post.To}
 	switch post.Kind {
 	case mesh.MessageChat:

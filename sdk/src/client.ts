@@ -376,6 +376,11 @@ export class Client {
     return this.sessionV?.roster(room);
   }
 
+  /** isE2E tells whether the client treats room as end-to-end encrypted (its roster, or, for room@node before the roster, the home's policy). */
+  isE2E(room: string): boolean {
+    return this.e2eRooms.has(room);
+  }
+
   /** e2e describes this client's end-to-end encryption, once it has met an E2E room. */
   get e2e(): E2EInfo | undefined {
     const s = this.sessionV;

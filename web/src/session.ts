@@ -64,6 +64,12 @@ export class Session implements Actions {
     this.room = room;
     try {
       await this.p.client.join(room);
+      // A room of another node can be known to be E2E (by its policy) before its roster reaches this node.
+      if (this.room === room && !this.e2e && this.p.client.isE2E(room)) {
+        this.e2e = true;
+        this.p.e2e(true);
+        this.p.live.say(E2E_SENTENCE);
+      }
     } catch (e) {
       if (this.room === room) this.room = old; // unless another room was picked meanwhile
       this.p.chat.note(`Could not enter ${room}: ${(e as Error).message}`, "err");
@@ -97,7 +103,7 @@ export class Session implements Actions {
     if (j.state?.moves) this.world.applyState(j.state.moves, now);
     chat.setMembers(people.all(), this.you.id);
     const n = people.all().length;
-    this.e2e = !!j.e2e;
+    this.e2e = !!j.e2e || this.p.client.isE2E(j.room);
     this.p.e2e(this.e2e);
     this.p.onRoom(j.room, info.name, n);
     live.say(`You are in ${info.name}, with ${n - 1} other${n === 2 ? "" : "s"}.${this.e2e ? " " + E2E_SENTENCE : ""}`);
