@@ -31,6 +31,12 @@ Workloads:
   relay    an Interchange relay (this binary, mesh interchange --open):
            latency it adds between two nodes, frames/s through it, RSS per
            connected node (bench_relay.go)
+  federation  a relay and three nodes (this binary): an agent on node A
+           says N messages in a room on node B that an agent on node C has
+           joined (A -> relay -> B -> relay -> C), W in flight: msgs/s end to
+           end, latency sender to receiver, CPU per message of each node and
+           the relay; --profile DIR takes CPU profiles of the nodes
+           (bench_federation.go)
 
 By default fanout, rooms and idle start their own node (this binary, "mesh
 up" on a free loopback port and a temporary data directory, with --rate 0
@@ -60,7 +66,7 @@ Run mesh bench <workload> --help for a workload's flags.
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, benchHelp)
-		return exitError{2, errors.New("name a workload: fanout, rooms, idle, startup or relay")}
+		return exitError{2, errors.New("name a workload: fanout, rooms, idle, startup, relay or federation")}
 	}
 	name, args := args[0], args[1:]
 	switch name {
@@ -77,6 +83,8 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return benchStartup(ctx, args, stdout, stderr)
 	case "relay":
 		return benchRelay(ctx, args, stdout, stderr)
+	case "federation":
+		return benchFederation(ctx, args, stdout, stderr)
 	}
 	return exitError{2, fmt.Errorf("unknown workload %q (run mesh bench --help)", name)}
 }
