@@ -62,6 +62,7 @@ type fed struct {
 	mirror  map[mesh.RoomID]*mirror
 	joins   map[joinKey][]func(error)
 	posts   map[string]postWaiter // remote posts awaiting a possible refusal, by message id
+	postLog []postRef             // the ids of posts, oldest first (some gone from posts already)
 	seen    map[mesh.RoomID]*idRing
 	// access is, per remote room and capability, the local participants
 	// its home lets hold it; a capability the home never spoke of is
