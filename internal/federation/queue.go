@@ -61,10 +61,12 @@ type record struct {
 // line when a run of entries was transmitted (once more each: so the
 // attempts bound holds across restarts). Puts are group-committed (one
 // write and one fsync for every put queued meanwhile) and reported only
-// once durable; ack and dead lines start a write of their own if none is
-// under way; sent lines wait for the next write, or for Flush. When every
-// entry is acknowledged the file is compacted to its epoch and each
-// destination's next position. All methods are safe for concurrent use.
+// once durable; a dead line starts a write of its own if none is under
+// way; ack and sent lines wait for the next write, or for Flush, and a
+// write of them alone is not fsynced (losing them in a crash only resends
+// or undercounts). When every entry is acknowledged the file is compacted
+// to its epoch and each destination's next position. All methods are safe
+// for concurrent use.
 type Queue struct {
 	path     string
 	deadPath string
@@ -340,13 +342,13 @@ func (q *Queue) write() {
 	defer q.wg.Done()
 	q.mu.Lock()
 	for (len(q.buf) > 0 || len(q.lazy) > 0) && q.failed == nil {
-		buf, puts, dones, off := q.buf, q.puts, q.dones, q.size
-		buf = append(buf, q.lazy...) // sent lines may go after what followed them
+		buf, puts, dones, off, sync := q.buf, q.puts, q.dones, q.size, len(q.buf) > 0
+		buf = append(buf, q.lazy...) // sent and ack lines may go after what followed them
 		q.buf, q.lazy, q.puts, q.dones = q.spare, nil, nil, nil
 		q.spare = nil
 		q.mu.Unlock()
 		_, err := q.f.WriteAt(buf, off)
-		if err == nil {
+		if err == nil && sync { // lazy lines alone need no fsync: the next one covers them
 			err = q.f.Sync()
 		}
 		q.mu.Lock()
@@ -456,9 +458,9 @@ func mapsKeys[V any](m map[string]V) func(func(string) bool) {
 }
 
 // Ack removes node to's entries up to n and records it; it returns how
-// many were removed and the last of them. The line is written with the
-// next batch: an ack lost in a crash only makes the entries go again, and
-// receivers drop repeats.
+// many were removed and the last of them. The line waits for the next
+// write (or Flush): an ack lost in a crash only makes the entries go
+// again, and receivers drop repeats.
 func (q *Queue) Ack(to string, upto uint64) (int, *Entry) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -470,7 +472,8 @@ func (q *Queue) Ack(to string, upto uint64) (int, *Entry) {
 	k := d.ack(upto)
 	if k > 0 {
 		last = d.acked
-		q.appendLocked(record{Op: "ack", To: to, Upto: upto})
+		b, _ := json.Marshal(record{Op: "ack", To: to, Upto: upto})
+		q.lazy = append(append(q.lazy, b...), '\n')
 	}
 	return k, last
 }
