@@ -18,8 +18,10 @@ every message goes A -> relay -> B -> relay -> C. The sender keeps --window
 says in flight (until acked by A, or with --e2e until C has them), after
 --warmup messages that are not counted. Measures msgs/s end to end (first send
 to last receive), latency sender to receiver, and CPU per message of each node
-and of the relay. --profile DIR writes a CPU profile of each node over the
-first --profile-for of the measured run (through mesh up --debug-addr).`, args, stdout, stderr)
+and of the relay, and relay frames per message (batching shows there).
+--profile DIR writes a CPU profile of each node over the first
+--profile-for of the measured run and what it allocated (through mesh up
+--debug-addr).`, args, stdout, stderr)
 	var nodeArgs string
 	var jsonOnly, quiet bool
 	fs.StringVar(&cfg.Bin, "bin", "", "mesh `binary` to start the relay and nodes from (default: this executable)")
@@ -32,6 +34,7 @@ first --profile-for of the measured run (through mesh up --debug-addr).`, args, 
 	fs.DurationVar(&cfg.Timeout, "timeout", cfg.Timeout, "longest measured run")
 	fs.StringVar(&cfg.ProfileDir, "profile", "", "write CPU profiles of the nodes to `dir` (a.pprof, b.pprof, c.pprof)")
 	fs.DurationVar(&cfg.ProfileFor, "profile-for", cfg.ProfileFor, "length of the profiles")
+	fs.BoolVar(&cfg.Trace, "trace", false, "with --profile, also 2 s execution traces of the nodes (a.trace...; go tool trace -pprof=sched FILE)")
 	fs.BoolVar(&jsonOnly, "json-only", false, "print only the JSON line")
 	fs.BoolVar(&quiet, "quiet", false, "print no progress on stderr")
 	if err := fs.Parse(args); err != nil {

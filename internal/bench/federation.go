@@ -39,7 +39,12 @@ type FederationConfig struct {
 	// measured run, through mesh up --debug-addr.
 	ProfileDir string
 	ProfileFor time.Duration
-	Progress   io.Writer // nil: no progress
+	// Trace, with ProfileDir, also takes an execution trace of each node
+	// over the first 2 s ({a,b,c}.trace): go tool trace -pprof=sched FILE
+	// shows which goroutines waited for a CPU, -pprof=sync which waited
+	// on each other.
+	Trace    bool
+	Progress io.Writer // nil: no progress
 }
 
 // DefaultFederation returns the defaults of `mesh bench federation`.
@@ -141,7 +146,7 @@ func RunFederation(ctx context.Context, cfg FederationConfig) (r *Report, err er
 		}
 	}
 	procs := map[string]int{"a": a.node.Cmd.Process.Pid, "b": b.node.Cmd.Process.Pid, "c": c.node.Cmd.Process.Pid,
-		"relay": relay.cmd.Process.Pid}
+		"relay": relay.cmd.Process.Pid, "generator": os.Getpid()}
 	before := map[string]Stats{}
 	for k, pid := range procs {
 		if before[k], err = ProcStats(pid); err != nil {
@@ -154,7 +159,7 @@ func RunFederation(ctx context.Context, cfg FederationConfig) (r *Report, err er
 	if cfg.ProfileDir != "" {
 		for _, n := range nodes {
 			profiles.Go(func() {
-				if err := n.profile(ctx, cfg.ProfileFor, filepath.Join(cfg.ProfileDir, n.name+".pprof")); err != nil {
+				if err := n.profile(ctx, cfg.ProfileFor, filepath.Join(cfg.ProfileDir, n.name+".pprof"), cfg.Trace); err != nil {
 					profErr.Store(&err)
 				}
 			})
@@ -196,11 +201,16 @@ func RunFederation(ctx context.Context, cfg FederationConfig) (r *Report, err er
 	r.Add("echo_p50_ms", "A to B and back to A p50", "ms", ms(run.echo.Quantile(0.5)))
 	const delivered = "interchange_delivered_total"
 	r.Add("frames_per_msg", "relay frames per message (all kinds, acks too)", "", (framesAfter[delivered]-framesBefore[delivered])/float64(max(got, 1)))
-	for _, k := range []string{"a", "b", "c", "relay"} {
+	var total time.Duration
+	for _, k := range []string{"a", "b", "c", "relay", "generator"} {
 		cpu := after[k].CPU - before[k].CPU
+		if k != "generator" {
+			total += cpu
+		}
 		r.Add("cpu_us_per_msg_"+k, "CPU per message, "+map[string]string{"a": "node A (sender's)",
-			"b": "node B (home)", "c": "node C (receiver's)", "relay": "relay"}[k], "µs", float64(cpu.Microseconds())/float64(max(got, 1)))
+			"b": "node B (home)", "c": "node C (receiver's)", "relay": "relay", "generator": "this generator"}[k], "µs", float64(cpu.Microseconds())/float64(max(got, 1)))
 	}
+	r.Add("cpu_us_per_msg", "CPU per message, nodes and relay", "µs", float64(total.Microseconds())/float64(max(got, 1)))
 	for _, k := range []string{"a", "b", "c", "relay"} {
 		r.Add("cpu_cores_"+k, "", "cores", (after[k].CPU-before[k].CPU).Seconds()/el.Seconds())
 	}
@@ -337,8 +347,9 @@ func (n *fedChild) agentConn(ctx context.Context, name, address string) (*client
 	return newClient(conn, address, head), nil
 }
 
-// profile writes a CPU profile of n over d to path.
-func (n *fedChild) profile(ctx context.Context, d time.Duration, path string) error {
+// profile writes a CPU profile of n over d to path, and what n allocated
+// to path-allocs.pprof; with trace, a 2 s execution trace to path.trace.
+func (n *fedChild) profile(ctx context.Context, d time.Duration, path string, trace bool) (err error) {
 	if n.debug == "" {
 		return nil
 	}
@@ -348,13 +359,22 @@ func (n *fedChild) profile(ctx context.Context, d time.Duration, path string) er
 		return err
 	}
 	var traced sync.WaitGroup
-	if os.Getenv("MESH_BENCH_TRACE") != "" {
+	var traceErr error
+	if trace {
 		traced.Go(func() {
-			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+n.debug+"/debug/pprof/trace?seconds=2", nil)
-			fetch(req, strings.TrimSuffix(path, ".pprof")+".trace")
+			req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+n.debug+"/debug/pprof/trace?seconds=2", nil)
+			if err == nil {
+				err = fetch(req, strings.TrimSuffix(path, ".pprof")+".trace")
+			}
+			traceErr = err
 		})
 	}
-	defer traced.Wait()
+	defer func() {
+		traced.Wait()
+		if err == nil && traceErr != nil {
+			err = fmt.Errorf("node %s: trace: %w", n.name, traceErr)
+		}
+	}()
 	if err := fetch(req, path); err != nil {
 		return fmt.Errorf("node %s: %w", n.name, err)
 	}
