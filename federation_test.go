@@ -107,7 +107,9 @@ func TestCanonical(t *testing.T) {
 // (testdata/protocol/federation): each decodes strictly as a FedBody,
 // encodes back to the same JSON, comes from the room's home (want.from),
 // and names participants of the receiving node (want.to), which reads them
-// as want.participants, named as it names them.
+// as want.participants, named as it names them; or is a post from a
+// member's node (want.from) to the room's home (want.to), see
+// checkPostVector.
 func TestProtocolFederation(t *testing.T) {
 	forEachVector(t, "federation", func(t *testing.T, v vector) {
 		var b mesh.FedBody
@@ -132,8 +134,15 @@ func TestProtocolFederation(t *testing.T) {
 		if err := decodeStrict(v.Want, &want); err != nil {
 			t.Fatalf("want: %v", err)
 		}
-		if _, home, ok := b.Room.Split(); !ok || home != want.From || b.Kind != want.Kind {
-			t.Fatalf("got a %s for %q, want a %s from its home %s", b.Kind, b.Room, want.Kind, want.From)
+		if b.Kind != want.Kind {
+			t.Fatalf("got a %s, want a %s", b.Kind, want.Kind)
+		}
+		if b.Kind == mesh.FedSay || b.Kind == mesh.FedCommand || b.Kind == mesh.FedResult {
+			checkPostVector(t, v.Input, &b, want.From, want.To, want.Participants)
+			return
+		}
+		if _, home, ok := b.Room.Split(); !ok || home != want.From {
+			t.Fatalf("got a %s for %q, want one from its home %s", b.Kind, b.Room, want.From)
 		}
 		var members []mesh.Participant
 		switch b.Kind {
@@ -163,4 +172,44 @@ func TestProtocolFederation(t *testing.T) {
 			t.Errorf("participants: got %v, want %v", got, want.Participants)
 		}
 	})
+}
+
+// checkPostVector checks a post a member's node (from) sends a room's home
+// (to): the envelope as sent has no seq and no trust (the home assigns
+// them), names its author as the sending node does, and carries that
+// node's provenance entry, which verifies (the vector's node is the one of
+// TestProvenanceVector). The home names the author participants[0].
+func checkPostVector(t *testing.T, input json.RawMessage, b *mesh.FedBody, from, to string, participants []mesh.ParticipantID) {
+	t.Helper()
+	const keyA = "w21RnksLDL3lEFSpb53Z/aobLJs082cT/sDhfAoZOIw=" // node nemmgynitrhp6kwdh
+	var raw struct {
+		Msg map[string]json.RawMessage `json:"msg"`
+	}
+	if err := json.Unmarshal(input, &raw); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"seq", "trust"} {
+		if _, ok := raw.Msg[k]; ok {
+			t.Errorf("the post's msg has %q: the home assigns it", k)
+		}
+	}
+	m := b.Msg
+	if _, home, ok := b.Room.Split(); !ok || home != to || m == nil || m.Room != b.Room || m.From.Node != from {
+		t.Fatalf("a post for %q from node %s, want one to home %s from node %s", b.Room, m.From.Node, to, from)
+	}
+	if got := mesh.ViewParticipant(mesh.Qualify(m.From.ID, m.From.Node), from, to); len(participants) != 1 || got != participants[0] {
+		t.Errorf("the home names the author %s, want %v", got, participants)
+	}
+	if len(m.Provenance) != 1 || m.Provenance[0].Node != from || from != "nemmgynitrhp6kwdh" {
+		t.Fatalf("provenance %v: want one entry, by node %s", m.Provenance, from)
+	}
+	stmt, err := mesh.ProvenanceStatement(m, b.Room, m.Provenance[0], from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, _ := base64.StdEncoding.DecodeString(keyA)
+	sig, _ := base64.StdEncoding.DecodeString(m.Provenance[0].Sig)
+	if !ed25519.Verify(key, stmt, sig) {
+		t.Errorf("the post's provenance does not verify; statement %s", stmt)
+	}
 }

@@ -54,11 +54,18 @@ func (c *RelayConfig) logf(format string, args ...any) {
 type relayChild struct {
 	cmd  *exec.Cmd
 	url  string
-	dir  string
+	dir  string // a temporary data directory, removed by stop
 	done chan struct{}
 }
 
 func startRelayChild(ctx context.Context, bin string) (*relayChild, error) {
+	return startRelay(ctx, bin, "", "--open", "--rate", "0", "--send-queue", "65536", "--log-level", "warn")
+}
+
+// startRelay starts mesh interchange on a free loopback port with args,
+// in dir ("" makes a temporary one, removed by stop), and waits until it
+// listens.
+func startRelay(ctx context.Context, bin, dir string, args ...string) (*relayChild, error) {
 	if bin == "" {
 		exe, err := os.Executable()
 		if err != nil {
@@ -66,23 +73,31 @@ func startRelayChild(ctx context.Context, bin string) (*relayChild, error) {
 		}
 		bin = exe
 	}
-	dir, err := os.MkdirTemp("", "mesh-bench-relay-")
-	if err != nil {
-		return nil, err
+	temp := dir == ""
+	if temp {
+		d, err := os.MkdirTemp("", "mesh-bench-relay-")
+		if err != nil {
+			return nil, err
+		}
+		dir = d
 	}
 	port, err := freePort()
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.CommandContext(ctx, bin, "interchange", "--addr", "127.0.0.1:"+strconv.Itoa(port), "--data", dir,
-		"--open", "--rate", "0", "--send-queue", "65536", "--log-level", "warn")
+	cmd := exec.CommandContext(ctx, bin, append([]string{"interchange", "--addr", "127.0.0.1:" + strconv.Itoa(port), "--data", dir}, args...)...)
 	stdout, _ := cmd.StdoutPipe()
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
-		os.RemoveAll(dir)
+		if temp {
+			os.RemoveAll(dir)
+		}
 		return nil, fmt.Errorf("start the relay: %w", err)
 	}
-	r := &relayChild{cmd: cmd, dir: dir, done: make(chan struct{})}
+	r := &relayChild{cmd: cmd, done: make(chan struct{})}
+	if temp {
+		r.dir = dir
+	}
 	lines := bufio.NewScanner(stdout)
 	re := regexp.MustCompile(`listening on (ws://\S+)`)
 	timer := time.AfterFunc(20*time.Second, func() { cmd.Process.Kill() })
@@ -114,7 +129,9 @@ func (r *relayChild) stop() {
 		r.cmd.Process.Kill()
 		<-r.done
 	}
-	os.RemoveAll(r.dir)
+	if r.dir != "" {
+		os.RemoveAll(r.dir)
+	}
 }
 
 // synthNode is a node identity for the relay's open mode.

@@ -54,19 +54,26 @@ type Peer struct {
 	Auth string // interchange.AuthSecret or AuthOpen
 }
 
-// Handler is what the node does with what other nodes send. Its methods
-// are called from the client's read goroutine, one at a time.
+// Handler is what the node does with what other nodes send.
 type Handler interface {
+	// Check checks a verified body before Receive applies it: what needs
+	// no state that earlier bodies change (a post's provenance signature).
+	// It is called on any goroutine, concurrently with other Checks and
+	// with Receive, for every body Receive will get, earlier; Receive gets
+	// what it returned as checked.
+	Check(from Peer, b *mesh.FedBody) error
 	// Receive applies a verified body. Bodies from one node arrive in the
-	// order it sent them. done must be called exactly once, when the
-	// body's effect is durable or it was refused for good (nil), or with an
-	// error to have it sent again; it may be called from any goroutine.
-	Receive(from Peer, b *mesh.FedBody, done func(error))
+	// order it sent them, one at a time, on the client's apply goroutine.
+	// done must be called exactly once, when the body's effect is durable
+	// or it was refused for good (nil), or with an error to have it sent
+	// again; it may be called from any goroutine.
+	Receive(from Peer, b *mesh.FedBody, checked error, done func(error))
 	// Reject reports a frame that failed verification (a bad signature, a
-	// key that is not the pinned one, a body that does not decode).
+	// key that is not the pinned one, a body that does not decode). It is
+	// called from the read or the apply goroutine, maybe at once.
 	Reject(from Peer, reason string)
 	// Reachable reports a node that appeared in the relay's directory
-	// (also on every new link).
+	// (also on every new link), from the read goroutine.
 	Reachable(node string)
 }
 
@@ -94,6 +101,10 @@ type Client struct {
 	dir       interchange.Directory
 	out       map[string]*outbox
 	in        map[string]*inbox
+
+	applyc  chan *inFrame // verified frames, read goroutine to apply goroutine
+	sigBuf  []byte        // the read goroutine's scratch for signed bytes
+	signBuf []byte        // the pump's
 }
 
 // outbox is the sending state of one destination.
@@ -162,7 +173,7 @@ func Open(cfg Config, h Handler) (*Client, error) {
 		cfg.Window = def.Window
 	}
 	c := &Client{cfg: cfg, h: h, log: cfg.Logger, self: cfg.Identity.ID, key: cfg.Identity.Public(),
-		wakec: make(chan struct{}, 1), out: map[string]*outbox{}, in: map[string]*inbox{}}
+		wakec: make(chan struct{}, 1), out: map[string]*outbox{}, in: map[string]*inbox{}, applyc: make(chan *inFrame, applyDepth)}
 	var err error
 	if c.q, err = OpenQueue(cfg.DataDir, c.log, cfg.Now, c.wake); err != nil {
 		return nil, err
@@ -172,9 +183,10 @@ func Open(cfg Config, h Handler) (*Client, error) {
 		return nil, err
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
-	c.wg.Add(2)
+	c.wg.Add(3)
 	go c.connect()
 	go c.pump()
+	go c.apply()
 	return c, nil
 }
 
@@ -198,16 +210,23 @@ func (c *Client) wake() {
 }
 
 // Send queues b for node to and calls done once it is durable in the
-// queue (it leaves when the destination acknowledges it). done must not
-// block. Errors: EUnavailable (the queue failed or is closed).
+// queue (it leaves when the destination acknowledges it, in a frame the
+// client signs). done must not block. Errors: EUnavailable (the queue
+// failed or is closed).
 func (c *Client) Send(to string, b *mesh.FedBody, done func(error)) {
-	raw, err := json.Marshal(b)
+	raw, err := b.MarshalJSON() // not json.Marshal: it would check and compact what this returns
 	if err != nil {
 		done(fmt.Errorf("encode %s body: %w", b.Kind, err))
 		return
 	}
-	sig := base64.StdEncoding.EncodeToString(ed25519.Sign(c.cfg.Identity.Key, interchange.SignedBytes(c.self, to, raw)))
-	c.q.Put(to, b.Kind, raw, sig, func(_ *Entry, err error) { done(err) })
+	c.SendRaw(to, b.Kind, raw, done)
+}
+
+// SendRaw is Send for a body already encoded (json.Marshal of a
+// mesh.FedBody of that kind), which may go to several nodes: raw must not
+// change after the call.
+func (c *Client) SendRaw(to, kind string, raw []byte, done func(error)) {
+	c.q.Put(to, kind, raw, func(_ *Entry, err error) { done(err) })
 }
 
 // KnownKey returns the key pinned for node, if any.
@@ -342,13 +361,7 @@ func (c *Client) read(l *interchange.Link) error {
 		if err != nil {
 			return err
 		}
-		var head struct {
-			Type string `json:"type"`
-		}
-		if err := json.Unmarshal(p, &head); err != nil {
-			continue
-		}
-		switch head.Type {
+		switch interchange.TypeOf(p) {
 		case interchange.TypeDeliver:
 			c.deliver(p)
 		case interchange.TypeDirectory:
@@ -429,82 +442,6 @@ func (c *Client) outbox(node string) *outbox {
 		c.out[node] = o
 	}
 	return o
-}
-
-// deliver verifies a frame from another node and hands its body on.
-func (c *Client) deliver(p []byte) {
-	var d interchange.Deliver
-	if err := mesh.DecodeStrict(p, &d); err != nil {
-		c.log.Warn("federation: undecodable deliver frame", "err", err)
-		return
-	}
-	from := Peer{ID: d.From, Auth: d.Auth}
-	if d.To != c.self {
-		c.h.Reject(from, fmt.Sprintf("frame addressed to %s, not to this node", d.To))
-		return
-	}
-	pub, err := c.keys.check(d.From, d.Key, c.cfg.Now())
-	if err != nil {
-		c.h.Reject(from, err.Error())
-		return
-	}
-	sig, err := base64.StdEncoding.DecodeString(d.Sig)
-	if err != nil || !ed25519.Verify(pub, interchange.SignedBytes(d.From, d.To, d.Body), sig) {
-		c.h.Reject(from, "signature does not verify")
-		return
-	}
-	c.heard(d.From)
-	var b mesh.FedBody
-	bodyErr := mesh.DecodeStrict(d.Body, &b)
-	if bodyErr == nil && b.Kind == "" {
-		bodyErr = errors.New("no kind")
-	}
-	if d.N == 0 { // unsequenced: acknowledgements
-		if bodyErr == nil && b.Kind == mesh.FedAck {
-			c.acked(d.From, &b)
-		}
-		return
-	}
-	c.mu.Lock()
-	in := c.in[d.From]
-	if in == nil {
-		in = &inbox{}
-		c.in[d.From] = in
-	}
-	if in.epoch != d.Epoch {
-		*in = inbox{epoch: d.Epoch, expect: max(d.Base, 1)}
-		in.ackUpto = in.expect - 1
-	}
-	if d.Base > in.expect { // the sender gave up on or was told of what is below
-		in.expect = d.Base
-		if len(in.fifo) == 0 {
-			in.ackUpto = max(in.ackUpto, d.Base-1)
-		}
-	}
-	apply := false
-	switch {
-	case d.N < in.expect:
-		in.ackDue = true
-	case d.N > in.expect:
-		in.dropped = max(in.dropped, d.N)
-	default:
-		in.expect++
-		in.fifo = append(in.fifo, applyNote{n: d.N})
-		apply = true
-	}
-	epoch := in.epoch
-	c.mu.Unlock()
-	if !apply {
-		c.wake()
-		return
-	}
-	n := d.N
-	if bodyErr != nil {
-		c.h.Reject(from, "body does not decode: "+mesh.ErrorMessage(bodyErr))
-		c.applied(d.From, epoch, n, nil)
-		return
-	}
-	c.h.Receive(from, &b, func(err error) { c.applied(d.From, epoch, n, err) })
 }
 
 // applied records that frame n of origin's stream is durable (err nil) or
@@ -591,10 +528,6 @@ func (c *Client) pump() {
 			continue
 		}
 		frames := c.acksLocked(now)
-		type tx struct {
-			e    *Entry
-			base uint64
-		}
 		var sends []tx
 		for _, to := range c.q.Dests() {
 			o := c.outbox(to)
@@ -611,19 +544,24 @@ func (c *Client) pump() {
 				// go again (a gap) or was only slow.
 				o.rto = min(2*o.rto, c.cfg.RetryMax)
 				o.deadline = now.Add(jitter(o.rto))
-				if e := c.q.Next(to, base-1); e != nil {
-					sends = append(sends, tx{e, base})
+				if e := c.q.Next(to, base-1); e != nil && !c.spent(e) {
+					sends = append(sends, tx{to: to, base: base, entries: []*Entry{e}})
 				}
 			}
-			for o.sent+1-base < uint64(c.cfg.Window) {
-				e := c.q.Next(to, o.sent)
-				if e == nil {
-					break
+			if room := int(uint64(c.cfg.Window) - min(o.sent+1-base, uint64(c.cfg.Window))); room > 0 {
+				es := c.q.After(to, o.sent, room)
+				for i, e := range es {
+					if c.spent(e) { // the sweep moves it to the dead letters; nothing after it goes first
+						es = es[:i]
+						break
+					}
 				}
-				sends = append(sends, tx{e, base})
-				o.sent = e.N
-				if o.deadline.IsZero() {
-					o.deadline = now.Add(jitter(o.rto))
+				if len(es) > 0 {
+					sends = append(sends, batches(to, base, es, c.batchLimit(l))...)
+					o.sent = es[len(es)-1].N
+					if o.deadline.IsZero() {
+						o.deadline = now.Add(jitter(o.rto))
+					}
 				}
 			}
 		}
@@ -633,13 +571,58 @@ func (c *Client) pump() {
 			l.Send(f)
 		}
 		for _, s := range sends {
-			s.e.attempts.Add(1)
-			s.e.sentAt.Store(now.UnixNano())
-			if !l.SendWait(c.sendFrame(s.e, s.base, epoch)) {
+			c.q.Sent(s.entries, now)
+			if !l.SendWait(c.sendFrame(s, epoch)) {
 				break // the link closed: connect resets the outboxes
 			}
 		}
 	}
+}
+
+// spent reports whether e was sent MaxAttempts times: it goes no more.
+func (c *Client) spent(e *Entry) bool {
+	return c.cfg.MaxAttempts > 0 && e.Attempts() >= c.cfg.MaxAttempts
+}
+
+// tx is a frame to send: a run of one destination's entries with
+// consecutive positions.
+type tx struct {
+	to      string
+	base    uint64
+	entries []*Entry
+}
+
+// Batches bound the bodies and the bytes of one frame.
+const (
+	maxBatch      = 256
+	maxBatchBytes = 64 << 10
+)
+
+// batchLimit is the most body bytes a frame carries: maxBatchBytes, or
+// less when the relay's frame limit is lower.
+func (c *Client) batchLimit(l *interchange.Link) int {
+	if m := l.Welcome.Limits.MaxFrameBytes; m > 0 && m/2 < maxBatchBytes {
+		return m / 2
+	}
+	return maxBatchBytes
+}
+
+// batches cuts a destination's entries (in order) into frames: runs of
+// consecutive positions, each of at most maxBatch bodies and (but for a
+// body alone) limit bytes.
+func batches(to string, base uint64, es []*Entry, limit int) []tx {
+	var out []tx
+	size := 0
+	for i, e := range es {
+		if k := len(out) - 1; i > 0 && e.N == es[i-1].N+1 && len(out[k].entries) < maxBatch && size+len(e.Body)+1 <= limit {
+			out[k].entries = append(out[k].entries, e)
+			size += len(e.Body) + 1
+			continue
+		}
+		out = append(out, tx{to: to, base: base, entries: es[i : i+1 : i+1]})
+		size = len(e.Body)
+	}
+	return out
 }
 
 // acksLocked returns the acknowledgement frames due. c.mu must be held.
@@ -660,21 +643,47 @@ func (c *Client) acksLocked(now time.Time) [][]byte {
 		}
 		in.sentAck, in.ackDue = in.ackUpto, false
 		raw, _ := json.Marshal(b)
-		out = append(out, c.frame(origin, "a"+newID(""), 0, 0, "", raw, c.sign(origin, raw)))
+		out = append(out, c.frame(origin, "a"+newID(""), 0, 0, "", "body", raw, c.sign(origin, raw)))
 	}
 	return out
 }
 
+// sign signs what a frame from this node to node to carrying body covers.
+// Only the pump calls it.
 func (c *Client) sign(to string, body []byte) string {
-	return base64.StdEncoding.EncodeToString(ed25519.Sign(c.cfg.Identity.Key, interchange.SignedBytes(c.self, to, body)))
+	c.signBuf = interchange.AppendSignedBytes(c.signBuf[:0], c.self, to, body)
+	sig := base64.StdEncoding.EncodeToString(ed25519.Sign(c.cfg.Identity.Key, c.signBuf))
+	if cap(c.signBuf) > 1<<20 {
+		c.signBuf = nil
+	}
+	return sig
 }
 
-func (c *Client) sendFrame(e *Entry, base uint64, epoch string) []byte {
-	return c.frame(e.To, e.ID+"."+strconv.Itoa(e.Attempts()), e.N, base, epoch, e.Body, e.Sig)
+// sendFrame builds and signs the frame of s: its body, or a batch.
+func (c *Client) sendFrame(s tx, epoch string) []byte {
+	first := s.entries[0]
+	id := first.ID + "." + strconv.Itoa(first.Attempts())
+	if len(s.entries) == 1 {
+		return c.frame(s.to, id, first.N, s.base, epoch, "body", first.Body, c.sign(s.to, first.Body))
+	}
+	size := 1
+	for _, e := range s.entries {
+		size += len(e.Body) + 1
+	}
+	bodies := make([]byte, 0, size)
+	bodies = append(bodies, '[')
+	for i, e := range s.entries {
+		if i > 0 {
+			bodies = append(bodies, ',')
+		}
+		bodies = append(bodies, e.Body...)
+	}
+	bodies = append(bodies, ']')
+	return c.frame(s.to, id+"+"+strconv.Itoa(len(s.entries)), first.N, s.base, epoch, "bodies", bodies, c.sign(s.to, bodies))
 }
 
-// frame builds a send frame.
-func (c *Client) frame(to, id string, n, base uint64, epoch string, body []byte, sig string) []byte {
+// frame builds a send frame whose member name (body or bodies) holds body.
+func (c *Client) frame(to, id string, n, base uint64, epoch, name string, body []byte, sig string) []byte {
 	b := make([]byte, 0, 160+len(c.key)+len(sig)+len(body))
 	b = append(b, `{"type":"send","to":"`...)
 	b = append(b, to...)
@@ -694,13 +703,17 @@ func (c *Client) frame(to, id string, n, base uint64, epoch string, body []byte,
 	b = append(b, c.key...)
 	b = append(b, `","sig":"`...)
 	b = append(b, sig...)
-	b = append(b, `","body":`...)
+	b = append(b, `","`...)
+	b = append(b, name...)
+	b = append(b, `":`...)
 	b = append(b, body...)
 	return append(b, '}')
 }
 
-// sweep moves the entries past MaxAttempts or MaxAge to the dead letters.
+// sweep moves the entries past MaxAttempts or MaxAge to the dead letters,
+// and has the queue write the transmissions it counted.
 func (c *Client) sweep(now time.Time) {
+	c.q.Flush()
 	for _, e := range c.q.Expired(now, c.cfg.MaxAttempts, c.cfg.MaxAge) {
 		reason := fmt.Sprintf("not acknowledged by %s after %d attempts in %v", e.To, e.Attempts(), now.Sub(e.Enqueued).Round(time.Millisecond))
 		if c.cfg.MaxAttempts > 0 && e.Attempts() >= c.cfg.MaxAttempts {

@@ -23,16 +23,29 @@
 // message id they have already applied (a node that crashed between
 // applying and acknowledging), so a retry never doubles a message.
 //
+// The pump sends what is pending for a destination in batches: one frame
+// carries up to 256 bodies of consecutive positions (64 KiB of them at
+// most) under one signature. Transmissions are counted in the queue (sent
+// lines), so the attempts bound holds across restarts.
+//
 // # Trust
 //
 // Each frame is signed by the node that sends it: Ed25519 over
-// interchange.SignedBytes(from, to, body). The receiver checks that the
-// key in the frame is the sender's (node ids are derived from keys), pins
-// it on first contact (federation-keys.jsonl) and refuses a later frame
-// with another key, and verifies the signature. A frame that fails is
-// dropped unacknowledged and reported to the node (Handler.Reject), which
-// audits it. The relay tells whether the sender authenticated with a
-// secret or came in through an open relay (Peer.Auth).
+// interchange.SignedBytes(from, to, body), or over the whole bodies array
+// of a batch. The receiver checks that the key in the frame is the
+// sender's (node ids are derived from keys), pins it on first contact
+// (federation-keys.jsonl) and refuses a later frame with another key, and
+// verifies the signature. A frame that fails is dropped unacknowledged
+// and reported to the node (Handler.Reject), which audits it. The relay
+// tells whether the sender authenticated with a secret or came in through
+// an open relay (Peer.Auth).
+//
+// # Receiving
+//
+// A read goroutine verifies each frame, decodes its bodies and has the
+// node Check them (a post's provenance), spread over the CPUs; an apply
+// goroutine applies them in each stream's order (Handler.Receive). See
+// inbound.go.
 package federation
 
 import "encoding/base32"

@@ -11,6 +11,7 @@ import (
 func FuzzQueueReplay(f *testing.F) {
 	f.Add([]byte(`{"op":"epoch","epoch":"e1"}` + "\n" + `{"op":"put","entry":{"id":"q_1","to":"nb","n":1,"kind":"say","ts":"2026-03-01T12:00:00Z","body":{},"sig":"s"}}` + "\n" + `{"op":"ack","to":"nb","upto":1}` + "\n"))
 	f.Add([]byte(`{"op":"next","to":"nb","n":7}` + "\n" + `{"op":"dead","to":"nb","n":3}` + "\n"))
+	f.Add([]byte(`{"op":"put","entry":{"id":"q_1","to":"nb","n":1,"kind":"say","ts":"2026-03-01T12:00:00Z","body":{},"attempts":4}}` + "\n" + `{"op":"sent","to":"nb","n":1,"upto":9}` + "\n"))
 	f.Add([]byte(`{"op":"put","entry":{"n":0}}` + "\n"))
 	f.Add([]byte(`{"op":"put"`))
 	f.Fuzz(func(t *testing.T, data []byte) {

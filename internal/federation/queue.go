@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -26,7 +27,8 @@ const (
 )
 
 // Entry is one outbound body waiting for its destination's acknowledgement.
-// N orders a destination's entries; Body is the exact bytes Sig signs.
+// N orders a destination's entries; Body is the exact bytes sent (and
+// signed, with the frame that carries it).
 type Entry struct {
 	ID       string          `json:"id"`
 	To       string          `json:"to"`
@@ -34,32 +36,37 @@ type Entry struct {
 	Kind     string          `json:"kind"`
 	Enqueued time.Time       `json:"ts"`
 	Body     json.RawMessage `json:"body"`
-	Sig      string          `json:"sig"`
-	attempts atomic.Int32    // transmissions so far (in this process)
+	Tries    int32           `json:"attempts,omitempty"` // transmissions before the line was written (a compaction)
+	attempts atomic.Int32    // transmissions so far
 	sentAt   atomic.Int64    // UnixNano of the last transmission
 }
 
-// Attempts returns how many times the entry was sent since the node started.
+// Attempts returns how many times the entry was sent, restarts included
+// (but for the last transmissions before a crash, see Queue.Sent).
 func (e *Entry) Attempts() int { return int(e.attempts.Load()) }
 
 // record is one line of federation-queue.jsonl.
 type record struct {
-	Op    string `json:"op"` // epoch, put, ack, dead, next
+	Op    string `json:"op"` // epoch, put, ack, dead, next, sent
 	Epoch string `json:"epoch,omitempty"`
 	To    string `json:"to,omitempty"`
-	N     uint64 `json:"n,omitempty"`     // dead, next
-	Upto  uint64 `json:"upto,omitempty"`  // ack
+	N     uint64 `json:"n,omitempty"`     // dead, next, sent (the first)
+	Upto  uint64 `json:"upto,omitempty"`  // ack, sent (the last)
 	Entry *Entry `json:"entry,omitempty"` // put
 }
 
 // Queue is the durable outbound queue, federation-queue.jsonl: a put line
 // per body, an ack line when a destination acknowledges a prefix of its
-// entries, a dead line when an entry moves to the dead letters. Puts are
-// group-committed (one write and one fsync for every put queued
-// meanwhile) and reported only once durable; ack and dead lines ride along
-// with the next write. When every entry is acknowledged the file is
-// compacted to its epoch and each destination's next position. All methods
-// are safe for concurrent use.
+// entries, a dead line when an entry moves to the dead letters, a sent
+// line when a run of entries was transmitted (once more each: so the
+// attempts bound holds across restarts). Puts are group-committed (one
+// write and one fsync for every put queued meanwhile) and reported only
+// once durable; a dead line starts a write of its own if none is under
+// way; ack and sent lines wait for the next write, or for Flush, and a
+// write of them alone is not fsynced (losing them in a crash only resends
+// or undercounts). When every entry is acknowledged the file is compacted
+// to its epoch and each destination's next position. All methods are safe
+// for concurrent use.
 type Queue struct {
 	path     string
 	deadPath string
@@ -73,6 +80,8 @@ type Queue struct {
 	f       *os.File
 	size    int64
 	buf     []byte   // lines waiting for the writer
+	spare   []byte   // an empty buffer for the next batch
+	lazy    []byte   // sent lines waiting for a write
 	puts    []*Entry // puts in buf, in order
 	dones   []func(error)
 	writing bool
@@ -95,6 +104,9 @@ const (
 	compactAt = 256 << 10
 	rewriteAt = 64 << 20
 )
+
+// maxSpare bounds a write buffer kept for the next batch.
+const maxSpare = 4 << 20
 
 // OpenQueue opens (or creates) the queue in dir. A torn last line is set
 // aside as for every journal (package jsonl). durable, if not nil, is
@@ -151,6 +163,7 @@ func (q *Queue) replay(line []byte) error {
 		}
 		d := q.dest(r.Entry.To)
 		d.next = max(d.next, r.Entry.N)
+		r.Entry.attempts.Store(r.Entry.Tries)
 		d.entries = append(d.entries, r.Entry)
 	case "ack":
 		d := q.dest(r.To)
@@ -160,6 +173,12 @@ func (q *Queue) replay(line []byte) error {
 	case "next":
 		d := q.dest(r.To)
 		d.next = max(d.next, r.N)
+	case "sent":
+		for _, e := range q.dest(r.To).entries {
+			if e.N >= r.N && e.N <= r.Upto {
+				e.attempts.Add(1)
+			}
+		}
 	default:
 		return fmt.Errorf("unknown op %q", r.Op)
 	}
@@ -214,9 +233,11 @@ func (q *Queue) Epoch() string {
 }
 
 // Put queues body for node to and calls done once it is durable (or with
-// the error that kept it from being so). done must not block.
+// the error that kept it from being so). done must not block; body must
+// not change after the call.
 // Errors: EUnavailable (closed, or a write failed earlier).
-func (q *Queue) Put(to, kind string, body []byte, sig string, done func(*Entry, error)) {
+func (q *Queue) Put(to, kind string, body []byte, done func(*Entry, error)) {
+	e := &Entry{ID: newID("q_"), To: to, Kind: kind, Enqueued: q.now().UTC(), Body: body}
 	q.mu.Lock()
 	if err := q.usableLocked(); err != nil {
 		q.mu.Unlock()
@@ -225,8 +246,9 @@ func (q *Queue) Put(to, kind string, body []byte, sig string, done func(*Entry, 
 	}
 	d := q.dest(to)
 	d.next++
-	e := &Entry{ID: newID("q_"), To: to, N: d.next, Kind: kind, Enqueued: q.now().UTC(), Body: body, Sig: sig}
-	q.appendLocked(record{Op: "put", Entry: e})
+	e.N = d.next
+	q.buf = appendPut(q.buf, e)
+	q.startLocked()
 	q.puts = append(q.puts, e)
 	q.dones = append(q.dones, func(err error) { done(e, err) })
 	q.mu.Unlock()
@@ -246,6 +268,11 @@ func (q *Queue) usableLocked() error {
 func (q *Queue) appendLocked(r record) {
 	b, _ := json.Marshal(r)
 	q.buf = append(append(q.buf, b...), '\n')
+	q.startLocked()
+}
+
+// startLocked starts the writer unless it runs. q.mu must be held.
+func (q *Queue) startLocked() {
 	if !q.writing {
 		q.writing = true
 		q.wg.Add(1)
@@ -253,19 +280,85 @@ func (q *Queue) appendLocked(r record) {
 	}
 }
 
+// appendPut appends e's put line: what json.Marshal(record{Op: "put",
+// Entry: e}) writes, without checking and compacting the body again (it
+// was marshalled by this process).
+func appendPut(b []byte, e *Entry) []byte {
+	b = append(b, `{"op":"put","entry":{"id":`...)
+	b = strconv.AppendQuote(b, e.ID)
+	b = append(b, `,"to":`...)
+	b = strconv.AppendQuote(b, e.To)
+	b = append(b, `,"n":`...)
+	b = strconv.AppendUint(b, e.N, 10)
+	b = append(b, `,"kind":`...)
+	b = strconv.AppendQuote(b, e.Kind)
+	b = append(b, `,"ts":"`...)
+	b = e.Enqueued.AppendFormat(b, time.RFC3339Nano)
+	b = append(b, `","body":`...)
+	b = append(b, e.Body...)
+	if k := e.attempts.Load(); k > 0 {
+		b = append(b, `,"attempts":`...)
+		b = strconv.AppendInt(b, int64(k), 10)
+	}
+	return append(b, "}}\n"...)
+}
+
+// Sent counts a transmission of each of es (entries of one destination,
+// in order) at time at, and records it: a sent line for each run of
+// consecutive positions. The lines wait for the next write (or Flush): a
+// crash may lose the count of the transmissions since, never more.
+func (q *Queue) Sent(es []*Entry, at time.Time) {
+	for _, e := range es {
+		e.attempts.Add(1)
+		e.sentAt.Store(at.UnixNano())
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(es) == 0 || q.usableLocked() != nil {
+		return
+	}
+	for i := 0; i < len(es); {
+		j := i + 1
+		for j < len(es) && es[j].N == es[j-1].N+1 {
+			j++
+		}
+		b, _ := json.Marshal(record{Op: "sent", To: es[i].To, N: es[i].N, Upto: es[j-1].N})
+		q.lazy = append(append(q.lazy, b...), '\n')
+		i = j
+	}
+}
+
+// Flush starts a write of the lines that wait for one.
+func (q *Queue) Flush() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.lazy) > 0 && q.usableLocked() == nil {
+		q.startLocked()
+	}
+}
+
 // write writes and fsyncs what is queued, batch after batch.
 func (q *Queue) write() {
 	defer q.wg.Done()
 	q.mu.Lock()
-	for len(q.buf) > 0 && q.failed == nil {
-		buf, puts, dones, off := q.buf, q.puts, q.dones, q.size
-		q.buf, q.puts, q.dones = nil, nil, nil
+	for (len(q.buf) > 0 || len(q.lazy) > 0) && q.failed == nil {
+		buf, puts, dones, off, sync := q.buf, q.puts, q.dones, q.size, len(q.buf) > 0
+		buf = append(buf, q.lazy...) // sent and ack lines may go after what followed them
+		q.buf, q.lazy, q.puts, q.dones = q.spare, nil, nil, nil
+		q.spare = nil
 		q.mu.Unlock()
 		_, err := q.f.WriteAt(buf, off)
-		if err == nil {
+		if err == nil && sync { // lazy lines alone need no fsync: the next one covers them
 			err = q.f.Sync()
 		}
 		q.mu.Lock()
+		if cap(buf) <= maxSpare { // the next batch fills it again, without growing it from nothing
+			if len(q.buf) == 0 {
+				q.buf = buf[:0]
+			} else {
+				q.spare = buf[:0]
+			}
+		}
 		if err != nil {
 			q.failed = err
 			q.f.Truncate(off) // best effort: the lines were never acknowledged
@@ -285,13 +378,13 @@ func (q *Queue) write() {
 			q.durable()
 		}
 		q.mu.Lock()
-		if err == nil && len(q.buf) == 0 {
+		if err == nil && len(q.buf) == 0 && len(q.lazy) == 0 {
 			q.maybeCompactLocked()
 		}
 	}
 	if q.failed != nil { // refuse what was queued meanwhile
 		dones := q.dones
-		q.buf, q.puts, q.dones = nil, nil, nil
+		q.buf, q.lazy, q.puts, q.dones = nil, nil, nil, nil
 		q.mu.Unlock()
 		for _, done := range dones {
 			done(mesh.Errorf(mesh.EUnavailable, "The federation queue failed to write; restart the node."))
@@ -338,7 +431,7 @@ func (q *Queue) rewriteLocked() error {
 		d := q.dests[to]
 		add(record{Op: "next", To: to, N: d.next})
 		for _, e := range d.entries {
-			add(record{Op: "put", Entry: e})
+			b = appendPut(b, e)
 		}
 	}
 	if err := atomicfile.WriteFile(q.path, b, 0o600); err != nil {
@@ -350,7 +443,7 @@ func (q *Queue) rewriteLocked() error {
 		return err
 	}
 	q.f.Close()
-	q.f, q.size = f, int64(len(b))
+	q.f, q.size, q.lazy = f, int64(len(b)), nil // the attempts are in the put lines
 	return nil
 }
 
@@ -365,9 +458,9 @@ func mapsKeys[V any](m map[string]V) func(func(string) bool) {
 }
 
 // Ack removes node to's entries up to n and records it; it returns how
-// many were removed and the last of them. The line is written with the
-// next batch: an ack lost in a crash only makes the entries go again, and
-// receivers drop repeats.
+// many were removed and the last of them. The line waits for the next
+// write (or Flush): an ack lost in a crash only makes the entries go
+// again, and receivers drop repeats.
 func (q *Queue) Ack(to string, upto uint64) (int, *Entry) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -379,7 +472,8 @@ func (q *Queue) Ack(to string, upto uint64) (int, *Entry) {
 	k := d.ack(upto)
 	if k > 0 {
 		last = d.acked
-		q.appendLocked(record{Op: "ack", To: to, Upto: upto})
+		b, _ := json.Marshal(record{Op: "ack", To: to, Upto: upto})
+		q.lazy = append(append(q.lazy, b...), '\n')
 	}
 	return k, last
 }
@@ -397,6 +491,20 @@ func (q *Queue) Next(to string, after uint64) *Entry {
 		return d.entries[i]
 	}
 	return nil
+}
+
+// After returns up to max of node to's pending entries with N > after, in
+// order.
+func (q *Queue) After(to string, after uint64, max int) []*Entry {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	d := q.dests[to]
+	if d == nil {
+		return nil
+	}
+	i, _ := slices.BinarySearchFunc(d.entries, after+1, func(e *Entry, n uint64) int { return cmpUint(e.N, n) })
+	j := min(len(d.entries), i+max)
+	return slices.Clone(d.entries[i:j])
 }
 
 // Base returns the lowest N pending for node to, or the next N to be
@@ -492,14 +600,14 @@ type DeadLetter struct {
 	Enqueued time.Time       `json:"enqueued,omitzero"`
 	TS       time.Time       `json:"ts"`
 	Body     json.RawMessage `json:"body,omitempty"`
-	Sig      string          `json:"sig,omitempty"`
+	Sig      string          `json:"sig,omitempty"` // only in lines of nodes that signed each body
 }
 
 // Dead moves e to the dead letters with reason: a line in
 // dead-letter.jsonl (fsynced), then a dead line in the queue.
 func (q *Queue) Dead(e *Entry, reason string) error {
 	dl := DeadLetter{Op: "dead", ID: e.ID, To: e.To, N: e.N, Kind: e.Kind, Reason: reason, Attempts: e.Attempts(),
-		Enqueued: e.Enqueued, TS: q.now().UTC(), Body: e.Body, Sig: e.Sig}
+		Enqueued: e.Enqueued, TS: q.now().UTC(), Body: e.Body}
 	if err := q.appendDead(dl); err != nil {
 		return err
 	}
@@ -581,7 +689,7 @@ func (q *Queue) Replay(ids []string) (int, error) {
 			continue
 		}
 		errc := make(chan error, 1)
-		q.Put(dl.To, dl.Kind, dl.Body, dl.Sig, func(_ *Entry, err error) { errc <- err })
+		q.Put(dl.To, dl.Kind, dl.Body, func(_ *Entry, err error) { errc <- err })
 		if err := <-errc; err != nil {
 			return n, err
 		}
@@ -596,12 +704,16 @@ func (q *Queue) Replay(ids []string) (int, error) {
 	return n, nil
 }
 
-// Close waits for queued lines to be written and closes the file.
+// Close writes the lines that wait (sent lines included), waits for the
+// writer and closes the file.
 func (q *Queue) Close() error {
 	q.mu.Lock()
 	if q.closed {
 		q.mu.Unlock()
 		return nil
+	}
+	if len(q.lazy) > 0 && q.failed == nil {
+		q.startLocked()
 	}
 	q.closed = true
 	q.mu.Unlock()

@@ -25,7 +25,7 @@ func openQueue(tb testing.TB, dir string) *federation.Queue {
 func put(tb testing.TB, q *federation.Queue, to, text string) *federation.Entry {
 	tb.Helper()
 	ch := make(chan *federation.Entry, 1)
-	q.Put(to, "say", []byte(fmt.Sprintf(`{"kind":"say","ref":%q}`, text)), "sig", func(e *federation.Entry, err error) {
+	q.Put(to, "say", []byte(fmt.Sprintf(`{"kind":"say","ref":%q}`, text)), func(e *federation.Entry, err error) {
 		if err != nil {
 			tb.Error(err)
 		}
@@ -161,6 +161,51 @@ func TestQueueExpired(t *testing.T) {
 	}
 }
 
+// TestQueueAttemptsSurviveReopen: the transmissions counted by Sent hold
+// across a restart, and across a compaction that rewrites the file, so the
+// attempts bound holds whatever restarts come between.
+func TestQueueAttemptsSurviveReopen(t *testing.T) {
+	dir := t.TempDir()
+	q := openQueue(t, dir)
+	var es []*federation.Entry
+	for i := range 3 {
+		es = append(es, put(t, q, "nb", fmt.Sprint(i)))
+	}
+	q.Sent(es, time.Now())     // a batch of three
+	q.Sent(es[:1], time.Now()) // the oldest again, on a timeout
+	q.Sent(es[:1], time.Now())
+	attempts := func(q *federation.Queue) string {
+		var out []int
+		for e := q.Next("nb", 0); e != nil; e = q.Next("nb", e.N) {
+			out = append(out, e.Attempts())
+		}
+		return fmt.Sprint(out)
+	}
+	q.Close()
+
+	q = openQueue(t, dir)
+	if got := attempts(q); got != "[3 1 1]" {
+		t.Fatalf("attempts after reopen: got %s, want [3 1 1]", got)
+	}
+	if got := q.Expired(time.Now(), 3, 0); len(got) != 1 || got[0].N != 1 {
+		t.Fatalf("expired at 3 attempts after reopen: %v, want entry 1", got)
+	}
+	// A rewrite keeps the pending entries with their counts.
+	q.Sent([]*federation.Entry{q.Next("nb", 1)}, time.Now())
+	if err := q.Rewrite(); err != nil {
+		t.Fatal(err)
+	}
+	q.Close()
+	if b, _ := os.ReadFile(filepath.Join(dir, federation.QueueFile)); strings.Contains(string(b), `"op":"sent"`) {
+		t.Fatalf("the rewritten file still has sent lines:\n%s", b)
+	}
+	q = openQueue(t, dir)
+	defer q.Close()
+	if got := attempts(q); got != "[3 2 1]" {
+		t.Fatalf("attempts after a rewrite: got %s, want [3 2 1]", got)
+	}
+}
+
 func BenchmarkQueuePut(b *testing.B) {
 	q := openQueue(b, b.TempDir())
 	defer q.Close()
@@ -168,7 +213,7 @@ func BenchmarkQueuePut(b *testing.B) {
 	done := make(chan struct{}, 1024)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		q.Put("nb", "say", body, "sig", func(*federation.Entry, error) { done <- struct{}{} })
+		q.Put("nb", "say", body, func(*federation.Entry, error) { done <- struct{}{} })
 		if i%512 == 511 {
 			for range 512 {
 				<-done

@@ -30,6 +30,7 @@
 //
 //	node  -> {"type":"announce","name":NAME,"rooms":[{"id","name","topic"}]}
 //	node  -> {"type":"send","to":NODE,"id":FID,"n":N,"base":B,"epoch":E,"key":B64,"sig":B64,"body":{...}}
+//	node  -> {"type":"send",...,"bodies":[{...},{...}]}   (a batch: one signature, positions N, N+1...)
 //	relay -> {"type":"deliver","from":NODE,"auth":AUTH,"to":...}   (the send's members from "to" on)
 //	relay -> {"type":"directory","relay":RELAY,"nodes":[...]}
 //	relay -> {"type":"unreachable","to":NODE,"id":FID}
@@ -38,7 +39,7 @@
 //
 // The relay parses only the members it routes by and checks the names of
 // the others against whitelists (send members, body members, and the
-// members of body.msg, the message envelope); a frame with any other
+// members of body.msg, the message envelope; each body of a batch alike); a frame with any other
 // member, a member given twice or malformed JSON is refused with an error
 // frame and goes nowhere. "from" and "auth" are set by the relay from the
 // authenticated link, never by the sender. Bridged relays forward a frame

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/the-mesh/mesh"
 )
@@ -19,6 +20,11 @@ func FuzzParseRouted(f *testing.F) {
 		`{"type":"send","to":"nx3b5t7kq2wzm4ha6","id":"f1","key":"k","sig":"s","body":{"kind":"ack"},"x":1}`,
 		`{"type":"send", "to" : "nx3b5t7kq2wzm4ha6" ,"id":"a\"b","body":{"msg":{"body":{"text":"}{"}}}}`,
 		`{"type":"send","to":"nx3b5t7kq2wzm4ha6","id":"f","body":{"kind":"x"},"body":{}}`,
+		`{"type":"send","to":"nx3b5t7kq2wzm4ha6","id":"f1+2","n":3,"base":1,"epoch":"e","key":"k","sig":"s","bodies":[{"kind":"say","msg":{"id":"m"}},{"kind":"ack"}]}`,
+		`{"type":"send","to":"nx3b5t7kq2wzm4ha6","id":"f","key":"k","sig":"s","bodies":[{"kind":"say","x":1}]}`,
+		`{"type":"send","to":"nx3b5t7kq2wzm4ha6","id":"f","key":"k","sig":"s","bodies":[]}`,
+		`{"type":"send","to":"nx3b5t7kq2wzm4ha6","id":"f","key":"k","sig":"s","bodies":[1,"x"]}`,
+		`{"type":"send","to":"nx3b5t7kq2wzm4ha6","id":"f","key":"k","sig":"s","body":{},"bodies":[{}]}`,
 	} {
 		f.Add([]byte(s), false)
 		f.Add([]byte(s), true)
@@ -46,14 +52,84 @@ func FuzzParseRouted(f *testing.F) {
 		if d.From != "nq4c7ha2lmx5tyvbk" || d.Auth != "secret" || d.To != string(r.to) {
 			t.Fatalf("accepted %q; the deliver frame says from %q auth %q to %q", p, d.From, d.Auth, d.To)
 		}
-		var body map[string]json.RawMessage
-		if err := json.Unmarshal(d.Body, &body); err != nil {
-			t.Fatalf("body of %q: %v", p, err)
+		if (d.Body == nil) == (d.Bodies == nil) {
+			t.Fatalf("accepted %q with body %q and bodies %q", p, d.Body, d.Bodies)
 		}
-		for k := range body {
-			if indexOf(bodyFields, []byte(k)) < 0 {
-				t.Fatalf("accepted %q with body member %q", p, k)
+		bodies := []json.RawMessage{d.Body}
+		if d.Bodies != nil {
+			if err := json.Unmarshal(d.Bodies, &bodies); err != nil || len(bodies) == 0 || len(bodies) > MaxBatch {
+				t.Fatalf("bodies of %q: %d (%v)", p, len(bodies), err)
 			}
+		}
+		for _, b := range bodies {
+			var body map[string]json.RawMessage
+			if err := json.Unmarshal(b, &body); err != nil {
+				t.Fatalf("body of %q: %v", p, err)
+			}
+			for k := range body {
+				if indexOf(bodyFields, []byte(k)) < 0 {
+					t.Fatalf("accepted %q with body member %q", p, k)
+				}
+			}
+		}
+		// What the relay delivers, the node reads back the same.
+		pd, err := ParseDeliver(payload)
+		if err != nil {
+			if mesh.ErrorCode(err) != mesh.EInvalid {
+				t.Fatalf("ParseDeliver: code %s", mesh.ErrorCode(err))
+			}
+			return // stricter than the relay on strings (ids, keys, signatures)
+		}
+		if pd.From != d.From || pd.To != d.To || pd.ID != d.ID || pd.N != d.N || pd.Base != d.Base || pd.Epoch != d.Epoch ||
+			pd.Key != d.Key || pd.Sig != d.Sig || !bytes.Equal(pd.Body, d.Body) || !bytes.Equal(pd.Bodies, d.Bodies) {
+			t.Fatalf("ParseDeliver(%q) = %+v, DecodeStrict %+v", payload, pd, d)
+		}
+		var split []json.RawMessage
+		SplitBodies(pd.Bodies, func(b []byte) bool { split = append(split, b); return true })
+		if pd.Bodies != nil && len(split) != len(bodies) {
+			t.Fatalf("SplitBodies(%q): %d bodies, want %d", pd.Bodies, len(split), len(bodies))
+		}
+		for i := range split {
+			if !bytes.Equal(split[i], bodies[i]) {
+				t.Fatalf("SplitBodies(%q)[%d] = %q, want %q", pd.Bodies, i, split[i], bodies[i])
+			}
+		}
+	})
+}
+
+// FuzzParseDeliver checks the node's reading of deliver frames against
+// mesh.DecodeStrict: what ParseDeliver accepts decodes strictly to the
+// same frame.
+func FuzzParseDeliver(f *testing.F) {
+	for _, s := range []string{
+		`{"type":"deliver","from":"nq4c7ha2lmx5tyvbk","auth":"secret","to":"nx3b5t7kq2wzm4ha6","id":"f1","n":3,"base":1,"epoch":"e","key":"k+/=","sig":"s","body":{"kind":"say"}}`,
+		`{"type":"deliver","from":"nq4c7ha2lmx5tyvbk","auth":"open","to":"nx3b5t7kq2wzm4ha6","id":"f1","n":3,"key":"k","sig":"s","bodies":[{"kind":"say"},{"kind":"x"}]}`,
+		`{"type":"deliver","from":"nq","auth":"secret","to":"n","id":"f1","key":"k","sig":"s","body":{},"body":{}}`,
+		`{"type":"deliver", "from" : "nq" ,"id":"a\"b","body":[]}`,
+		`{"type":"deliver","from":"","to":"","id":"","key":"","sig":"","body":{}}`,
+		`{"type":"deliver","n":-1,"body":{}}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, p []byte) {
+		d, err := ParseDeliver(p)
+		if err != nil {
+			if mesh.ErrorCode(err) != mesh.EInvalid {
+				t.Fatalf("refusal with code %s: %v", mesh.ErrorCode(err), err)
+			}
+			return
+		}
+		if !utf8.Valid(p) {
+			return // bodies are checked for UTF-8 when decoded (after the signature), not here
+		}
+		var want Deliver
+		if err := mesh.DecodeStrict(p, &want); err != nil {
+			t.Fatalf("ParseDeliver accepted %q, DecodeStrict refuses it: %v", p, err)
+		}
+		if d.Type != want.Type || d.From != want.From || d.Auth != want.Auth || d.To != want.To || d.ID != want.ID || d.N != want.N ||
+			d.Base != want.Base || d.Epoch != want.Epoch || d.Key != want.Key || d.Sig != want.Sig ||
+			!bytes.Equal(d.Body, want.Body) || !bytes.Equal(d.Bodies, want.Bodies) {
+			t.Fatalf("ParseDeliver(%q) = %+v, DecodeStrict %+v", p, d, want)
 		}
 	})
 }

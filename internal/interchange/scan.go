@@ -187,8 +187,13 @@ func parseRouted(payload []byte, forward bool) (routed, error) {
 			if err := checkBody(v); err != nil {
 				return r, err
 			}
+		case "bodies":
+			if err := checkBodies(v); err != nil {
+				return r, err
+			}
 		}
 	}
+	body, bodies := seen&(1<<indexOf(sendFields, []byte("body"))) != 0, seen&(1<<indexOf(sendFields, []byte("bodies"))) != 0
 	switch {
 	case forward && (!validInstance(r.from) || (string(r.auth) != AuthSecret && string(r.auth) != AuthOpen)):
 		return r, mesh.Errorf(mesh.EInvalid, "A forward needs hop, from and auth first.")
@@ -196,10 +201,36 @@ func parseRouted(payload []byte, forward bool) (routed, error) {
 		return r, mesh.Errorf(mesh.EInvalid, `A send needs "to": a node id.`)
 	case len(r.id) == 0 || len(r.id) > maxIDBytes:
 		return r, mesh.Errorf(mesh.EInvalid, `A send needs "id": 1 to %d letters, digits and +/=_.-.`, maxIDBytes)
-	case seen&(1<<indexOf(sendFields, []byte("body"))) == 0:
-		return r, mesh.Errorf(mesh.EInvalid, `A send needs "body".`)
+	case body == bodies:
+		return r, mesh.Errorf(mesh.EInvalid, `A send needs "body" or "bodies", not both.`)
 	}
 	return r, nil
+}
+
+// checkBodies checks a batch: an array of 1 to MaxBatch bodies.
+func checkBodies(v []byte) error {
+	i := skipSpace(v, 0)
+	if i >= len(v) || v[i] != '[' {
+		return mesh.Errorf(mesh.EInvalid, "bodies must be an array of bodies.")
+	}
+	n := 0
+	for i = skipSpace(v, i+1); i < len(v) && v[i] != ']'; {
+		end := skipValue(v, i)
+		if err := checkBody(v[i:end]); err != nil {
+			return err
+		}
+		if n++; n > MaxBatch {
+			return mesh.Errorf(mesh.EInvalid, "bodies holds more than %d bodies.", MaxBatch)
+		}
+		i = skipSpace(v, end)
+		if i < len(v) && v[i] == ',' {
+			i = skipSpace(v, i+1)
+		}
+	}
+	if n == 0 {
+		return mesh.Errorf(mesh.EInvalid, "bodies must hold at least one body.")
+	}
+	return nil
 }
 
 // checkBody checks the members of a body and of its msg.

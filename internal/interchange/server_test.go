@@ -191,6 +191,11 @@ func TestRouteAndAuth(t *testing.T) {
 			"from":      `{"type":"send","to":"%s","id":"u1","from":"nxxxxxxxxxxxxxxxx","key":"k","sig":"s","body":{}}`,
 			"twice":     `{"type":"send","to":"%s","id":"u1","id":"u2","key":"k","sig":"s","body":{}}`,
 			"malformed": `{"type":"send","to":"%s","id":"u1","key":"k","sig":"s","body":{"kind":"ack"}},"x":{`,
+			"batch":     `{"type":"send","to":"%s","id":"u1","n":1,"key":"k","sig":"s","bodies":[{"kind":"ack"},{"kind":"say","msg":{"id":"m","admin":true}}]}`,
+			"notbodies": `{"type":"send","to":"%s","id":"u1","n":1,"key":"k","sig":"s","bodies":[{"kind":"ack"},"x"]}`,
+			"empty":     `{"type":"send","to":"%s","id":"u1","n":1,"key":"k","sig":"s","bodies":[]}`,
+			"both":      `{"type":"send","to":"%s","id":"u1","n":1,"key":"k","sig":"s","body":{},"bodies":[{}]}`,
+			"neither":   `{"type":"send","to":"%s","id":"u1","n":1,"key":"k","sig":"s"}`,
 		} {
 			la.Send(fmt.Appendf(nil, raw, b.ID))
 			f := next(t, la, interchange.TypeError)
@@ -201,6 +206,39 @@ func TestRouteAndAuth(t *testing.T) {
 		la.Send(sendFrame(a, b.ID, "ok2", mesh.FedBody{Kind: mesh.FedAck}))
 		if f := next(t, lb, interchange.TypeDeliver); f["id"] != "ok2" {
 			t.Fatalf("after refusals: %v (a refused frame was delivered)", f)
+		}
+	})
+	t.Run("Batch", func(t *testing.T) {
+		// A batch is passed on byte for byte, and its one signature holds.
+		var bodies []byte
+		for i, text := range []string{"one", "two", "three"} {
+			b, _ := json.Marshal(mesh.FedBody{Kind: mesh.FedSay, Room: "x@" + mesh.RoomID(b.ID), Msg: &mesh.Message{ID: fmt.Sprint("m_", i), Body: mesh.Body{Text: text}}})
+			if i > 0 {
+				bodies = append(bodies, ',')
+			}
+			bodies = append(bodies, b...)
+		}
+		bodies = append(append([]byte{'['}, bodies...), ']')
+		sig := ed25519.Sign(a.Key, interchange.SignedBytes(a.ID, b.ID, bodies))
+		f, _ := json.Marshal(interchange.Send{Type: interchange.TypeSend, To: b.ID, ID: "batch1", N: 7, Base: 7, Epoch: "e", Key: a.Public(),
+			Sig: base64.StdEncoding.EncodeToString(sig), Bodies: bodies})
+		la.Send(f)
+		p := nextRaw(t, lb, interchange.TypeDeliver)
+		d, err := interchange.ParseDeliver(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.ID != "batch1" || d.N != 7 || d.Body != nil || string(d.Bodies) != string(bodies) {
+			t.Fatalf("deliver: %+v", d)
+		}
+		sigGot, _ := base64.StdEncoding.DecodeString(d.Sig)
+		if !ed25519.Verify(a.Key.Public().(ed25519.PublicKey), interchange.SignedBytes(d.From, d.To, d.Bodies), sigGot) {
+			t.Fatal("the batch's signature does not verify after the relay")
+		}
+		var n int
+		interchange.SplitBodies(d.Bodies, func([]byte) bool { n++; return true })
+		if n != 3 {
+			t.Fatalf("split %d bodies, want 3", n)
 		}
 	})
 	t.Run("Directory", func(t *testing.T) {

@@ -110,34 +110,39 @@ type Routes struct {
 }
 
 // Send is a frame from a node to another node. The relay passes it on as
-// Deliver, with From and Auth set from the link. N, Base and Epoch are the
+// Deliver, with From and Auth set from the link. It carries one body
+// (Body) or a batch of them (Bodies, a JSON array of bodies: the first at
+// position N, the next at N+1, and so on). N, Base and Epoch are the
 // sending node's queue positions (see package federation); Sig is the
-// sender's Ed25519 signature of SignedBytes(from, to, Body).
+// sender's Ed25519 signature of SignedBytes(from, to, Body), or of
+// SignedBytes(from, to, Bodies): one signature covers the whole batch.
 type Send struct {
-	Type  string          `json:"type"`
-	To    string          `json:"to"`
-	ID    string          `json:"id"`
-	N     uint64          `json:"n,omitempty"`
-	Base  uint64          `json:"base,omitempty"`
-	Epoch string          `json:"epoch,omitempty"`
-	Key   string          `json:"key"`
-	Sig   string          `json:"sig"`
-	Body  json.RawMessage `json:"body"`
+	Type   string          `json:"type"`
+	To     string          `json:"to"`
+	ID     string          `json:"id"`
+	N      uint64          `json:"n,omitempty"`
+	Base   uint64          `json:"base,omitempty"`
+	Epoch  string          `json:"epoch,omitempty"`
+	Key    string          `json:"key"`
+	Sig    string          `json:"sig"`
+	Body   json.RawMessage `json:"body,omitempty"`
+	Bodies json.RawMessage `json:"bodies,omitempty"`
 }
 
 // Deliver is a Send as the destination node receives it.
 type Deliver struct {
-	Type  string          `json:"type"`
-	From  string          `json:"from"`
-	Auth  string          `json:"auth"`
-	To    string          `json:"to"`
-	ID    string          `json:"id"`
-	N     uint64          `json:"n,omitempty"`
-	Base  uint64          `json:"base,omitempty"`
-	Epoch string          `json:"epoch,omitempty"`
-	Key   string          `json:"key"`
-	Sig   string          `json:"sig"`
-	Body  json.RawMessage `json:"body"`
+	Type   string          `json:"type"`
+	From   string          `json:"from"`
+	Auth   string          `json:"auth"`
+	To     string          `json:"to"`
+	ID     string          `json:"id"`
+	N      uint64          `json:"n,omitempty"`
+	Base   uint64          `json:"base,omitempty"`
+	Epoch  string          `json:"epoch,omitempty"`
+	Key    string          `json:"key"`
+	Sig    string          `json:"sig"`
+	Body   json.RawMessage `json:"body,omitempty"`
+	Bodies json.RawMessage `json:"bodies,omitempty"`
 }
 
 // Unreachable tells a sender that the relay has no route to To.
@@ -157,11 +162,16 @@ type ErrorFrame struct {
 }
 
 // SignedBytes returns what a Send's signature covers: a domain string, the
-// sending and receiving node ids and the body's exact bytes.
+// sending and receiving node ids and the exact bytes of its body (a JSON
+// object) or of its bodies (a JSON array), which cannot be taken for each
+// other.
 func SignedBytes(from, to string, body []byte) []byte {
-	const domain = "mesh-federation-v1\x00"
-	b := make([]byte, 0, len(domain)+len(from)+len(to)+2+len(body))
-	b = append(b, domain...)
+	return AppendSignedBytes(make([]byte, 0, len(signDomain)+len(from)+len(to)+2+len(body)), from, to, body)
+}
+
+// AppendSignedBytes appends SignedBytes(from, to, body) to b.
+func AppendSignedBytes(b []byte, from, to string, body []byte) []byte {
+	b = append(b, signDomain...)
 	b = append(b, from...)
 	b = append(b, 0)
 	b = append(b, to...)
@@ -169,10 +179,12 @@ func SignedBytes(from, to string, body []byte) []byte {
 	return append(b, body...)
 }
 
+const signDomain = "mesh-federation-v1\x00"
+
 // The whitelists: the only members a routed frame may have. They are the
 // JSON names of Send, mesh.FedBody and mesh.Message (checked by a test).
 var (
-	sendFields = []string{"to", "id", "n", "base", "epoch", "key", "sig", "body"}
+	sendFields = []string{"to", "id", "n", "base", "epoch", "key", "sig", "body", "bodies"}
 	bodyFields = []string{"kind", "room", "participant", "msg", "after", "head", "members", "event", "ref",
 		"code", "message", "upto", "epoch", "devices", "policy"}
 	msgFields = []string{"id", "room", "seq", "kind", "from", "trust", "ts", "body", "to", "ref", "flags", "provenance"}
@@ -186,4 +198,5 @@ const (
 	MaxHops              = 8
 	maxRooms             = 1000 // rooms one node may announce
 	maxIDBytes           = 64   // a frame id
+	MaxBatch             = 1024 // bodies in one frame
 )

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -61,6 +62,7 @@ type fed struct {
 	mirror  map[mesh.RoomID]*mirror
 	joins   map[joinKey][]func(error)
 	posts   map[string]postWaiter // remote posts awaiting a possible refusal, by message id
+	postLog []postRef             // the ids of posts, oldest first (some gone from posts already)
 	seen    map[mesh.RoomID]*idRing
 	// access is, per remote room and capability, the local participants
 	// its home lets hold it; a capability the home never spoke of is
@@ -120,7 +122,7 @@ func (n *Node) openFederation() error {
 	if f.c, err = federation.Open(cfg, f); err != nil {
 		return err
 	}
-	f.fanout.start(f.fanoutEntry)
+	f.fanout.start(f.fanoutEntries)
 	return nil
 }
 
@@ -214,8 +216,21 @@ func (n *Node) federatedRooms() (string, []interchange.RoomInfo) {
 	return n.info.Name, rooms
 }
 
-// Receive is federation.Handler: a verified body from another node.
-func (f *fed) Receive(from federation.Peer, b *mesh.FedBody, done func(error)) {
+// Check is federation.Handler: what can be checked of a body before the
+// bodies before it are applied, on any goroutine: a post's provenance.
+func (f *fed) Check(from federation.Peer, b *mesh.FedBody) error {
+	switch b.Kind {
+	case mesh.FedSay, mesh.FedCommand, mesh.FedResult:
+		if b.Msg != nil {
+			return f.verifyOrigin(from.ID, b.Msg)
+		}
+	}
+	return nil
+}
+
+// Receive is federation.Handler: a verified body from another node, with
+// what Check found.
+func (f *fed) Receive(from federation.Peer, b *mesh.FedBody, checked error, done func(error)) {
 	switch b.Kind {
 	case mesh.FedJoin:
 		f.onJoin(from, b)
@@ -226,7 +241,7 @@ func (f *fed) Receive(from federation.Peer, b *mesh.FedBody, done func(error)) {
 		}
 		f.onLeave(from, b)
 	case mesh.FedSay, mesh.FedCommand, mesh.FedResult:
-		f.onPost(from, b, done)
+		f.onPost(from, b, checked, done)
 		return
 	case mesh.FedSubscribe:
 		f.onSubscribe(from, b)
@@ -288,6 +303,22 @@ func (f *fed) send(to string, b *mesh.FedBody) {
 	})
 }
 
+// sendAll queues b for each of nodes, encoded once.
+func (f *fed) sendAll(nodes []string, b *mesh.FedBody) {
+	raw, err := b.MarshalJSON() // not json.Marshal: it would check and compact what this returns
+	if err != nil {
+		f.n.log.Error("federation: encode", "kind", b.Kind, "err", err)
+		return
+	}
+	for _, to := range nodes {
+		f.c.SendRaw(to, b.Kind, raw, func(err error) {
+			if err != nil {
+				f.n.log.Error("federation: queue", "to", to, "kind", b.Kind, "err", err)
+			}
+		})
+	}
+}
+
 // refuse tells the sender of b that it was refused, and why.
 func (f *fed) refuse(from federation.Peer, b *mesh.FedBody, ref string, err error) {
 	f.send(from.ID, &mesh.FedBody{Kind: mesh.FedRefused, Room: b.Room, Ref: ref, Code: mesh.ErrorCode(err), Message: mesh.ErrorMessage(err)})
@@ -344,7 +375,8 @@ func (q *fanoutQueue) push(room mesh.RoomID, e mesh.Entry) {
 	}
 }
 
-func (q *fanoutQueue) start(f func(fanoutItem)) {
+// start runs f on what is pushed, in order, a batch at a time.
+func (q *fanoutQueue) start(f func([]fanoutItem)) {
 	q.wg.Go(func() {
 		for {
 			select {
@@ -356,16 +388,45 @@ func (q *fanoutQueue) start(f func(fanoutItem)) {
 			items := q.items
 			q.items = nil
 			q.mu.Unlock()
-			for _, it := range items {
-				f(it)
+			for len(items) > 0 { // in bounded batches: the first goes out before all are signed
+				k := min(len(items), fanoutBatch)
+				f(items[:k])
+				items = items[k:]
 			}
 		}
 	})
 }
 
+// fanoutBatch bounds the entries whose envelopes are made at once.
+const fanoutBatch = 64
+
 func (q *fanoutQueue) stop() {
 	close(q.quit)
 	q.wg.Wait()
+}
+
+// parallel calls f(0) ... f(n-1), on up to GOMAXPROCS goroutines (this one
+// among them), and returns when all have returned.
+func parallel(n int, f func(i int)) {
+	workers := min(n, runtime.GOMAXPROCS(0))
+	if workers <= 1 {
+		for i := range n {
+			f(i)
+		}
+		return
+	}
+	var wg sync.WaitGroup
+	for w := 1; w < workers; w++ {
+		wg.Go(func() {
+			for i := w; i < n; i += workers {
+				f(i)
+			}
+		})
+	}
+	for i := 0; i < n; i += workers {
+		f(i)
+	}
+	wg.Wait()
 }
 
 // idRing remembers the last ids applied in a room, for dropping repeats.

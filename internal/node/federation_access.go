@@ -1,6 +1,7 @@
 package node
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -155,7 +156,7 @@ func memberIDs(ms []mesh.Member) []string {
 // id that its membership ended, and the room's other listeners that it
 // left, when the entry is that moderation event.
 func (f *fed) tellRemoval(id mesh.RoomID, line []byte) {
-	if !strings.Contains(string(line), `"moderation"`) {
+	if !bytes.Contains(line, []byte(`"moderation"`)) {
 		return
 	}
 	var m struct {

@@ -85,16 +85,27 @@ func (f *fed) remoteParticipant(from federation.Peer, p *mesh.Participant) (mesh
 // have joined. Its trust follows the link it came on.
 func (f *fed) remoteActor(from federation.Peer, id mesh.ParticipantID) (mesh.Participant, error) {
 	n := f.n
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	p := n.participants[mesh.Qualify(id, from.ID)]
-	if p == nil || p.Node != from.ID {
+	pid, t := mesh.Qualify(id, from.ID), trustOf(from)
+	n.mu.RLock()
+	p := n.participants[pid]
+	lower := p != nil && t.Rank() < p.Trust.Rank()
+	var out mesh.Participant
+	if p != nil {
+		out = p.Participant
+	}
+	n.mu.RUnlock()
+	if p == nil || out.Node != from.ID {
 		return mesh.Participant{}, mesh.Errorf(mesh.EForbidden, "Participant %s has not joined a room here.", id)
 	}
-	if t := trustOf(from); t.Rank() < p.Trust.Rank() {
-		p.Trust = t // in memory: the next join records it
+	if lower {
+		n.mu.Lock()
+		if t.Rank() < p.Trust.Rank() {
+			p.Trust = t // in memory: the next join records it
+		}
+		out = p.Participant
+		n.mu.Unlock()
 	}
-	return p.Participant, nil
+	return out, nil
 }
 
 func (f *fed) onJoin(from federation.Peer, b *mesh.FedBody) {
@@ -183,7 +194,8 @@ func (f *fed) roster(to string, id, address mesh.RoomID, ref string) {
 }
 
 // onSubscribe answers a node that wants the room's messages after b.After:
-// the roster, then up to catchUpPage stored messages.
+// the roster, then up to catchUpPage stored messages; after 0 (a mirror
+// that holds nothing) gets the last mesh.DefaultHistory.
 func (f *fed) onSubscribe(from federation.Peer, b *mesh.FedBody) {
 	n := f.n
 	_, id, err := f.localRoom(b.Room)
@@ -196,7 +208,13 @@ func (f *fed) onSubscribe(from federation.Peer, b *mesh.FedBody) {
 	}
 	f.tellAccess(id, from.ID)
 	f.roster(from.ID, id, b.Room, "")
-	entries, err := n.store.Read(id, b.After, catchUpPage)
+	after := b.After
+	if after == 0 { // an empty mirror: the recent window, not the whole history (federation_mirror.go)
+		if head, err := n.store.Head(id); err == nil && head.Seq > mesh.DefaultHistory {
+			after = head.Seq - mesh.DefaultHistory
+		}
+	}
+	entries, err := n.store.Read(id, after, catchUpPage)
 	if err != nil {
 		n.log.Error("federation: catch-up read", "room", id, "err", err)
 		return
@@ -272,27 +290,63 @@ func (n *Node) governRoomLocked(r *room) *governance.Room {
 	return gr
 }
 
+// fanoutEntries sends stored entries, in order. The envelopes of the
+// entries of rooms that have listening nodes are made first, spread over
+// the CPUs (decoding and signing them is most of the work).
+func (f *fed) fanoutEntries(items []fanoutItem) {
+	outs := make([]outgoingEnvelope, len(items))
+	heard := map[mesh.RoomID]bool{}
+	var todo []int
+	for i, it := range items {
+		h, ok := heard[it.room]
+		if !ok {
+			h = len(f.listeners(it.room)) > 0
+			heard[it.room] = h
+		}
+		if h {
+			todo = append(todo, i)
+		}
+	}
+	parallel(len(todo), func(k int) {
+		i := todo[k]
+		outs[i].m, outs[i].err = f.outgoing(items[i].room, items[i].e.Line)
+		outs[i].made = true
+	})
+	for i, it := range items {
+		f.fanoutEntry(it, outs[i])
+	}
+}
+
+// outgoingEnvelope is what outgoing made of an entry, if it was made.
+type outgoingEnvelope struct {
+	made bool
+	m    *mesh.Message
+	err  error
+}
+
 // fanoutEntry sends a stored entry of a federated room to every node with
 // a member that may listen, once per node. Before it, each node with a
 // member gets the access lists that changed, and the node of a member
 // kicked or banned by the entry its removal, so what the home decided
 // before the entry was stored takes effect there before the entry does.
-func (f *fed) fanoutEntry(it fanoutItem) {
+// out is the entry's envelope, if it was made already.
+func (f *fed) fanoutEntry(it fanoutItem, out outgoingEnvelope) {
 	f.tellAccess(it.room, "")
 	f.tellRemoval(it.room, it.e.Line)
 	nodes := f.listeners(it.room)
 	if len(nodes) == 0 {
 		return
 	}
-	m, err := f.outgoing(it.room, it.e.Line)
+	m, err := out.m, out.err
+	if !out.made {
+		m, err = f.outgoing(it.room, it.e.Line)
+	}
 	if err != nil {
 		f.n.log.Error("federation: fan-out", "room", it.room, "seq", it.e.Seq, "err", err)
 		return
 	}
 	address := mesh.RemoteRoom(it.room, f.n.info.ID)
-	for _, node := range nodes {
-		f.send(node, &mesh.FedBody{Kind: mesh.FedMessage, Room: address, Msg: m})
-	}
+	f.sendAll(nodes, &mesh.FedBody{Kind: mesh.FedMessage, Room: address, Msg: m})
 }
 
 // outgoing returns a stored envelope as it leaves the node: room as an
@@ -319,10 +373,10 @@ var messageID = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 // onPost applies a say, command or result from a participant of node
 // from: the room's rules decide, as for a local participant, with the
 // sender's trust federated (or untrusted).
-func (f *fed) onPost(from federation.Peer, b *mesh.FedBody, done func(error)) {
+func (f *fed) onPost(from federation.Peer, b *mesh.FedBody, checked error, done func(error)) {
 	n := f.n
 	action := "federated-" + b.Kind
-	_, id, m, actor, err := f.checkPost(from, b)
+	_, id, m, actor, err := f.checkPost(from, b, checked)
 	if err != nil {
 		n.refused(actor, action, id, err, nil)
 		ref := ""
@@ -376,8 +430,9 @@ func (f *fed) onPost(from federation.Peer, b *mesh.FedBody, done func(error)) {
 	})
 }
 
-// checkPost checks a post's envelope and its origin's signature.
-func (f *fed) checkPost(from federation.Peer, b *mesh.FedBody) (*room, mesh.RoomID, *mesh.Message, mesh.Participant, error) {
+// checkPost checks a post's envelope and its origin's signature, which
+// Check verified (checked).
+func (f *fed) checkPost(from federation.Peer, b *mesh.FedBody, checked error) (*room, mesh.RoomID, *mesh.Message, mesh.Participant, error) {
 	actor := mesh.Participant{ID: mesh.ParticipantID("@" + from.ID)}
 	r, id, err := f.localRoom(b.Room)
 	if err != nil {
@@ -396,8 +451,8 @@ func (f *fed) checkPost(from federation.Peer, b *mesh.FedBody) (*room, mesh.Room
 	if actor, err = f.remoteActor(from, m.From.ID); err != nil {
 		return r, id, m, actor, err
 	}
-	if err := f.verifyOrigin(from.ID, m); err != nil {
-		return r, id, m, actor, err
+	if checked != nil {
+		return r, id, m, actor, checked
 	}
 	return r, id, m, actor, nil
 }

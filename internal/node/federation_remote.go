@@ -25,6 +25,8 @@ import (
 // mirror is the state of one remote room's mirror. Guarded by fed.mu.
 type mirror struct {
 	loaded     bool
+	empty      bool   // it holds nothing yet: it starts at the first seq it gets
+	base       uint64 // the home's seq before the mirror's first (federation_mirror.go)
 	next       uint64 // the next seq to append
 	rosterHead uint64 // the head the home told in its last roster
 	pageEnd    uint64 // the last seq the last subscribe asked for
@@ -51,8 +53,15 @@ func (f *fed) mirrorLocked(address mesh.RoomID) *mirror {
 		f.mirror[address] = m
 	}
 	if !m.loaded && f.mirrors != nil {
-		if h, err := f.mirrors.Head(mirrorID(address)); err == nil {
-			m.next, m.loaded = h.Seq+1, true
+		h, err := f.mirrors.Head(mirrorID(address))
+		var base uint64
+		if err == nil && h.Seq > 0 {
+			base, err = f.mirrorBase(address)
+		}
+		if err == nil {
+			m.base, m.next, m.empty, m.loaded = base, base+h.Seq+1, h.Seq == 0, true
+		} else {
+			f.n.log.Error("federation: read the mirror", "room", address, "err", err)
 		}
 	}
 	return m
@@ -208,27 +217,27 @@ func (n *Node) MirrorRoom(address mesh.RoomID) (*hub.Room, error) {
 }
 
 func (f *fed) loadMirror(address mesh.RoomID, max int) (uint64, []mesh.Entry, error) {
-	id := mirrorID(address)
-	head, err := f.mirrors.Head(id)
+	head, err := f.mirrorHead(address)
 	if err != nil {
 		return 0, nil, err
 	}
 	var after uint64
-	if head.Seq > uint64(max) {
-		after = head.Seq - uint64(max)
+	if head > uint64(max) {
+		after = head - uint64(max)
 	}
-	entries, err := f.mirrors.Read(id, after, max)
-	return head.Seq, entries, err
+	entries, err := f.readMirror(address, after, max)
+	return head, entries, err
 }
 
 // ReadRemote returns up to limit entries of a remote room's mirror after
-// seq after.
+// seq after. A mirror holds the room from the recent window of its first
+// join on: for older seqs it returns what it has, from its first.
 func (n *Node) ReadRemote(address mesh.RoomID, after uint64, limit int) ([]mesh.Entry, error) {
 	f, err := n.federation()
 	if err != nil {
 		return nil, err
 	}
-	return f.mirrors.Read(mirrorID(address), after, limit)
+	return f.readMirror(address, after, limit)
 }
 
 // RemoteMembers returns the members of a remote room, as its home last
@@ -337,9 +346,11 @@ func (n *Node) PostRemote(actor mesh.Participant, post RemotePost, refused func(
 	}
 	f := n.fed
 	if refused != nil {
+		now := n.now()
 		f.mu.Lock()
-		f.expirePostsLocked()
-		f.posts[m.ID] = postWaiter{refused: refused, at: n.now()}
+		f.expirePostsLocked(now)
+		f.posts[m.ID] = postWaiter{refused: refused, at: now}
+		f.postLog = append(f.postLog, postRef{m.ID, now})
 		f.mu.Unlock()
 	}
 	kind := map[mesh.MessageKind]string{mesh.MessageChat: mesh.FedSay, mesh.MessageCommand: mesh.FedCommand, mesh.MessageResult: mesh.FedResult,
@@ -433,16 +444,33 @@ func (n *Node) remotePost(actor mesh.Participant, post RemotePost) (*mesh.Messag
 	return m, home, nil
 }
 
-// expirePostsLocked drops refusal callbacks older than an hour, and the
-// oldest when there are too many. f.mu must be held.
-func (f *fed) expirePostsLocked() {
-	if len(f.posts) < 10000 {
-		return
+// postRef is a post in the order posts were sent.
+type postRef struct {
+	id string
+	at time.Time
+}
+
+// Refusal callbacks are kept for an hour, and for at most maxPostWaiters
+// posts (the oldest go first).
+const (
+	postWaitFor    = time.Hour
+	maxPostWaiters = 20000
+)
+
+// expirePostsLocked drops the refusal callbacks older than postWaitFor,
+// and the oldest past maxPostWaiters: from the front of postLog, so each
+// post costs O(1). f.mu must be held.
+func (f *fed) expirePostsLocked(now time.Time) {
+	cut := now.Add(-postWaitFor)
+	i := 0
+	for i < len(f.postLog) && (f.postLog[i].at.Before(cut) || len(f.postLog)-i >= maxPostWaiters) {
+		delete(f.posts, f.postLog[i].id)
+		i++
 	}
-	cut := f.n.now().Add(-time.Hour)
-	for id, w := range f.posts {
-		if w.at.Before(cut) || len(f.posts) >= 20000 {
-			delete(f.posts, id)
+	if i > 0 {
+		f.postLog = f.postLog[i:]
+		if cap(f.postLog) > 2*maxPostWaiters { // let the array the front was cut from go
+			f.postLog = append([]postRef(nil), f.postLog...)
 		}
 	}
 }
@@ -559,6 +587,8 @@ func (f *fed) onMessage(from federation.Peer, b *mesh.FedBody, done func(error))
 		return
 	}
 	switch {
+	case mr.empty: // the first: the mirror starts here (federation_mirror.go)
+		mr.empty, mr.base, mr.next = false, m.Seq-1, m.Seq
 	case m.Seq < mr.next:
 		f.mu.Unlock()
 		done(nil) // a repeat
@@ -570,8 +600,9 @@ func (f *fed) onMessage(from federation.Peer, b *mesh.FedBody, done func(error))
 		return
 	}
 	mr.next++
+	base := mr.base
 	f.mu.Unlock()
-	line, err := json.Marshal(m)
+	envelope, err := json.Marshal(m)
 	if err != nil {
 		done(err)
 		return
@@ -581,11 +612,14 @@ func (f *fed) onMessage(from federation.Peer, b *mesh.FedBody, done func(error))
 		done(err)
 		return
 	}
-	f.mirrors.Append(mirrorID(b.Room), func(seq uint64) ([]byte, error) {
-		if seq != m.Seq {
-			return nil, fmt.Errorf("mirror of %s is at seq %d, the message has %d", b.Room, seq-1, m.Seq)
+	f.mirrors.Append(mirrorID(b.Room), func(k uint64) ([]byte, error) {
+		if k+base != m.Seq {
+			return nil, fmt.Errorf("mirror of %s is at seq %d, the message has %d", b.Room, k+base-1, m.Seq)
 		}
-		return line, nil
+		if base == 0 {
+			return envelope, nil // the home's log as it is
+		}
+		return wrapMirrorLine(k, envelope), nil
 	}, func(e mesh.Entry, err error) {
 		if err != nil {
 			f.rewind(b.Room)
@@ -594,10 +628,10 @@ func (f *fed) onMessage(from federation.Peer, b *mesh.FedBody, done func(error))
 		}
 		if roster != nil {
 			cur := *roster
-			cur.Seq = e.Seq
+			cur.Seq = m.Seq
 			f.setMirrorRoster(b.Room, &cur)
 		}
-		n.bus.Publish(b.Room, e, nil)
+		n.bus.Publish(b.Room, mesh.Entry{Seq: m.Seq, Line: envelope}, nil)
 		done(nil)
 		f.resync(b.Room, askProgress)
 	})
