@@ -149,17 +149,6 @@ func nextMatch(tb testing.TB, c *agent.Client, what string, match func(agent.Mes
 	}
 }
 
-func waitFor(tb testing.TB, what string, cond func() bool) {
-	tb.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			tb.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // ownersOf lists the participants of a roster's devices.
 func ownersOf(r mesh.Roster) []mesh.ParticipantID {
 	var out []mesh.ParticipantID
