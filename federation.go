@@ -89,6 +89,8 @@ const (
 	FedAccess    = "access"    // home to a member's node: which of its participants hold capability Event (Members)
 	FedAck       = "ack"       // link: every frame up to Upto of queue Epoch is applied
 	FedDevices   = "devices"   // member's node to a home: Participant's devices now (Devices) for E2E rooms
+	FedMove      = "move"      // member's node to a home: its participants' moves in a room (Moves, ack = the move's seq); not queued
+	FedWorld     = "world"     // home to a member's node: the avatars of a room that changed at Tick (Moves); not queued
 )
 
 // FedBody is one message between two nodes, carried by the Interchange
@@ -114,6 +116,10 @@ type FedBody struct {
 	// Policy is an E2E room's policy, in the roster body: its members'
 	// SDKs apply its scan and execute.from after decrypting.
 	Policy *Policy `json:"policy,omitempty"`
+	// Tick and Moves are a room's world (move and world bodies, PROTOCOL.md
+	// "The world across nodes"): avatars, ids as the sender names them.
+	Tick  uint64        `json:"tick,omitempty"`
+	Moves []AvatarState `json:"moves,omitempty"`
 }
 
 // MarshalJSON writes b as its fields say, but that the envelope of a post

@@ -56,7 +56,7 @@ type WorldState struct {
 }
 
 func validMove(f *Move) error {
-	if err := needRoom("move", f.Room); err != nil {
+	if err := needRoomOrAddress("move", f.Room); err != nil { // a remote room's moves go to its home
 		return err
 	}
 	if len(f.Pos) != 3 {

@@ -102,9 +102,10 @@ type Client struct {
 	out       map[string]*outbox
 	in        map[string]*inbox
 
-	applyc  chan *inFrame // verified frames, read goroutine to apply goroutine
-	sigBuf  []byte        // the read goroutine's scratch for signed bytes
-	signBuf []byte        // the pump's
+	lossy   map[lossyKey]*mesh.FedBody // lossy bodies waiting for the pump (lossy.go)
+	applyc  chan *inFrame              // verified frames, read goroutine to apply goroutine
+	sigBuf  []byte                     // the read goroutine's scratch for signed bytes
+	signBuf []byte                     // the pump's
 }
 
 // outbox is the sending state of one destination.
@@ -523,9 +524,10 @@ func (c *Client) pump() {
 		}
 		c.mu.Lock()
 		l := c.link
+		lossy := c.lossyLocked()
 		if l == nil {
 			c.mu.Unlock()
-			continue
+			continue // lossy bodies are dropped while unlinked
 		}
 		frames := c.acksLocked(now)
 		var sends []tx
@@ -569,6 +571,9 @@ func (c *Client) pump() {
 		c.mu.Unlock()
 		for _, f := range frames {
 			l.Send(f)
+		}
+		for _, f := range c.lossyFrames(lossy) {
+			l.Send(f) // dropped when the link's buffer is full
 		}
 		for _, s := range sends {
 			c.q.Sent(s.entries, now)

@@ -98,9 +98,11 @@ func (c *Client) deliver(p []byte) {
 			ib.checked = c.h.Check(from, &ib.b)
 		}
 	})
-	if f.n == 0 { // unsequenced: acknowledgements, applied here
+	if f.n == 0 { // unsequenced: acknowledgements and lossy bodies, applied here
 		if ib := &f.bodies[0]; ib.err == nil && ib.b.Kind == mesh.FedAck {
 			c.acked(d.From, &ib.b)
+		} else if ib.err == nil {
+			c.receiveLossy(from, &ib.b)
 		}
 		return
 	}

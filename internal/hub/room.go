@@ -18,6 +18,7 @@ type Hub struct {
 
 	world ticker
 	tick  atomic.Uint64 // the world's current tick
+	hooks atomic.Pointer[WorldHooks]
 }
 
 // New returns a hub whose rooms keep the last recentCap messages in memory
@@ -56,7 +57,7 @@ func (h *Hub) Room(id mesh.RoomID, load Loader) (*Room, error) {
 	}
 	r := &Room{ID: id, head: head, recent: make([]recentEntry, 0, h.recentCap),
 		subs: map[*Conn]*sub{}, online: map[mesh.ParticipantID]int{},
-		space: world.NewSpace(id, h.world.rules), tick: &h.tick}
+		space: world.NewSpace(id, h.world.rules), tick: &h.tick, hooks: &h.hooks}
 	for _, e := range recent {
 		r.pushLocked(e.Seq, len(e.Line), MessageFrame(e.Line))
 	}
@@ -68,7 +69,7 @@ func (h *Hub) Room(id mesh.RoomID, load Loader) (*Room, error) {
 func (h *Hub) dropIdleLocked() {
 	for id, r := range h.rooms {
 		r.mu.Lock()
-		if len(r.subs) == 0 && len(r.visits) == 0 {
+		if len(r.subs) == 0 && len(r.visits) == 0 && len(r.remote) == 0 {
 			r.gone = true
 			r.wakeLocked() // waiters fetch the room again
 			delete(h.rooms, id)
@@ -114,6 +115,8 @@ type Room struct {
 	visits map[mesh.ParticipantID]visit // present through REST, made on demand
 	due    atomic.Bool                  // space changed since the last state frame
 	tick   *atomic.Uint64               // the hub's world tick
+	hooks  *atomic.Pointer[WorldHooks]  // the hub's (world_fed.go)
+	remote map[mesh.ParticipantID]bool  // members of other nodes with an avatar here, made on demand
 }
 
 type recentEntry struct {
@@ -241,7 +244,7 @@ func (r *Room) Subscribe(c *Conn, p mesh.Participant, listen, resume bool, after
 		}
 	}
 	first := !dup && r.online[p.ID] == 1
-	if first {
+	if first && !r.mirror() { // a mirror's world is the home's
 		r.enterLocked(p.ID)
 	}
 	frame, err := joined(history, r.head, r.online, r.space.Snapshot(r.tick.Load()))
@@ -251,7 +254,9 @@ func (r *Room) Subscribe(c *Conn, p mesh.Participant, listen, resume bool, after
 		}
 		if first {
 			delete(r.online, p.ID)
-			r.space.Leave(p.ID)
+			if !r.mirror() {
+				r.space.Leave(p.ID)
+			}
 		}
 		return Subscription{}, err
 	}
@@ -259,7 +264,7 @@ func (r *Room) Subscribe(c *Conn, p mesh.Participant, listen, resume bool, after
 	r.subs[c] = s
 	c.Send(frame)
 	if _, visiting := r.visits[p.ID]; first && !visiting && presence != nil {
-		r.broadcastLocked(presence, c)
+		r.presenceLocked(presence, c)
 	}
 	if !resume || !listen || after >= r.head {
 		return Subscription{}, nil
@@ -309,9 +314,11 @@ func (r *Room) Unsubscribe(c *Conn, presence []byte) bool {
 		if _, visiting := r.visits[s.p.ID]; visiting {
 			return true // the avatar stays until the visit ends
 		}
-		r.space.Leave(s.p.ID)
+		if !r.mirror() { // in a mirror, the avatar is the home's while p is a member
+			r.space.Leave(s.p.ID)
+		}
 		if presence != nil {
-			r.broadcastLocked(presence, nil)
+			r.presenceLocked(presence, nil)
 		}
 	}
 	return true
@@ -336,11 +343,15 @@ func (r *Room) UnsubscribeParticipant(id mesh.ParticipantID, self *Conn, left, p
 	}
 	_, visiting := r.visits[id]
 	delete(r.visits, id)
+	if r.remote[id] { // a remote member removed (kick, ban)
+		delete(r.remote, id)
+		r.space.Leave(id)
+	}
 	if n > 0 || visiting {
 		delete(r.online, id)
 		r.space.Leave(id)
 		if presence != nil {
-			r.broadcastLocked(presence, nil)
+			r.presenceLocked(presence, nil)
 		}
 	}
 	return n

@@ -91,7 +91,7 @@ func (r *Room) sendState(tick uint64) {
 		delete(r.visits, id)
 		if r.online[id] == 0 {
 			r.space.Leave(id)
-			r.broadcastLocked(v.leave, nil)
+			r.presenceLocked(v.leave, nil)
 		}
 	}
 	r.space.Advance(now)
@@ -105,6 +105,9 @@ func (r *Room) sendState(tick uint64) {
 		panic(err)
 	}
 	r.broadcastLocked(frame, nil)
+	if w := r.hooksOf(); w != nil && w.State != nil && !r.mirror() {
+		w.State(r.ID, &st)
+	}
 }
 
 // Move applies a move sent on c: stale ones (seq not above the last this
@@ -121,6 +124,12 @@ func (r *Room) Move(c *Conn, m *mesh.Move) error {
 		return nil
 	}
 	s.moveSeq = m.Seq
+	if r.mirror() { // the home applies it
+		if w := r.hooksOf(); w != nil && w.Move != nil {
+			w.Move(r.ID, s.p.ID, m)
+		}
+		return nil
+	}
 	if r.space.Move(s.p.ID, mesh.Vec(m.Pos), m.Facing, m.Seq, time.Now()) {
 		r.due.Store(true)
 	}
@@ -148,7 +157,7 @@ func (r *Room) Walk(p mesh.Participant, target mesh.Vec, ttl time.Duration, join
 	now := time.Now()
 	if _, visiting := r.visits[p.ID]; !visiting && r.online[p.ID] == 0 {
 		r.enterLocked(p.ID)
-		r.broadcastLocked(join, nil)
+		r.presenceLocked(join, nil)
 	}
 	if r.visits == nil {
 		r.visits = map[mesh.ParticipantID]visit{}

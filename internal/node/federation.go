@@ -68,6 +68,11 @@ type fed struct {
 	// its home lets hold it; a capability the home never spoke of is
 	// missing (every member holds it).
 	access map[mesh.RoomID]map[mesh.Capability]map[mesh.ParticipantID]bool
+
+	// The world across nodes (federation_world.go).
+	worldq    chan worldEvent
+	worldDone chan struct{}
+	worldWG   sync.WaitGroup
 }
 
 type joinKey struct {
@@ -123,6 +128,7 @@ func (n *Node) openFederation() error {
 		return err
 	}
 	f.fanout.start(f.fanoutEntries)
+	f.startWorld()
 	return nil
 }
 
@@ -134,6 +140,7 @@ func (n *Node) closeFederation() error {
 	}
 	var errs []error
 	if f.c != nil {
+		f.stopWorld()
 		f.fanout.stop()
 		errs = append(errs, f.c.Close())
 	}

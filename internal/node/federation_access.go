@@ -181,6 +181,7 @@ func (f *fed) tellRemoval(id mesh.RoomID, line []byte) {
 	p = p.Public()
 	address := mesh.RemoteRoom(id, f.n.info.ID)
 	f.send(node, &mesh.FedBody{Kind: mesh.FedLeave, Room: address, Participant: &p, Event: ev.Action})
+	f.remoteAvatar(id, p.ID, false)
 	f.presence(id, address, mesh.PresenceLeave, p, node)
 }
 
@@ -293,6 +294,7 @@ func (f *fed) onRemoved(from federation.Peer, b *mesh.FedBody) error {
 	}
 	f.mu.Unlock()
 	f.n.unsubscribe(b.Room, pid)
+	f.forgetAvatar(b.Room, pid)
 	action := b.Event
 	if action == "" {
 		action = "leave"

@@ -134,6 +134,8 @@ func (f *fed) onJoin(from federation.Peer, b *mesh.FedBody) {
 	f.presence(id, b.Room, mesh.PresenceJoin, actor, from.ID)
 	f.tellAccess(id, from.ID) // before the roster that confirms the join
 	f.roster(from.ID, id, b.Room, ref)
+	f.remoteAvatar(id, actor.ID, true)
+	f.sendWorld(from.ID, id)
 }
 
 // presence tells a remote participant's coming or going to the room's
@@ -163,6 +165,7 @@ func (f *fed) onLeave(from federation.Peer, b *mesh.FedBody) {
 	if err := n.RemoveMember(actor, id, "node:"+from.ID); err != nil {
 		return
 	}
+	f.remoteAvatar(id, actor.ID, false)
 	f.presence(id, b.Room, mesh.PresenceLeave, actor, from.ID)
 }
 
@@ -208,6 +211,7 @@ func (f *fed) onSubscribe(from federation.Peer, b *mesh.FedBody) {
 	}
 	f.tellAccess(id, from.ID)
 	f.roster(from.ID, id, b.Room, "")
+	f.sendWorld(from.ID, id)
 	after := b.After
 	if after == 0 { // an empty mirror: the recent window, not the whole history (federation_mirror.go)
 		if head, err := n.store.Head(id); err == nil && head.Seq > mesh.DefaultHistory {

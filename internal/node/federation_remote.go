@@ -204,6 +204,7 @@ func (n *Node) LeaveRemote(actor mesh.Participant, address mesh.RoomID) error {
 	_, home, _ := address.Split()
 	p := actor.Public()
 	f.send(home, &mesh.FedBody{Kind: mesh.FedLeave, Room: address, Participant: &p})
+	f.forgetAvatar(address, actor.ID)
 	return nil
 }
 
@@ -543,6 +544,9 @@ func (f *fed) onPresence(from federation.Peer, b *mesh.FedBody) {
 	p.ID = mesh.ViewParticipant(mesh.Qualify(p.ID, p.Node), from.ID, f.n.info.ID)
 	p.Webhook, p.Parent = "", ""
 	if hr, err := f.n.MirrorRoom(b.Room); err == nil {
+		if b.Event == mesh.PresenceLeave { // gone from the home's world too
+			hr.Forget(p.ID)
+		}
 		hr.Broadcast(presenceFrame(b.Room, b.Event, p), nil)
 	}
 }

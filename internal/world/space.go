@@ -161,6 +161,17 @@ func (s *Space) stopWalking(a *avatar) {
 	}
 }
 
+// Put sets id's state as another node's world gave it (a mirror of a
+// room of that node): no rules apply, and no State follows.
+func (s *Space) Put(a mesh.AvatarState, now time.Time) {
+	if cur := s.avatars[a.ID]; cur != nil {
+		cur.AvatarState = a
+		cur.last = now
+		return
+	}
+	s.avatars[a.ID] = &avatar{AvatarState: a, last: now}
+}
+
 // Avatar returns id's state, if present.
 func (s *Space) Avatar(id mesh.ParticipantID) (mesh.AvatarState, bool) {
 	if a := s.avatars[id]; a != nil {
