@@ -57,9 +57,17 @@ func TestJoinFetchesRecentWindow(t *testing.T) {
 
 	alice, _ := a.agent(t, "alice")
 	alice.Send(map[string]any{"type": "join", "room": room})
-	expect(t, alice, "joined")
+	// The window comes in the joined frame's history (what the mirror had
+	// by then) and in message frames (the rest), in order.
 	first := uint64(history - mesh.DefaultHistory + 1)
-	for want := first; want <= history; want++ {
+	want := first
+	for _, m := range expect(t, alice, "joined")["history"].([]any) {
+		if got := uint64(m.(map[string]any)["seq"].(float64)); got != want {
+			t.Fatalf("joined history has seq %d, want %d: the recent window in order", got, want)
+		}
+		want++
+	}
+	for ; want <= history; want++ {
 		if m := expectMessage(t, alice); uint64(m["seq"].(float64)) != want {
 			t.Fatalf("got seq %v, want %d: the recent window in order", m["seq"], want)
 		}
