@@ -2,6 +2,7 @@ package federation_test
 
 import (
 	"fmt"
+	"math"
 	"slices"
 	"testing"
 	"time"
@@ -82,14 +83,6 @@ func avatars(f meshtest.Frame) []string {
 }
 
 func TestWorldAcrossNodes(t *testing.T) {
-	// UNFINISHED (issue 6, branch fedworld): the steps up to alice's move
-	// pass (avatars of each node in the other's world, presence of bob on
-	// a); the home applies alice's move and queues the state on bob's
-	// connection, but bob's client never reads a state frame after its
-	// joined. Not diagnosed yet; see the branch report.
-	if testing.Short() || true {
-		t.Skip("unfinished: bob's state frames after a remote move never arrive (see comment)")
-	}
 	r := startRelay(t, nil)
 	a, b := startNode(t, r, "", nil), startNode(t, r, "", nil)
 	room := b.federatedRoom(t, "r", nil)
@@ -100,6 +93,7 @@ func TestWorldAcrossNodes(t *testing.T) {
 	remoteBob := string(bobID) + "@" + b.id     // as a names him
 
 	aliceC := a.Hello(t, aliceTok)
+	aliceC.World = true // keep state frames
 	aliceC.Send(map[string]any{"type": "join", "room": room})
 	alice := watch(aliceC)
 	alice.until(t, "alice's joined", func() bool { return alice.joined })
@@ -107,6 +101,7 @@ func TestWorldAcrossNodes(t *testing.T) {
 	// Presence: bob joining on b is seen by alice on a; bob's world holds
 	// alice's avatar (spawned on her join), named as b names her.
 	bobC := b.Hello(t, bobTok)
+	bobC.World = true
 	bobC.Send(map[string]any{"type": "join", "room": "r"})
 	bob := watch(bobC)
 	bob.avatar(t, remoteAlice, 0)
@@ -119,7 +114,7 @@ func TestWorldAcrossNodes(t *testing.T) {
 	x, z := pos[0].(float64)+0.5, pos[2].(float64)
 	aliceC.Send(map[string]any{"type": "move", "room": room, "pos": []float64{x, 0, z}, "facing": 1, "seq": 1})
 	got := bob.avatar(t, remoteAlice, 1)
-	if p := got["pos"].([]any); p[0].(float64) != x || p[2].(float64) != z {
+	if p := got["pos"].([]any); math.Abs(p[0].(float64)-x) > 1e-3 || math.Abs(p[2].(float64)-z) > 1e-3 { // positions go out in mm
 		t.Fatalf("bob sees alice at %v, want x %v z %v", p, x, z)
 	}
 	alice.avatar(t, string(aliceID), 1)
