@@ -12,6 +12,8 @@ export interface Hooks {
   stats(): ReturnType<View["stats"]>;
   pos(): ReturnType<World["pos"]>;
   serverPos(): ReturnType<World["serverPos"]>;
+  /** at is where avatar id is drawn now, or null. */
+  at(id: string): { x: number; z: number } | null;
 }
 
 export function installHooks(o: { mode: "2d" | "3d"; view: View; world: World; you: string }): Hooks {
@@ -24,6 +26,13 @@ export function installHooks(o: { mode: "2d" | "3d"; view: View; world: World; y
     stats: () => o.view.stats(),
     pos: () => o.world.pos(),
     serverPos: () => o.world.serverPos(),
+    at: (id) => {
+      let found: { x: number; z: number } | null = null;
+      o.world.sample(performance.now(), (i, x, z) => {
+        if (i === id) found = { x, z };
+      });
+      return found;
+    },
   };
   (window as unknown as { __mesh: Hooks }).__mesh = hooks;
   return hooks;

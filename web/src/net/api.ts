@@ -10,7 +10,20 @@ export function register(name: string): Promise<{ participant: Participant; toke
   return registerParticipant(origin(), { name, kind: "human" });
 }
 
-/** rooms lists every room on the node. */
-export function rooms(token: string): Promise<Room[]> {
-  return new Rest(origin(), token).rooms();
+/** A federated room of another node, as GET /api/v1/directory lists it. */
+interface DirectoryRoom { address: string; name: string; topic?: string; node: string; nodeName?: string; local?: boolean }
+
+/**
+ * rooms lists every room on the node, then the federated rooms of other
+ * nodes that its relays know (id: their address room@node).
+ */
+export async function rooms(token: string): Promise<Room[]> {
+  const rest = new Rest(origin(), token);
+  const [local, dir] = await Promise.all([
+    rest.rooms(),
+    (rest.request("GET", "/api/v1/directory") as Promise<{ rooms?: DirectoryRoom[] }>).catch(() => undefined),
+  ]);
+  const remote = (dir?.rooms ?? []).filter((r) => !r.local).map((r) =>
+    ({ id: r.address, name: `${r.name} @${r.nodeName ?? r.node.slice(0, 8)}`, topic: r.topic }) as Room);
+  return [...local, ...remote];
 }
