@@ -90,6 +90,10 @@ const (
 	FedAck       = "ack"       // link: every frame up to Upto of queue Epoch is applied
 )
 
+// FedBatches, as an ack's Event, says that the acknowledging node (and its
+// relay) takes batches: frames with bodies instead of body.
+const FedBatches = "batches"
+
 // FedBody is one message between two nodes, carried by the Interchange
 // inside a frame that the sending node signs. Fields are left out when
 // empty; which ones a kind uses is in PROTOCOL.md ("Federation").
