@@ -90,9 +90,15 @@ const (
 	FedAck       = "ack"       // link: every frame up to Upto of queue Epoch is applied
 )
 
-// FedBatches, as an ack's Event, says that the acknowledging node (and its
-// relay) takes batches: frames with bodies instead of body.
-const FedBatches = "batches"
+// Events of bodies that are not about a participant.
+const (
+	// FedBatches, as an ack's Event, says that the acknowledging node (and
+	// its relay) takes batches: frames with bodies instead of body.
+	FedBatches = "batches"
+	// FedRecent, as a subscribe's Event (with After 0), asks for the recent
+	// window (the last DefaultHistory messages) instead of the history.
+	FedRecent = "recent"
+)
 
 // FedBody is one message between two nodes, carried by the Interchange
 // inside a frame that the sending node signs. Fields are left out when
