@@ -93,6 +93,16 @@ const (
 	FedWorld     = "world"     // home to a member's node: the avatars of a room that changed at Tick (Moves); not queued
 )
 
+// Events of bodies that are not about a participant.
+const (
+	// FedBatches, as an ack's Event, says that the acknowledging node (and
+	// its relay) takes batches: frames with bodies instead of body.
+	FedBatches = "batches"
+	// FedRecent, as a subscribe's Event (with After 0), asks for the recent
+	// window (the last DefaultHistory messages) instead of the history.
+	FedRecent = "recent"
+)
+
 // FedBody is one message between two nodes, carried by the Interchange
 // inside a frame that the sending node signs. Fields are left out when
 // empty; which ones a kind uses is in PROTOCOL.md ("Federation").

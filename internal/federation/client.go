@@ -119,6 +119,7 @@ type outbox struct {
 	backTo   uint64    // ... to the entry after this one
 	down     time.Time // the relay said unreachable: wait until then
 	backoff  time.Duration
+	batches  bool // its last acknowledgement said it takes batches
 }
 
 // sample folds a round-trip measurement into the retry timeout, as TCP
@@ -485,6 +486,7 @@ func (c *Client) acked(node string, b *mesh.FedBody) {
 	k, last := c.q.Ack(node, b.Upto)
 	c.mu.Lock()
 	o := c.outbox(node)
+	o.batches = b.Event == mesh.FedBatches
 	now := c.cfg.Now()
 	if k > 0 {
 		if last.Attempts() == 1 { // Karn: the ack of a resent entry times nothing
@@ -559,7 +561,7 @@ func (c *Client) pump() {
 					}
 				}
 				if len(es) > 0 {
-					sends = append(sends, batches(to, base, es, c.batchLimit(l))...)
+					sends = append(sends, batches(to, base, es, c.batchMax(l, o), c.batchLimit(l))...)
 					o.sent = es[len(es)-1].N
 					if o.deadline.IsZero() {
 						o.deadline = now.Add(jitter(o.rto))
@@ -603,6 +605,16 @@ const (
 	maxBatchBytes = 64 << 10
 )
 
+// batchMax is the most bodies a frame to o's node carries: 1 unless the
+// relay takes batches and so does that node (its acknowledgements say so,
+// and it says so only when its own relay takes them). c.mu must be held.
+func (c *Client) batchMax(l *interchange.Link, o *outbox) int {
+	if !o.batches || l.Welcome.Limits.MaxBatch < 2 {
+		return 1
+	}
+	return min(maxBatch, l.Welcome.Limits.MaxBatch)
+}
+
 // batchLimit is the most body bytes a frame carries: maxBatchBytes, or
 // less when the relay's frame limit is lower.
 func (c *Client) batchLimit(l *interchange.Link) int {
@@ -613,13 +625,13 @@ func (c *Client) batchLimit(l *interchange.Link) int {
 }
 
 // batches cuts a destination's entries (in order) into frames: runs of
-// consecutive positions, each of at most maxBatch bodies and (but for a
-// body alone) limit bytes.
-func batches(to string, base uint64, es []*Entry, limit int) []tx {
+// consecutive positions, each of at most most bodies and (but for a body
+// alone) limit bytes.
+func batches(to string, base uint64, es []*Entry, most, limit int) []tx {
 	var out []tx
 	size := 0
 	for i, e := range es {
-		if k := len(out) - 1; i > 0 && e.N == es[i-1].N+1 && len(out[k].entries) < maxBatch && size+len(e.Body)+1 <= limit {
+		if k := len(out) - 1; i > 0 && e.N == es[i-1].N+1 && len(out[k].entries) < most && size+len(e.Body)+1 <= limit {
 			out[k].entries = append(out[k].entries, e)
 			size += len(e.Body) + 1
 			continue
@@ -642,6 +654,9 @@ func (c *Client) acksLocked(now time.Time) [][]byte {
 			continue
 		}
 		b := mesh.FedBody{Kind: mesh.FedAck, Upto: in.ackUpto, Epoch: in.epoch}
+		if c.link != nil && c.link.Welcome.Limits.MaxBatch > 1 {
+			b.Event = mesh.FedBatches // this node, and its relay, take batches
+		}
 		if in.dropped > 0 {
 			b.Code = "gap"
 			in.lastGap = now

@@ -180,3 +180,100 @@ func TestBatchFrames(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// acker is a node that acknowledges what it is sent, saying it takes
+// batches or not, and counts the frames that carried batches.
+type acker struct {
+	id       interchange.Identity
+	link     *interchange.Link
+	batches  atomic.Bool  // say so in acks
+	got      atomic.Int64 // bodies received
+	batched  atomic.Int64 // frames with bodies
+	expected atomic.Uint64
+}
+
+func newAcker(tb testing.TB, r *relay) *acker {
+	tb.Helper()
+	a := &acker{id: newIdentity()}
+	secret, _ := interchange.OpenRegistry(r.dir).Allow(a.id.ID)
+	l, err := interchange.Dial(context.Background(), interchange.DialConfig{URL: r.url, Identity: a.id, Kind: interchange.KindNode, Secret: secret})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	a.link = l
+	tb.Cleanup(l.Abort)
+	go func() {
+		for {
+			p, err := l.Read()
+			if err != nil {
+				return
+			}
+			d, err := interchange.ParseDeliver(p)
+			if err != nil || d.N == 0 {
+				continue
+			}
+			k := uint64(1)
+			if d.Bodies != nil {
+				k = 0
+				interchange.SplitBodies(d.Bodies, func([]byte) bool { k++; return true })
+				a.batched.Add(1)
+			}
+			if d.N != a.expected.Load()+1 {
+				continue // a repeat or a gap: acknowledge what we have
+			}
+			a.expected.Store(d.N + k - 1)
+			a.got.Add(int64(k))
+			ack := mesh.FedBody{Kind: mesh.FedAck, Upto: a.expected.Load(), Epoch: d.Epoch}
+			if a.batches.Load() {
+				ack.Event = mesh.FedBatches
+			}
+			raw, _ := json.Marshal(ack)
+			sig := base64.StdEncoding.EncodeToString(ed25519.Sign(a.id.Key, interchange.SignedBytes(a.id.ID, d.From, raw)))
+			f, _ := json.Marshal(interchange.Send{Type: interchange.TypeSend, To: d.From, ID: fmt.Sprint("a", d.N), Key: a.id.Public(), Sig: sig, Body: raw})
+			l.Send(f)
+		}
+	}()
+	return a
+}
+
+// TestBatchesOnlyWhenTaken: a node sends batches only to a node whose
+// acknowledgements say it takes them (a node older than batches gets one
+// body a frame), through a relay that takes them.
+func TestBatchesOnlyWhenTaken(t *testing.T) {
+	r := startRelay(t, nil)
+	dst := newAcker(t, r)
+	id := newIdentity()
+	secret, _ := interchange.OpenRegistry(r.dir).Allow(id.ID)
+	cfg := federation.DefaultConfig()
+	cfg.URL, cfg.Secret, cfg.Identity, cfg.DataDir = r.url, secret, id, t.TempDir()
+	c, err := federation.Open(cfg, nopHandler{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	send := func(n int) {
+		t.Helper()
+		done := make(chan error, n)
+		for i := range n {
+			c.Send(dst.id.ID, &mesh.FedBody{Kind: mesh.FedPresence, Room: mesh.RoomID("design@" + dst.id.ID), Event: fmt.Sprint(i)}, func(err error) { done <- err })
+		}
+		for range n {
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	send(200)
+	waitFor(t, "200 bodies", func() bool { return dst.got.Load() == 200 })
+	if k := dst.batched.Load(); k != 0 {
+		t.Fatalf("%d batches went to a node that does not take them", k)
+	}
+	dst.batches.Store(true)
+	send(1) // its ack says batches
+	waitFor(t, "201 bodies", func() bool { return dst.got.Load() == 201 })
+	send(400)
+	waitFor(t, "601 bodies", func() bool { return dst.got.Load() == 601 })
+	if dst.batched.Load() == 0 {
+		t.Fatal("no batch went to a node that takes them")
+	}
+}

@@ -504,7 +504,7 @@ func (l *link) handshake() bool {
 	}
 	s.log.Info("interchange: connected", "id", h.ID, "kind", h.Kind, "auth", auth, "remote", l.nc.RemoteAddr().String())
 	s.accepted(l, jsonFrame(l.masked, Welcome{Type: TypeWelcome, Relay: s.ID(), Auth: auth,
-		Limits: Limits{MaxFrameBytes: s.cfg.MaxFrameBytes, Rate: s.cfg.Rate, Burst: s.cfg.Burst}}))
+		Limits: Limits{MaxFrameBytes: s.cfg.MaxFrameBytes, Rate: s.cfg.Rate, Burst: s.cfg.Burst, MaxBatch: MaxBatch}}))
 	return true
 }
 

@@ -68,6 +68,9 @@ type Limits struct {
 	MaxFrameBytes int     `json:"maxFrameBytes"`
 	Rate          float64 `json:"rate"` // frames per second; 0 = off
 	Burst         int     `json:"burst"`
+	// MaxBatch is how many bodies a send may carry in bodies; relays that
+	// know no batches leave it out (0: send body only).
+	MaxBatch int `json:"maxBatch,omitempty"`
 }
 
 // RoomInfo is a federated room in the directory.

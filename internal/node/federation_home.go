@@ -197,8 +197,8 @@ func (f *fed) roster(to string, id, address mesh.RoomID, ref string) {
 }
 
 // onSubscribe answers a node that wants the room's messages after b.After:
-// the roster, then up to catchUpPage stored messages; after 0 (a mirror
-// that holds nothing) gets the last mesh.DefaultHistory.
+// the roster, then up to catchUpPage stored messages; after 0 with event
+// recent (a mirror that holds nothing) gets the last mesh.DefaultHistory.
 func (f *fed) onSubscribe(from federation.Peer, b *mesh.FedBody) {
 	n := f.n
 	_, id, err := f.localRoom(b.Room)
@@ -213,7 +213,7 @@ func (f *fed) onSubscribe(from federation.Peer, b *mesh.FedBody) {
 	f.roster(from.ID, id, b.Room, "")
 	f.sendWorld(from.ID, id)
 	after := b.After
-	if after == 0 { // an empty mirror: the recent window, not the whole history (federation_mirror.go)
+	if after == 0 && b.Event == mesh.FedRecent { // an empty mirror: the recent window, not the history (federation_mirror.go)
 		if head, err := n.store.Head(id); err == nil && head.Seq > mesh.DefaultHistory {
 			after = head.Seq - mesh.DefaultHistory
 		}

@@ -10,9 +10,10 @@ import (
 )
 
 // A mirror's log. A node that joins a remote room does not download its
-// history: its first subscribe asks for the recent window (after 0: the
-// home answers with its last mesh.DefaultHistory messages, what a joined
-// frame shows), and the mirror holds the room from there on, gap-free. A
+// history: its first subscribe asks for the recent window (after 0, event
+// recent: the home answers with its last mesh.DefaultHistory messages,
+// what a joined frame shows; a home older than this sends the history from
+// seq 1), and the mirror holds the room from there on, gap-free. A
 // read of older seqs gets what the mirror has, from its first seq: older
 // messages stay on the home. A mirror whose first message is seq 1 (a
 // room that was short when the node joined, or a mirror made before this

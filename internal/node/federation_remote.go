@@ -92,9 +92,14 @@ func (f *fed) resync(address mesh.RoomID, why int) {
 	if due {
 		m.lastAsk, m.pageEnd = now, after+catchUpPage
 	}
+	empty := m.empty
 	f.mu.Unlock()
 	if due {
-		f.send(home, &mesh.FedBody{Kind: mesh.FedSubscribe, Room: address, After: after})
+		b := &mesh.FedBody{Kind: mesh.FedSubscribe, Room: address, After: after}
+		if empty {
+			b.Event = mesh.FedRecent // the recent window, not the history (federation_mirror.go)
+		}
+		f.send(home, b)
 	}
 }
 
