@@ -72,13 +72,15 @@ func TestJoinFetchesRecentWindow(t *testing.T) {
 			t.Fatalf("got seq %v, want %d: the recent window in order", m["seq"], want)
 		}
 	}
-	// The home sent that window, not the history.
+	// The home sent that window, not the history. (A second ask racing the
+	// first, e.g. the join's and a resync's, may get the window twice: the
+	// mirror drops the repeats; the bound is far below the 3,000.)
 	st, err := b.Node.Node.FederationStatus()
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, o := range st.Outbound {
-		if o.Node == a.id && o.Next > 2*mesh.DefaultHistory {
+		if o.Node == a.id && o.Next > 3*mesh.DefaultHistory {
 			t.Fatalf("the home queued %d bodies for the joining node, want about %d (the window)", o.Next, mesh.DefaultHistory)
 		}
 	}
