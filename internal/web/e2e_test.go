@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/the-mesh/mesh"
 	"github.com/the-mesh/mesh/e2e"
@@ -625,7 +626,14 @@ func TestE2EEpochOrder(t *testing.T) {
 			}
 		})
 	}
-	for range 8 {
+	// Churn at least 8 times, and on until both senders have had messages
+	// accepted (a loaded machine may run the churn before them).
+	deadline := time.Now().Add(30 * time.Second)
+	count := func() int { mu.Lock(); defer mu.Unlock(); return len(accepted) }
+	for i := 0; i < 8 || count() < 8; i++ {
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d messages accepted in 30 s of churn", count())
+		}
 		bob.join(room)
 		if st, e := doJSON(t, n, "POST", "/api/v1/rooms/"+string(room)+"/leave", bob.tok, nil, nil); st != 204 {
 			t.Fatalf("leave: HTTP %d %v", st, e)
