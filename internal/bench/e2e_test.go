@@ -106,6 +106,25 @@ func TestEndToEnd(t *testing.T) {
 			t.Errorf("dropped_conns: got %v, want 0", v)
 		}
 	})
+	t.Run("federation", func(t *testing.T) {
+		r := runBench(t, bin, "federation", "--messages", "200", "--warmup", "20", "--window", "16", "--quiet")
+		if v := num(t, r, "received"); v != 200 {
+			t.Errorf("received %v, want 200", v)
+		}
+		for _, k := range []string{"lost", "gaps", "dups", "refused"} {
+			if v := num(t, r, k); v != 0 {
+				t.Errorf("%s: got %v, want 0", k, v)
+			}
+		}
+		if p50, p99 := num(t, r, "p50_ms"), num(t, r, "p99_ms"); !(0 < p50 && p50 <= p99 && p99 < 60000) {
+			t.Errorf("latency p50 %v, p99 %v: want 0 < p50 <= p99 < 60s", p50, p99)
+		}
+		for _, k := range []string{"cpu_us_per_msg_a", "cpu_us_per_msg_b", "cpu_us_per_msg_c", "frames_per_msg"} {
+			if v := num(t, r, k); v < 0 || v > 1e6 {
+				t.Errorf("%s %v is not sane", k, v)
+			}
+		}
+	})
 	t.Run("startup", func(t *testing.T) {
 		data := filepath.Join(t.TempDir(), "data")
 		args := []string{"startup", "--messages", "2000", "--rooms", "4", "--runs", "1", "--settle", "100ms", "--data", data, "--quiet"}
