@@ -88,7 +88,7 @@ func (c *Client) deliver(p []byte) {
 		})
 	}
 	f := &inFrame{from: from, epoch: d.Epoch, base: d.Base, n: d.N, bodies: make([]inBody, len(raws))}
-	parallel(len(raws), func(i int) {
+	Parallel(len(raws), func(i int) {
 		ib := &f.bodies[i]
 		ib.err = decodeBody(raws[i], &ib.b)
 		if ib.err == nil && ib.b.Kind == "" {
@@ -112,9 +112,10 @@ func (c *Client) deliver(p []byte) {
 	}
 }
 
-// parallel calls f(0) ... f(n-1), on up to GOMAXPROCS goroutines (this one
-// among them), and returns when all have returned.
-func parallel(n int, f func(i int)) {
+// Parallel calls f(0) ... f(n-1), on up to GOMAXPROCS goroutines (this one
+// among them), and returns when all have returned. The node's fan-out to
+// other nodes uses it too.
+func Parallel(n int, f func(i int)) {
 	workers := min(n, runtime.GOMAXPROCS(0))
 	if workers <= 1 {
 		for i := range n {

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -410,30 +409,6 @@ const fanoutBatch = 64
 func (q *fanoutQueue) stop() {
 	close(q.quit)
 	q.wg.Wait()
-}
-
-// parallel calls f(0) ... f(n-1), on up to GOMAXPROCS goroutines (this one
-// among them), and returns when all have returned.
-func parallel(n int, f func(i int)) {
-	workers := min(n, runtime.GOMAXPROCS(0))
-	if workers <= 1 {
-		for i := range n {
-			f(i)
-		}
-		return
-	}
-	var wg sync.WaitGroup
-	for w := 1; w < workers; w++ {
-		wg.Go(func() {
-			for i := w; i < n; i += workers {
-				f(i)
-			}
-		})
-	}
-	for i := 0; i < n; i += workers {
-		f(i)
-	}
-	wg.Wait()
 }
 
 // idRing remembers the last ids applied in a room, for dropping repeats.

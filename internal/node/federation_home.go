@@ -311,7 +311,7 @@ func (f *fed) fanoutEntries(items []fanoutItem) {
 			todo = append(todo, i)
 		}
 	}
-	parallel(len(todo), func(k int) {
+	federation.Parallel(len(todo), func(k int) {
 		i := todo[k]
 		outs[i].m, outs[i].err = f.outgoing(items[i].room, items[i].e.Line)
 		outs[i].made = true
