@@ -16,6 +16,7 @@
 // Each line is one JSON object with an "op":
 //
 //	{"op":"item","n":7,"room":"lobby","seq":42,"id":"m_…","reason":"to","pushed":true}
+//	{"op":"item","n":8,"room":"design@n…","seq":9,"id":"m_…","reason":"command"}
 //	{"op":"ack","upTo":7}
 //	{"op":"hook","upTo":7}
 //	{"op":"state","last":9,"ack":7,"hook":7,"seen":{"lobby":42}}
@@ -46,9 +47,13 @@
 //
 // # Checkpoint
 //
-// marks.json is {"rooms": {"<room>": seq}}: every item for a message of
-// that room with a seq at or below the mark is in its inbox file and
-// durable. Every two seconds, if anything changed, the store fsyncs the
+// marks.json is {"rooms": {"<room>": seq}, "remote": true}: every item for
+// a message of that room with a seq at or below the mark is in its inbox
+// file and durable. A room is a local room id or a remote room's address
+// room@node (its mirror, numbered with the home's seqs). "remote" says the
+// node routes remote rooms, so one without a mark was routed from its
+// start; without it (a new store, or one from before remote rooms were
+// routed) the node marks each remote room at its head instead. Every two seconds, if anything changed, the store fsyncs the
 // inbox files written since the last checkpoint and then replaces
 // marks.json (tmp, fsync, rename, fsync of the directory); Close makes a
 // last one. After a crash the node routes each room's messages after its

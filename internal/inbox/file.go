@@ -49,6 +49,9 @@ func validReason(r string) bool {
 	return r == mesh.InboxTo || r == mesh.InboxMention || r == mesh.InboxCommand
 }
 
+// validRoom reports whether r is a room id or a remote room's address.
+func validRoom(r mesh.RoomID) bool { return r.Valid() || r.Remote() }
+
 // apply checks one line against the state loaded so far and applies it.
 func (b *box) apply(raw []byte) error {
 	if len(raw) > maxLineBytes || len(raw) < 2 || raw[0] != '{' || raw[len(raw)-1] != '}' {
@@ -62,7 +65,7 @@ func (b *box) apply(raw []byte) error {
 	}
 	switch l.Op {
 	case opItem:
-		if l.N <= b.last || l.Seq == 0 || !l.Room.Valid() || l.ID == "" || !validReason(l.Reason) {
+		if l.N <= b.last || l.Seq == 0 || !validRoom(l.Room) || l.ID == "" || !validReason(l.Reason) {
 			return fmt.Errorf("%w: bad item n=%d after %d", errCorrupt, l.N, b.last)
 		}
 		b.refs = append(b.refs, Ref{N: l.N, Room: l.Room, Seq: l.Seq, ID: l.ID, Reason: l.Reason, Pushed: l.Pushed})
@@ -78,7 +81,7 @@ func (b *box) apply(raw []byte) error {
 		}
 		b.last, b.ack, b.hook = l.Last, max(b.ack, l.Ack), max(b.hook, l.Hook)
 		for room, seq := range l.Seen {
-			if !room.Valid() {
+			if !validRoom(room) {
 				return fmt.Errorf("%w: bad room %q", errCorrupt, room)
 			}
 			b.seen[room] = max(b.seen[room], seq)

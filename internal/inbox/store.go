@@ -35,6 +35,8 @@ type Store struct {
 	boxes   map[mesh.ParticipantID]*box
 	marks   map[mesh.RoomID]uint64
 	fresh   bool       // marks.json did not exist at Open
+	remote  bool       // marks.json said remote rooms were routed, at Open
+	routes  bool       // checkpoints say remote rooms are routed (RouteRemote)
 	moved   bool       // marks moved since the last checkpoint
 	closing bool       // Close was called
 	closed  bool       // Close has made its last checkpoint: refuse everything
@@ -57,7 +59,8 @@ type Page struct {
 const marksFile = "marks.json"
 
 type marksJSON struct {
-	Rooms map[mesh.RoomID]uint64 `json:"rooms"`
+	Rooms  map[mesh.RoomID]uint64 `json:"rooms"`
+	Remote bool                   `json:"remote,omitempty"` // remote rooms (room@node) are routed
 }
 
 // Open opens (or creates) the store in dir and starts its checkpointer.
@@ -90,6 +93,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		for room, seq := range m.Rooms {
 			s.marks[room] = seq
 		}
+		s.remote, s.routes = m.Remote, m.Remote
 	}
 	s.stopped.Go(s.checkpointer)
 	return s, nil
@@ -105,6 +109,26 @@ func (s *Store) Marks() (map[mesh.RoomID]uint64, bool) {
 		out[k] = v
 	}
 	return out, s.fresh
+}
+
+// RemoteMarked reports whether the checkpoint Open read was written by a
+// node that routes remote rooms: then a remote room without a mark was
+// routed from its start. A new store, or one written before remote rooms
+// were routed, reports false: its remote rooms start with what comes next.
+func (s *Store) RemoteMarked() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.remote
+}
+
+// RouteRemote records that this node routes remote rooms: the next
+// checkpoint says so.
+func (s *Store) RouteRemote() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.routes {
+		s.routes, s.moved = true, true
+	}
 }
 
 // Mark records that every message of room up to seq has been routed
@@ -252,7 +276,7 @@ func (s *Store) Checkpoint() error {
 		s.mu.Unlock()
 		return nil
 	}
-	m := marksJSON{Rooms: make(map[mesh.RoomID]uint64, len(s.marks))}
+	m := marksJSON{Rooms: make(map[mesh.RoomID]uint64, len(s.marks)), Remote: s.routes}
 	for k, v := range s.marks {
 		m.Rooms[k] = v
 	}

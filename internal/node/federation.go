@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -116,6 +117,12 @@ func (n *Node) openFederation() error {
 	}
 	if f.mirrors, err = jsonl.Open(filepath.Join(n.cfg.DataDir, "federation"), jsonl.Options{Logger: n.log, OnFsync: n.stats.fsync.Observe}); err != nil {
 		return fmt.Errorf("open federated room mirrors: %w", err)
+	}
+	f.mu.Lock()
+	addresses := slices.Collect(maps.Keys(f.members))
+	f.mu.Unlock()
+	if err := n.rerouteMirrors(addresses); err != nil { // before the relay delivers
+		return err
 	}
 	cfg := *n.cfg.Federation
 	cfg.Identity = interchange.Identity{ID: n.info.ID, Key: n.key}

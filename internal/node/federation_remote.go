@@ -557,7 +557,8 @@ func (f *fed) onPresence(from federation.Peer, b *mesh.FedBody) {
 }
 
 // onMessage appends a home's envelope to the room's mirror, in seq order,
-// and publishes it to the local subscribers.
+// routes it to the inbox of the local participant it addresses, and
+// publishes it to the local subscribers.
 func (f *fed) onMessage(from federation.Peer, b *mesh.FedBody, done func(error)) {
 	n := f.n
 	m := b.Msg
@@ -640,7 +641,10 @@ func (f *fed) onMessage(from federation.Peer, b *mesh.FedBody, done func(error))
 			cur.Seq = m.Seq
 			f.setMirrorRoster(b.Room, &cur)
 		}
-		n.bus.Publish(b.Room, mesh.Entry{Seq: m.Seq, Line: envelope}, nil)
+		e = mesh.Entry{Seq: m.Seq, Line: envelope} // as the home numbers it
+		inboxed := n.route(m, e)                   // as a local room's append does
+		n.bus.Publish(b.Room, e, nil)
+		n.announce(inboxed, e)
 		done(nil)
 		f.resync(b.Room, askProgress)
 	})

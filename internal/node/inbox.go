@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
+	"slices"
 
 	"github.com/the-mesh/mesh"
 	"github.com/the-mesh/mesh/internal/hub"
@@ -67,11 +68,64 @@ func (n *Node) openInbox() error {
 	return nil
 }
 
+// rerouteMirrors does for the mirrors of remote rooms what openInbox does
+// for local rooms, once the mirrors are open and before the relay can
+// deliver: each is routed again after its mark. addresses are the remote
+// rooms with a local member; those with a mark are added.
+func (n *Node) rerouteMirrors(addresses []mesh.RoomID) error {
+	st := n.inbox
+	marks, _ := st.Marks()
+	routed := st.RemoteMarked()
+	st.RouteRemote()
+	for room := range marks {
+		if room.Remote() && !slices.Contains(addresses, room) {
+			addresses = append(addresses, room)
+		}
+	}
+	for _, a := range addresses {
+		head, err := n.fed.mirrorHead(a)
+		if err != nil {
+			return fmt.Errorf("open inbox: head of the mirror of %s: %w", a, err)
+		}
+		mark, known := marks[a]
+		switch {
+		case !known && !routed: // never routed: start with what comes next
+			st.Mark(a, head)
+		case head < mark:
+			n.log.Warn("mirror is shorter than the inbox mark; its lost messages are not routed", "room", a, "head", head, "mark", mark)
+			st.ResetMark(a, head)
+		case head > mark:
+			if err := n.reroute(a, mark); err != nil {
+				return err
+			}
+		}
+	}
+	if err := st.Checkpoint(); err != nil {
+		return fmt.Errorf("open inbox: %w", err)
+	}
+	return nil
+}
+
+// hasMirrors reports whether the mirrors are open (the node has a relay).
+func (n *Node) hasMirrors() bool { return n.fed != nil && n.fed.mirrors != nil }
+
+// readLog reads a room's log: a local room's, or a remote room's mirror
+// (with the home's seqs).
+func (n *Node) readLog(room mesh.RoomID, after uint64, limit int) ([]mesh.Entry, error) {
+	if room.Remote() {
+		if !n.hasMirrors() {
+			return nil, mesh.Errorf(mesh.EUnavailable, "This node is not federated: it cannot read room %s.", room)
+		}
+		return n.fed.readMirror(room, after, limit)
+	}
+	return n.store.Read(room, after, limit)
+}
+
 // reroute routes a room's stored messages after seq `after`: the tail a
 // crash kept from the inbox. The store skips items already there.
 func (n *Node) reroute(room mesh.RoomID, after uint64) error {
 	for {
-		entries, err := n.store.Read(room, after, mesh.MaxPageLimit)
+		entries, err := n.readLog(room, after, mesh.MaxPageLimit)
 		if err != nil {
 			return fmt.Errorf("open inbox: read room %s: %w", room, err)
 		}
@@ -152,10 +206,15 @@ func (n *Node) hasWebhook(p mesh.ParticipantID) bool {
 }
 
 // mayRead reports whether participant p, unrevoked, is a member of room
-// holding listen: whether it may see the room's messages in its inbox.
+// holding listen: whether it may see the room's messages in its inbox. In
+// a remote room, listen is what its home decided; without a relay the
+// node cannot read its mirror.
 func (n *Node) mayRead(p mesh.ParticipantID, room mesh.RoomID) bool {
 	if n.Revoked(p) || !n.IsMember(room, p) {
 		return false
+	}
+	if room.Remote() {
+		return n.hasMirrors() && n.fed.mayListenRemote(room, p) == nil
 	}
 	return n.Can(p, room, mesh.CapListen)
 }

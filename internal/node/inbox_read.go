@@ -48,15 +48,15 @@ func (n *Node) inboxItem(p mesh.ParticipantID, r inbox.Ref) (mesh.InboxItem, boo
 	if !n.mayRead(p, r.Room) {
 		return mesh.InboxItem{}, false, nil
 	}
-	entries, err := n.store.Read(r.Room, r.Seq-1, 1)
+	entries, err := n.readLog(r.Room, r.Seq-1, 1)
 	if err != nil {
 		return mesh.InboxItem{}, false, fmt.Errorf("read inbox item %d of %s: %w", r.N, p, err)
 	}
 	var m struct {
 		ID string `json:"id"`
 	}
-	if len(entries) != 1 || json.Unmarshal(entries[0].Line, &m) != nil || m.ID != r.ID {
-		return mesh.InboxItem{}, false, nil // the room's log was lost and restarted
+	if len(entries) != 1 || entries[0].Seq != r.Seq || json.Unmarshal(entries[0].Line, &m) != nil || m.ID != r.ID {
+		return mesh.InboxItem{}, false, nil // the room's log (or mirror) was lost and restarted
 	}
 	return mesh.InboxItem{N: r.N, Reason: r.Reason, Message: entries[0].Line}, true, nil
 }
