@@ -171,6 +171,9 @@ func (n *Node) route(m *mesh.Message, e mesh.Entry) routed {
 	}
 	defer n.inbox.Mark(m.Room, e.Seq)
 	to, reason := inboxTarget(m)
+	if _, _, remote := splitParticipant(to); remote {
+		return routed{} // its own node routes it, from its mirror
+	}
 	if to == "" || to == m.From.ID || !n.mayRead(to, m.Room) {
 		return routed{}
 	}
