@@ -15,6 +15,7 @@ func FuzzLoad(f *testing.F) {
 	for _, s := range []string{
 		"{\"op\":\"item\",\"n\":1,\"room\":\"lobby\",\"seq\":4,\"id\":\"m_a\",\"reason\":\"to\"}\n{\"op\":\"ack\",\"upTo\":1}\n",
 		"{\"op\":\"item\",\"n\":2,\"room\":\"lobby\",\"seq\":4,\"id\":\"m_a\",\"reason\":\"command\",\"pushed\":true}\n{\"op\":\"state\",\"last\":2,\"hook\":1,\"seen\":{\"lobby\":4}}\n",
+		"{\"op\":\"item\",\"n\":1,\"room\":\"design@nq4c7ha2lmx5tyvbk\",\"seq\":9,\"id\":\"m_a\",\"reason\":\"command\"}\n{\"op\":\"state\",\"last\":1,\"seen\":{\"design@nq4c7ha2lmx5tyvbk\":9}}\n",
 		"{\"op\":\"hook\",\"upTo\":3}\n{\"op\":\"item\"", "{\"op\":\"item\",\"n\":0}\n", "\n", "{}", "{\"op\":\"state\",\"seen\":{\"BAD\":1}}\n",
 	} {
 		f.Add([]byte(s))

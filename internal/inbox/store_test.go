@@ -225,3 +225,38 @@ func mustRead(tb testing.TB, path string) []byte {
 	}
 	return b
 }
+
+// TestRemoteRoomItems: items and marks of a remote room, by its address
+// room@node, survive a reopen; the checkpoint says whether remote rooms
+// are routed (an older one does not).
+func TestRemoteRoomItems(t *testing.T) {
+	const address = mesh.RoomID("design@nq4c7ha2lmx5tyvbk")
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "marks.json"), []byte(`{"rooms":{"lobby":3}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := MustOpen(t, dir, 0)
+	if s.RemoteMarked() {
+		t.Fatal("a checkpoint from before remote rooms were routed says they were")
+	}
+	mustAdd(t, s, alice, address, 9)
+	s.Mark(address, 9)
+	s.RouteRemote()
+	if s.RemoteMarked() {
+		t.Fatal("RemoteMarked changed after Open: it tells what the checkpoint said")
+	}
+	s.Close()
+	s = MustOpen(t, dir, 0)
+	if m, _ := s.Marks(); !s.RemoteMarked() || m[address] != 9 || m["lobby"] != 3 {
+		t.Fatalf("after reopen: marks %v, remote %v; want %s at 9, lobby at 3, remote", m, s.RemoteMarked(), address)
+	}
+	if pg := mustPage(t, s, alice, 0); len(pg.Refs) != 1 || pg.Refs[0].Room != address || pg.Refs[0].Seq != 9 {
+		t.Fatalf("after reopen: %+v, want the item of %s#9", pg.Refs, address)
+	}
+	if _, err := os.Stat(filepath.Join(dir, string(alice)+".jsonl.corrupt")); err == nil {
+		t.Fatal("the item of a remote room was set aside as corrupt")
+	}
+	if _, ok, _ := s.Add(alice, inbox.Ref{Room: address, Seq: 9, ID: "m_again", Reason: mesh.InboxTo}); ok {
+		t.Fatal("a remote room's seq was added twice")
+	}
+}
