@@ -7,6 +7,9 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -21,6 +24,7 @@ import (
 // inboxRoom is the room "ops" on node b, joined by bob of b and by alice
 // and carol of a; alice may execute commands there.
 type inboxRoom struct {
+	r                  *relay
 	a, b               *fedNode
 	room               mesh.RoomID
 	aliceID, carolID   mesh.ParticipantID
@@ -33,7 +37,7 @@ type inboxRoom struct {
 func startInboxRoom(tb testing.TB) *inboxRoom {
 	tb.Helper()
 	r := startRelay(tb, nil)
-	g := &inboxRoom{a: startNode(tb, r, "", nil), b: startNode(tb, r, "", nil)}
+	g := &inboxRoom{r: r, a: startNode(tb, r, "", nil), b: startNode(tb, r, "", nil)}
 	g.aliceID, g.aliceTok = g.a.Register(tb, "alice")
 	g.carolID, g.carolTok = g.a.Register(tb, "carol")
 	g.remoteA, g.remoteC = string(g.aliceID)+"@"+g.a.id, string(g.carolID)+"@"+g.a.id
@@ -210,4 +214,40 @@ func TestRemoteRoomWebhook(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("no webhook delivery for the remote room's item in 30 s")
 	}
+}
+
+// TestRemoteInboxUpgrade: an inbox checkpoint written before remote rooms
+// were routed (no "remote" in marks.json) starts each mirror at its head:
+// the mirror's history does not flood the inbox, what comes next enters.
+func TestRemoteInboxUpgrade(t *testing.T) {
+	g := startInboxRoom(t)
+	old := g.post(t, "messages", map[string]any{"text": "old", "to": g.remoteA})
+	items(t, g.a, g.aliceTok, 1)
+	g.a.Stop()
+	// As a node of before: no items of remote rooms, no mark, no flag.
+	marks := filepath.Join(g.a.Dir, "inbox", "marks.json")
+	if err := os.WriteFile(marks, []byte(`{"rooms":{"lobby":0}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(filepath.Join(g.a.Dir, "inbox", string(g.aliceID)+".jsonl"), 0); err != nil {
+		t.Fatal(err)
+	}
+	g.a = startNode(t, g.r, g.a.Dir, nil)
+	next := g.post(t, "messages", map[string]any{"text": "next", "to": g.remoteA})
+	got := items(t, g.a, g.aliceTok, 1)
+	if len(got) != 1 || got[0]["message"].(map[string]any)["id"] != next {
+		t.Fatalf("after the upgrade alice's inbox holds %v, want only %s (not %s, from before)", got, next, old)
+	}
+	if b := string(mustReadFile(t, marks)); !strings.Contains(b, `"remote":true`) || !strings.Contains(b, string(g.room)) {
+		t.Fatalf("marks.json after the upgrade: %s, want the mirror's mark and remote rooms routed", b)
+	}
+}
+
+func mustReadFile(tb testing.TB, path string) []byte {
+	tb.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return b
 }
