@@ -125,6 +125,29 @@ let shared: { ac: Client; room: string; alice: { id: string; token: string } } |
 /** postSealed is the client's internal post of a sealed body, for posting one the home refuses. */
 type PostSealed = (room: string, e2e: Sealed, to: string | undefined, ref: string | undefined) => Promise<{ id: string; seq: number }>;
 
+test("alice's inbox on A holds what bob sealed to her in the room of B, by the room's address", { timeout: 60000 }, async () => {
+  assert.ok(shared, "the first test set up the room");
+  const { ac, room, alice } = shared;
+  // bob's chat, his command and his client's answer to alice's command
+  // (a result addressed to her) entered her inbox from A's mirror;
+  // inbox() gives the stored envelopes as they are (sealed: messages()
+  // is what opens them).
+  let page = await ac.inbox();
+  for (const deadline = Date.now() + 20000; page.items.length < 3; page = await ac.inbox()) {
+    if (Date.now() > deadline) throw new Error(`alice's inbox holds ${JSON.stringify(page.items)}, want bob's chat, command and result`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  assert.deepEqual(
+    page.items.map((it) => [it.reason, it.message.room, it.message.kind, it.message.to]),
+    [
+      ["to", room, "encrypted", alice.id],
+      ["to", room, "encrypted", alice.id],
+      ["to", room, "encrypted", alice.id],
+    ],
+  );
+  assert.deepEqual(await ac.ackInbox(page.next), { acked: page.next, unacked: 0 });
+});
+
 test("a sealed post to a room of another node that its home refuses fails with the home's code, after the ack", { timeout: 60000 }, async () => {
   assert.ok(shared, "the first test set up the room");
   const { ac, room } = shared;
