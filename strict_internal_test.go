@@ -62,3 +62,24 @@ func FuzzDecodeStrict(f *testing.F) {
 		}
 	})
 }
+
+// TestClientFramesTakeFastPath: a well-formed client frame is decoded by
+// the fast path, not the token walk, which allocates for every token (66
+// to 97 allocations for these frames that way, 17 to 23 the fast way).
+func TestClientFramesTakeFastPath(t *testing.T) {
+	for name, frame := range map[string]string{
+		"say":   `{"type":"say","room":"lobby","text":"a message of some ordinary length, about as long as a chat line","ref":"r-123"}`,
+		"join":  `{"type":"join","room":"design-review","ref":"j-7"}`,
+		"hello": `{"type":"hello","token":"mesh_Zq3V9xYk2LmN8pR4tW7zA1bC5dE6fG0hJ-iK_uO2sTy","resume":{"lobby":41,"design-review":1207}}`,
+	} {
+		data := []byte(frame)
+		got := testing.AllocsPerRun(20, func() {
+			if _, _, err := DecodeClientFrame(data); err != nil {
+				t.Fatal(err)
+			}
+		})
+		if got > 40 {
+			t.Errorf("%s: %v allocations per decode, want at most 40: the fast path is not taken", name, got)
+		}
+	}
+}
