@@ -47,6 +47,7 @@ FUZZTIME ?= 20000x
 fuzz:
 	$(GO) test -run XXX -fuzz '^FuzzDecodeClientFrame$$' -fuzztime $(FUZZTIME) .
 	$(GO) test -run XXX -fuzz '^FuzzForPrompt$$' -fuzztime $(FUZZTIME) .
+	$(GO) test -run XXX -fuzz '^FuzzDecodeStrict$$' -fuzztime $(FUZZTIME) .
 	$(GO) test -run XXX -fuzz '^FuzzReader$$' -fuzztime $(FUZZTIME) ./internal/wsframe
 	$(GO) test -run XXX -fuzz '^FuzzScanLog$$' -fuzztime $(FUZZTIME) ./internal/store/jsonl
 	$(GO) test -run XXX -fuzz '^FuzzLineSeq$$' -fuzztime $(FUZZTIME) ./internal/store/jsonl

@@ -4,12 +4,15 @@ import (
 	"crypto/ed25519"
 	"encoding/base64"
 	"encoding/json"
+	"math"
 	"os"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/the-mesh/mesh"
+	"github.com/the-mesh/mesh/internal/federation"
 )
 
 func TestAddresses(t *testing.T) {
@@ -141,6 +144,10 @@ func TestProtocolFederation(t *testing.T) {
 			checkPostVector(t, v.Input, &b, want.From, want.To, want.Participants)
 			return
 		}
+		if b.Kind == mesh.FedMove || b.Kind == mesh.FedWorld {
+			checkWorldVector(t, &b, want.From, want.To, want.Participants)
+			return
+		}
 		if _, home, ok := b.Room.Split(); !ok || home != want.From {
 			t.Fatalf("got a %s for %q, want one from its home %s", b.Kind, b.Room, want.From)
 		}
@@ -172,6 +179,46 @@ func TestProtocolFederation(t *testing.T) {
 			t.Errorf("participants: got %v, want %v", got, want.Participants)
 		}
 	})
+}
+
+// checkWorldVector checks a move body (a member's node, from, to the room's
+// home, to: its own participants' moves, named bare, each with the seq of
+// the move frame) or a world body (the home, from, to a member's node, to:
+// the avatars that changed at a tick, named as the home names them). The
+// receiver names the avatars participants.
+func checkWorldVector(t *testing.T, b *mesh.FedBody, from, to string, participants []mesh.ParticipantID) {
+	t.Helper()
+	home := to
+	if b.Kind == mesh.FedWorld {
+		home = from
+	}
+	if _, h, ok := b.Room.Split(); !ok || h != home {
+		t.Fatalf("a %s for %q, want one for a room of node %s", b.Kind, b.Room, home)
+	}
+	if len(b.Moves) == 0 || len(b.Moves) > federation.MaxLossyMoves {
+		t.Fatalf("%d avatars, want 1 to %d", len(b.Moves), federation.MaxLossyMoves)
+	}
+	if b.Kind == mesh.FedWorld && b.Tick == 0 {
+		t.Error("a world body without a tick")
+	}
+	if b.Kind == mesh.FedMove && b.Tick != 0 {
+		t.Errorf("a move body with tick %d: only the home ticks", b.Tick)
+	}
+	got := []mesh.ParticipantID{}
+	for _, m := range b.Moves {
+		for _, x := range append(m.Pos[:], m.Facing) {
+			if math.IsNaN(x) || math.IsInf(x, 0) {
+				t.Errorf("%s: pos %v facing %v, want finite numbers", m.ID, m.Pos, m.Facing)
+			}
+		}
+		if b.Kind == mesh.FedMove && (strings.Contains(string(m.ID), "@") || m.Ack == 0) {
+			t.Errorf("move of %s with ack %d: want the sender's own participant, bare, and the move's seq", m.ID, m.Ack)
+		}
+		got = append(got, mesh.ViewParticipant(m.ID, from, to))
+	}
+	if !slices.Equal(got, participants) {
+		t.Errorf("participants: got %v, want %v", got, participants)
+	}
 }
 
 // checkPostVector checks a post a member's node (from) sends a room's home

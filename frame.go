@@ -1,8 +1,6 @@
 package mesh
 
 import (
-	"bytes"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"io"
@@ -379,38 +377,6 @@ func ValidModeration(action string) error {
 
 // MaxRefBytes bounds a client's correlation ref.
 const MaxRefBytes = 128
-
-// decodeStrict decodes one JSON value into v, refusing unknown fields
-// (compared with their exact case), fields given twice, and trailing data.
-func decodeStrict(data []byte, v any) error {
-	if err := checkKeys(data, reflect.TypeOf(v)); err != nil {
-		return err
-	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		var b64 base64.CorruptInputError
-		if errors.As(err, &b64) {
-			if field := badBase64(data, reflect.TypeOf(v)); field != "" {
-				return Errorf(EInvalid, "Field %q is not standard base64 with padding.", field)
-			}
-			return Errorf(EInvalid, "A binary field is not standard base64 with padding.")
-		}
-		return invalidJSON(err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return Errorf(EInvalid, "Unexpected data after the JSON object.")
-	}
-	return nil
-}
-
-// DecodeStrict is decodeStrict for REST bodies.
-func DecodeStrict(data []byte, v any) error {
-	if !utf8.Valid(data) {
-		return Errorf(EInvalid, "Body is not valid UTF-8.")
-	}
-	return decodeStrict(data, v)
-}
 
 func invalidJSON(err error) *Error {
 	var typeErr *json.UnmarshalTypeError

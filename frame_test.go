@@ -81,13 +81,3 @@ func FuzzDecodeClientFrame(f *testing.F) {
 		}
 	})
 }
-
-func BenchmarkDecodeSay(b *testing.B) {
-	data := []byte(`{"type":"say","room":"lobby","text":"a message of some ordinary length, about as long as a chat line","ref":"r-123"}`)
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, _, err := mesh.DecodeClientFrame(data); err != nil {
-			b.Fatal(err)
-		}
-	}
-}

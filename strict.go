@@ -2,96 +2,182 @@ package mesh
 
 import (
 	"bytes"
-	"encoding/base64"
 	"encoding/json"
 	"reflect"
-	"strconv"
 	"strings"
 	"sync"
+	"unicode/utf8"
 )
 
-// checkKeys walks a JSON document and refuses what encoding/json would let
-// through silently: object keys that match a field only when case is
-// ignored, and keys given twice. t is the Go type the document will be
-// decoded into; keys are checked wherever t is a struct.
-func checkKeys(data []byte, t reflect.Type) error {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	return walkKeys(dec, t, "")
+// DecodeStrict decodes one JSON value into v strictly, as every client
+// frame and REST body is decoded: valid UTF-8, known fields only (compared
+// with their exact case), no field given twice in any object, the right
+// types, nothing after the value. Errors are *Error with EInvalid and name
+// the problem.
+func DecodeStrict(data []byte, v any) error {
+	if !utf8.Valid(data) {
+		return Errorf(EInvalid, "Body is not valid UTF-8.")
+	}
+	return decodeStrict(data, v)
 }
 
-func walkKeys(dec *json.Decoder, t reflect.Type, path string) error {
+// decodeStrict is DecodeStrict for data already known to be valid UTF-8.
+// The fast path decodes with json.Unmarshal and checks the keys in one
+// pass over the bytes; what it refuses is decoded again by walkStrict, a
+// token walk, for a precise error. FuzzDecodeStrict checks that both
+// accept the same documents and decode them alike.
+func decodeStrict(data []byte, v any) error {
+	if fastStrict(data, v) {
+		return nil
+	}
+	return walkStrict(data, v)
+}
+
+// fastStrict is the fast path: it reports whether data decoded into v and
+// passes the strict rules. When it reports false, v may be partly filled.
+func fastStrict(data []byte, v any) bool {
+	if json.Unmarshal(data, v) != nil {
+		return false
+	}
+	_, ok := keysOK(data, skipWS(data, 0), reflect.TypeOf(v))
+	return ok
+}
+
+// keysOK walks the JSON value at i of d, which json.Unmarshal accepted,
+// and reports whether every object in it names each key once and, where
+// the value decodes into a struct, only the struct's JSON names, written
+// exactly; it returns the offset after the value.
+func keysOK(d []byte, i int, t reflect.Type) (int, bool) {
 	for t != nil && t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
-	tok, err := dec.Token()
-	if err != nil {
-		return invalidJSON(err)
-	}
-	d, ok := tok.(json.Delim)
-	if !ok {
-		return nil
-	}
-	switch d {
+	switch d[i] {
 	case '{':
-		seen := map[string]bool{}
-		for dec.More() {
-			kt, err := dec.Token()
-			if err != nil {
-				return invalidJSON(err)
-			}
-			key := kt.(string)
-			at := joinPath(path, key)
-			if seen[key] {
-				return Errorf(EInvalid, "Field %q is given twice.", at)
-			}
-			seen[key] = true
-			var ft reflect.Type
-			switch {
-			case t == nil:
-			case t.Kind() == reflect.Struct:
-				f, ok := fieldsOf(t)[key]
-				if !ok {
-					return Errorf(EInvalid, "Unknown field %q.", at)
+		var fields map[string]reflect.Type
+		var elem reflect.Type
+		switch {
+		case t == nil:
+		case t.Kind() == reflect.Struct:
+			fields = fieldsOf(t)
+		case t.Kind() == reflect.Map:
+			elem = t.Elem()
+		}
+		var seen keySet
+		i = skipWS(d, i+1)
+		for d[i] != '}' {
+			end := skipString(d, i)
+			key := d[i+1 : end-1]
+			if bytes.IndexByte(key, '\\') >= 0 {
+				var s string
+				if json.Unmarshal(d[i:end], &s) != nil {
+					return i, false
 				}
-				ft = f
-			case t.Kind() == reflect.Map:
-				ft = t.Elem()
+				key = []byte(s)
 			}
-			if err := walkKeys(dec, ft, at); err != nil {
-				return err
+			if !seen.add(key) {
+				return i, false
+			}
+			ft := elem
+			if fields != nil {
+				var ok bool
+				if ft, ok = fields[string(key)]; !ok {
+					return i, false
+				}
+			}
+			i = skipWS(d, end)
+			i = skipWS(d, i+1) // the colon
+			var ok bool
+			if i, ok = keysOK(d, i, ft); !ok {
+				return i, false
+			}
+			i = skipWS(d, i)
+			if d[i] == ',' {
+				i = skipWS(d, i+1)
 			}
 		}
+		return i + 1, true
 	case '[':
-		var et reflect.Type
+		var elem reflect.Type
 		if t != nil && (t.Kind() == reflect.Slice || t.Kind() == reflect.Array) {
-			et = t.Elem()
+			elem = t.Elem()
 		}
-		for dec.More() {
-			if err := walkKeys(dec, et, path+"[]"); err != nil {
-				return err
+		i = skipWS(d, i+1)
+		for d[i] != ']' {
+			var ok bool
+			if i, ok = keysOK(d, i, elem); !ok {
+				return i, false
+			}
+			i = skipWS(d, i)
+			if d[i] == ',' {
+				i = skipWS(d, i+1)
 			}
 		}
+		return i + 1, true
+	case '"':
+		return skipString(d, i), true
 	}
-	_, err = dec.Token() // the closing delimiter
-	if err != nil {
-		return invalidJSON(err)
+	for i < len(d) && d[i] != ',' && d[i] != '}' && d[i] != ']' && d[i] != ' ' && d[i] != '\t' && d[i] != '\n' && d[i] != '\r' {
+		i++
 	}
-	return nil
+	return i, true
 }
 
-func joinPath(path, key string) string {
-	if path == "" {
-		return key
+// keySet holds one object's keys: the first few in an array (no
+// allocation), the rest in a map.
+type keySet struct {
+	few  [16][]byte
+	n    int
+	many map[string]bool
+}
+
+// add reports whether key is new, and records it. key must not change
+// while s is in use.
+func (s *keySet) add(key []byte) bool {
+	for _, k := range s.few[:s.n] {
+		if bytes.Equal(k, key) {
+			return false
+		}
 	}
-	return path + "." + key
+	if s.n < len(s.few) {
+		s.few[s.n] = key
+		s.n++
+		return true
+	}
+	if s.many[string(key)] {
+		return false
+	}
+	if s.many == nil {
+		s.many = map[string]bool{}
+	}
+	s.many[string(key)] = true
+	return true
+}
+
+func skipWS(d []byte, i int) int {
+	for i < len(d) && (d[i] == ' ' || d[i] == '\t' || d[i] == '\n' || d[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// skipString returns the offset after the (valid) string at i.
+func skipString(d []byte, i int) int {
+	for i++; i < len(d); i++ {
+		switch d[i] {
+		case '\\':
+			i++
+		case '"':
+			return i + 1
+		}
+	}
+	return i
 }
 
 var fieldCache sync.Map // reflect.Type -> map[string]reflect.Type
 
 // fieldsOf maps a struct's JSON names to field types, looking through
 // embedded structs as encoding/json does. json.RawMessage and interface
-// fields map to nil: their contents are not checked here.
+// fields map to nil: only their objects' keys being unique is checked.
 func fieldsOf(t reflect.Type) map[string]reflect.Type {
 	if m, ok := fieldCache.Load(t); ok {
 		return m.(map[string]reflect.Type)
@@ -116,68 +202,4 @@ func fieldsOf(t reflect.Type) map[string]reflect.Type {
 	}
 	fieldCache.Store(t, m)
 	return m
-}
-
-// badBase64 names the first field of a JSON document that t holds as
-// bytes ([]byte: standard base64 with padding) but whose string does not
-// decode, e.g. "body.e2e.wraps[0].ct"; "" when there is none.
-func badBase64(data []byte, t reflect.Type) string {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	path, _ := findBadBase64(dec, t, "")
-	return path
-}
-
-var bytesType = reflect.TypeFor[[]byte]()
-
-func findBadBase64(dec *json.Decoder, t reflect.Type, path string) (string, error) {
-	for t != nil && t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	tok, err := dec.Token()
-	if err != nil {
-		return "", err
-	}
-	d, ok := tok.(json.Delim)
-	if !ok {
-		if s, isStr := tok.(string); isStr && t != nil && t.ConvertibleTo(bytesType) && t.Kind() == reflect.Slice {
-			if _, err := base64.StdEncoding.DecodeString(s); err != nil {
-				return path, nil
-			}
-		}
-		return "", nil
-	}
-	switch d {
-	case '{':
-		for dec.More() {
-			kt, err := dec.Token()
-			if err != nil {
-				return "", err
-			}
-			key, _ := kt.(string)
-			var ft reflect.Type
-			switch {
-			case t == nil:
-			case t.Kind() == reflect.Struct:
-				ft = fieldsOf(t)[key]
-			case t.Kind() == reflect.Map:
-				ft = t.Elem()
-			}
-			if p, err := findBadBase64(dec, ft, joinPath(path, key)); p != "" || err != nil {
-				return p, err
-			}
-		}
-	case '[':
-		var et reflect.Type
-		if t != nil && (t.Kind() == reflect.Slice || t.Kind() == reflect.Array) && t.Elem().Kind() != reflect.Uint8 {
-			et = t.Elem()
-		}
-		for i := 0; dec.More(); i++ {
-			if p, err := findBadBase64(dec, et, path+"["+strconv.Itoa(i)+"]"); p != "" || err != nil {
-				return p, err
-			}
-		}
-	}
-	_, err = dec.Token()
-	return "", err
 }

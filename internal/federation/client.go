@@ -155,8 +155,8 @@ type applyNote struct {
 	done bool
 }
 
-// Open opens the queue and the pinned keys in cfg.DataDir and starts the
-// link to the relay. Close stops it.
+// Open opens the queue and the pinned keys in cfg.DataDir. Start starts
+// the link to the relay (and the calls to h); Close stops it.
 func Open(cfg Config, h Handler) (*Client, error) {
 	def := DefaultConfig()
 	if cfg.Logger == nil {
@@ -185,11 +185,17 @@ func Open(cfg Config, h Handler) (*Client, error) {
 		return nil, err
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
+	return c, nil
+}
+
+// Start starts the link to the relay, the sender and the receiver, which
+// call the handler: a handler that uses c may, once Open has returned it.
+// Call it once.
+func (c *Client) Start() {
 	c.wg.Add(3)
 	go c.connect()
 	go c.pump()
 	go c.apply()
-	return c, nil
 }
 
 // Close stops the link and the sender and closes the queue.

@@ -91,6 +91,7 @@ func TestAttemptsBoundAcrossRestart(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		c.Start()
 		return c
 	}
 	c := open()
@@ -250,6 +251,7 @@ func TestBatchesOnlyWhenTaken(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	c.Start()
 	defer c.Close()
 	send := func(n int) {
 		t.Helper()

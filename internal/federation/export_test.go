@@ -1,8 +1,5 @@
 package federation
 
-// DecodeBody is decodeBody, for tests.
-var DecodeBody = decodeBody
-
 // Rewrite compacts q's file now, pending entries and all (as it does past
 // rewriteAt).
 func (q *Queue) Rewrite() error { return q.rewrite() }

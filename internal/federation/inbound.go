@@ -90,7 +90,7 @@ func (c *Client) deliver(p []byte) {
 	f := &inFrame{from: from, epoch: d.Epoch, base: d.Base, n: d.N, bodies: make([]inBody, len(raws))}
 	Parallel(len(raws), func(i int) {
 		ib := &f.bodies[i]
-		ib.err = decodeBody(raws[i], &ib.b)
+		ib.err = mesh.DecodeStrict(raws[i], &ib.b)
 		if ib.err == nil && ib.b.Kind == "" {
 			ib.err = errors.New("no kind")
 		}

@@ -158,6 +158,50 @@ func TestWorldAcrossNodes(t *testing.T) {
 	}
 }
 
+// TestRemoteAvatarsAfterHomeRestart: a remote member's avatar is back in
+// its home's world after the home restarts, before it moves again, at its
+// spawn point (positions are not kept, local or remote); its next move
+// goes on from there.
+func TestRemoteAvatarsAfterHomeRestart(t *testing.T) {
+	r := startRelay(t, nil)
+	a, b := startNode(t, r, "", nil), startNode(t, r, "", nil)
+	room := b.federatedRoom(t, "r", nil)
+	a.waitDirectory(t, room)
+	aliceID, aliceTok := a.Register(t, "alice")
+	_, bobTok := b.Register(t, "bob")
+	remoteAlice := string(aliceID) + "@" + a.id // as b names her
+
+	aliceC := a.Hello(t, aliceTok)
+	aliceC.World = true
+	aliceC.Send(map[string]any{"type": "join", "room": room})
+	alice := watch(aliceC)
+	spawn := alice.avatar(t, string(aliceID), 0)["pos"].([]any)
+	x, z := spawn[0].(float64)+0.5, spawn[2].(float64)
+	aliceC.Send(map[string]any{"type": "move", "room": room, "pos": []float64{x, 0, z}, "facing": 1, "seq": 1})
+	alice.avatar(t, string(aliceID), 1) // the home applied it
+
+	b.Stop()
+	b = startNode(t, r, b.Dir, nil)
+	bobC := b.Hello(t, bobTok)
+	bobC.World = true
+	bobC.Send(map[string]any{"type": "join", "room": "r"})
+	j := expect(t, bobC, "joined")
+	var got map[string]any
+	for _, m := range j["state"].(map[string]any)["moves"].([]any) {
+		if a := m.(map[string]any); a["id"] == remoteAlice {
+			got = a
+		}
+	}
+	if got == nil {
+		t.Fatalf("b's world after a restart: %v, want alice's avatar (%s) in it", avatars(j), remoteAlice)
+	}
+	if fmt.Sprint(got["pos"]) != fmt.Sprint(spawn) || got["ack"] != float64(0) {
+		t.Errorf("alice after the restart: %v, want her spawn point %v and ack 0", got, spawn)
+	}
+	aliceC.Send(map[string]any{"type": "move", "room": room, "pos": []float64{x, 0, z}, "facing": 1, "seq": 2})
+	watch(bobC).avatar(t, remoteAlice, 2)
+}
+
 // expect2 reads frames until one of type typ (errors included).
 func expect2(tb testing.TB, c *meshtest.Client, typ string) meshtest.Frame {
 	tb.Helper()

@@ -72,7 +72,7 @@ func (r *Room) LeaveRemote(id mesh.ParticipantID) {
 
 // MoveRemote applies a move of remote participant id (a member: the caller
 // checked), with the rules of a local avatar; it spawns the avatar first
-// if the room has none for it (this node restarted since the join).
+// if the room has none for it yet.
 func (r *Room) MoveRemote(id mesh.ParticipantID, pos mesh.Vec, facing float64, seq uint64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()

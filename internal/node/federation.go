@@ -135,6 +135,7 @@ func (n *Node) openFederation() error {
 	}
 	f.fanout.start(f.fanoutEntries)
 	f.startWorld()
+	f.c.Start() // after f.c is set: the client calls f, which uses it
 	return nil
 }
 

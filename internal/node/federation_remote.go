@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
@@ -28,10 +29,15 @@ type mirror struct {
 	empty      bool   // it holds nothing yet: it starts at the first seq it gets
 	base       uint64 // the home's seq before the mirror's first (federation_mirror.go)
 	next       uint64 // the next seq to append
-	rosterHead uint64 // the head the home told in its last roster
-	pageEnd    uint64 // the last seq the last subscribe asked for
-	lastAsk    time.Time
-	members    []mesh.Member
+	rosterHead uint64 // the home's head: as its last roster told, or a message ahead of the mirror
+	// asking says a subscribe is out: sent at lastAsk, its page (up to
+	// pageEnd) not all in. No other is sent meanwhile (but after
+	// askStale), so two reasons to ask, e.g. a join and a new link, do
+	// not fetch a page twice.
+	asking  bool
+	pageEnd uint64 // the last seq the last subscribe gets
+	lastAsk time.Time
+	members []mesh.Member
 	// roster is the current roster of an E2E room (nil: none), as this
 	// node names participants; rosterKnown says whether it was looked up.
 	roster      *mesh.Roster
@@ -67,10 +73,14 @@ func (f *fed) mirrorLocked(address mesh.RoomID) *mirror {
 	return m
 }
 
-// resync asks room's home for the messages after the mirror's head:
-// always on a new link or a join; on a gap unless an ask is under a second
-// old and its page has not arrived; on progress when the last page asked
-// for has arrived and the home's last roster named more.
+// askStale is how long a subscribe stays the one out: its answer travels
+// in the home's durable stream, so this only covers a home that lost it.
+const askStale = 30 * time.Second
+
+// resync asks room's home for the messages after the mirror's head, unless
+// a subscribe is out already (one at a time per mirror): on a new link, a
+// join or a gap; on progress when the last page has arrived and the home's
+// last roster named more.
 func (f *fed) resync(address mesh.RoomID, why int) {
 	_, home, ok := address.Split()
 	if !ok || f.c == nil {
@@ -80,19 +90,17 @@ func (f *fed) resync(address mesh.RoomID, why int) {
 	f.mu.Lock()
 	m := f.mirrorLocked(address)
 	after := m.next - 1
-	var due bool
-	switch why {
-	case askAlways:
-		due = true
-	case askGap:
-		due = now.Sub(m.lastAsk) >= time.Second || after >= m.pageEnd
-	case askProgress:
-		due = after >= m.pageEnd && after < m.rosterHead
+	if m.asking && (after >= m.pageEnd || now.Sub(m.lastAsk) >= askStale) {
+		m.asking = false // its page is in (or it was lost)
 	}
-	if due {
-		m.lastAsk, m.pageEnd = now, after+catchUpPage
-	}
+	due := !m.asking && (why != askProgress || after < m.rosterHead)
 	empty := m.empty
+	if due {
+		m.asking, m.lastAsk, m.pageEnd = true, now, after+catchUpPage
+		if empty { // the window ends at the head, which the answer's roster tells
+			m.pageEnd = math.MaxUint64
+		}
+	}
 	f.mu.Unlock()
 	if due {
 		b := &mesh.FedBody{Kind: mesh.FedSubscribe, Room: address, After: after}
@@ -101,6 +109,20 @@ func (f *fed) resync(address mesh.RoomID, why int) {
 		}
 		f.send(home, b)
 	}
+}
+
+// answered notes that the home answers the subscribe that is out: its
+// roster (head) comes first, then the page, which ends there at most.
+// refused says the home refused it.
+func (m *mirror) answered(head uint64, refused bool) {
+	if !m.asking {
+		return
+	}
+	if refused {
+		m.asking = false
+		return
+	}
+	m.pageEnd = min(m.pageEnd, head)
 }
 
 // JoinRemote makes actor a member of the remote room address: it asks the
@@ -500,6 +522,9 @@ func (f *fed) onRoster(from federation.Peer, b *mesh.FedBody) {
 	mr := f.mirrorLocked(b.Room)
 	mr.members = members
 	mr.rosterHead = b.Head
+	if b.Ref == "" { // a roster without a join's ref answers a subscribe
+		mr.answered(b.Head, false)
+	}
 	if b.Policy != nil {
 		mr.policy = b.Policy
 	}
@@ -534,7 +559,12 @@ func (f *fed) onRefused(from federation.Peer, b *mesh.FedBody) {
 		f.answerJoin(key, err)
 	case posted:
 		w.refused(err)
-	case b.Ref == "" && b.Room != "":
+	case b.Ref == "" && b.Room != "": // a subscribe
+		f.mu.Lock()
+		if mr := f.mirror[b.Room]; mr != nil {
+			mr.answered(0, true)
+		}
+		f.mu.Unlock()
 		f.n.log.Warn("federation: refused", "room", b.Room, "from", from.ID, "code", b.Code, "message", b.Message)
 	}
 }
@@ -604,6 +634,7 @@ func (f *fed) onMessage(from federation.Peer, b *mesh.FedBody, done func(error))
 		done(nil) // a repeat
 		return
 	case m.Seq > mr.next:
+		mr.rosterHead = max(mr.rosterHead, m.Seq) // asked for once the page that is out is in
 		f.mu.Unlock()
 		f.resync(b.Room, askGap) // ask for what is missing
 		done(nil)

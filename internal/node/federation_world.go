@@ -38,6 +38,7 @@ func (f *fed) startWorld() {
 	f.worldWG.Add(1)
 	go f.worldLoop()
 	f.n.Hub.SetWorldHooks(hub.WorldHooks{Move: f.sendMove, State: f.queueState, Presence: f.queuePresence})
+	f.restoreAvatars()
 }
 
 // stopWorld stops the world goroutine.
@@ -195,6 +196,32 @@ func (f *fed) onWorld(from federation.Peer, b *mesh.FedBody) {
 func (f *fed) forgetAvatar(address mesh.RoomID, p mesh.ParticipantID) {
 	if hr, err := f.n.MirrorRoom(address); err == nil {
 		hr.Forget(p)
+	}
+}
+
+// restoreAvatars gives the remote members of this node's rooms their
+// avatars back after a restart, as each got one on its join: every member
+// has an avatar in its home's world. Positions are not kept (nor are local
+// avatars', which come back at their spawn point when their participant
+// reconnects): each starts at its spawn point, and the member nodes get it
+// with the next world body (the whole world on their next subscribe).
+func (f *fed) restoreAvatars() {
+	type member struct {
+		room mesh.RoomID
+		id   mesh.ParticipantID
+	}
+	var remote []member
+	f.n.mu.RLock()
+	for id, r := range f.n.rooms {
+		for pid := range r.members {
+			if _, _, ok := splitParticipant(pid); ok {
+				remote = append(remote, member{id, pid})
+			}
+		}
+	}
+	f.n.mu.RUnlock()
+	for _, m := range remote {
+		f.remoteAvatar(m.room, m.id, true)
 	}
 }
 

@@ -244,7 +244,16 @@ describe("governance: the same decisions and refusal messages", () => {
 describe("federation: node-to-node bodies carry members the SDK decodes", () => {
   for (const v of vectors("federation")) {
     test(v.file, () => {
-      const b = v.input as { kind: string; room: string; event: string; members?: unknown[]; participant?: unknown; msg?: Record<string, unknown> };
+      const b = v.input as {
+        kind: string;
+        room: string;
+        event: string;
+        members?: unknown[];
+        participant?: unknown;
+        msg?: Record<string, unknown>;
+        tick?: number;
+        moves?: { id: string; pos: number[]; facing: number; ack: number }[];
+      };
       const want = v.want as { kind: string; from: string; to: string; capability?: string; action?: string; participants: string[] };
       assert.equal(b.kind, want.kind);
       if (["say", "command", "result"].includes(b.kind)) {
@@ -256,6 +265,32 @@ describe("federation: node-to-node bodies carry members the SDK decodes", () => 
         assert.equal(m.from.node, want.from);
         assert.deepEqual(m.provenance.map((p) => p.node), [want.from]);
         assert.deepEqual([m.from.id.includes("@") ? m.from.id : `${m.from.id}@${m.from.node}`], want.participants);
+        done(v);
+        return;
+      }
+      if (b.kind === "move" || b.kind === "world") {
+        // The world across nodes: a member's node (want.from) sends the
+        // room's home (want.to) its own participants' moves, named bare,
+        // with the move frame's seq as ack; the home sends a member's node
+        // the avatars that changed at a tick, named as the home names them,
+        // which that node shows its listeners as a state frame.
+        const home = b.kind === "move" ? want.to : want.from;
+        assert.ok(remoteRoom(b.room) && b.room.endsWith(`@${home}`), `room ${b.room}`);
+        const moves = b.moves ?? [];
+        assert.ok(moves.length >= 1 && moves.length <= 512, `${moves.length} avatars`);
+        for (const m of moves) assert.ok(m.pos.length === 3 && [...m.pos, m.facing].every(Number.isFinite), `${m.id}: pos and facing`);
+        if (b.kind === "move") {
+          assert.ok(!("tick" in b), "only the home ticks");
+          for (const m of moves) assert.ok(!m.id.includes("@") && Number.isInteger(m.ack) && m.ack > 0, `${m.id}: bare, with the move's seq`);
+        } else {
+          const state = { type: "state", room: b.room, tick: b.tick, moves };
+          assert.ok(Number.isInteger(b.tick) && b.tick! > 0, "a world body has a tick");
+          assert.deepEqual(plain(decodeServerFrame(JSON.stringify(state))), state);
+        }
+        assert.deepEqual(
+          moves.map((m) => viewParticipant(m.id, want.from, want.to)),
+          want.participants,
+        );
         done(v);
         return;
       }
