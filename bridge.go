@@ -1,0 +1,69 @@
+package mesh
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Bridge copies a room's new chat messages into another room, one way. It
+// runs on the node that is the home of its source room (From); its target
+// (To) is a room of the same node or a federated address room@node. Two
+// bridges make a two-way link.
+type Bridge struct {
+	ID      string        `json:"id"`
+	From    RoomID        `json:"from"`
+	To      RoomID        `json:"to"`
+	By      ParticipantID `json:"by"`
+	Created time.Time     `json:"created"`
+	State   string        `json:"state"`            // BridgeActive or BridgeSuspended
+	Reason  string        `json:"reason,omitempty"` // why it is suspended: a sentence
+}
+
+// Bridge states.
+const (
+	BridgeActive    = "active"
+	BridgeSuspended = "suspended"
+)
+
+// Bridged names the original of a message a bridge carried into a room: its
+// room, id, seq, author and trust in that room. The room and the author's
+// id are as the node storing the message names them (room@node and id@node
+// for another node's). A message with Bridged set is never bridged again.
+type Bridged struct {
+	Room  RoomID `json:"room"`
+	ID    string `json:"id"`
+	Seq   uint64 `json:"seq"`
+	From  Sender `json:"from"`
+	Trust Trust  `json:"trust"`
+}
+
+// MaxBridgedIDBytes bounds Bridged.ID and Bridged.From.ID.
+const MaxBridgedIDBytes = 140
+
+// Validate checks a Bridged that came from another node.
+func (b *Bridged) Validate() error {
+	room := b.Room
+	if r, _, ok := room.Split(); ok {
+		room = r
+	}
+	switch {
+	case !room.Valid():
+		return Errorf(EInvalid, "bridged.room: %q is not a room id or address room@node.", b.Room)
+	case b.ID == "" || len(b.ID) > MaxBridgedIDBytes:
+		return Errorf(EInvalid, "bridged.id must be 1 to %d bytes.", MaxBridgedIDBytes)
+	case b.Seq == 0:
+		return Errorf(EInvalid, "bridged.seq must be the original's seq, above 0.")
+	case b.From.ID == "" || len(b.From.ID) > MaxBridgedIDBytes || len(b.From.Name) > MaxNameBytes || !b.From.Kind.Valid():
+		return Errorf(EInvalid, "bridged.from must name the original's author: an id, a name of at most %d bytes and a kind.", MaxNameBytes)
+	case !b.Trust.Valid():
+		return Errorf(EInvalid, "bridged.trust: unknown trust level %q.", b.Trust)
+	}
+	return nil
+}
+
+// BridgedMessageID is the id of the message bridge carries for the source
+// message at seq: the same every time, so a repeat after a crash is known.
+func BridgedMessageID(bridge string, seq uint64) string {
+	return fmt.Sprintf("mb_%s_%d", strings.TrimPrefix(bridge, "br_"), seq)
+}
