@@ -18,6 +18,10 @@ type Bridge struct {
 	Created time.Time     `json:"created"`
 	State   string        `json:"state"`            // BridgeActive or BridgeSuspended
 	Reason  string        `json:"reason,omitempty"` // why it is suspended: a sentence
+	// Cursor is the last source seq the bridge dealt with: carried,
+	// passed over (not chat, bridged already, or while suspended) or
+	// refused by the target.
+	Cursor uint64 `json:"cursor"`
 }
 
 // Bridge states.

@@ -31,12 +31,10 @@ const (
 	MaxBridges        = 1000 // bridges on one node
 )
 
-// bridgeRecord is one bridge as bridges.json keeps it: the bridge, the
-// last source seq it dealt with (carried or skipped) and when that cursor
-// was saved.
+// bridgeRecord is one bridge as bridges.json keeps it: the bridge (with
+// its cursor) and when its cursor was saved.
 type bridgeRecord struct {
 	mesh.Bridge
-	Cursor  uint64    `json:"cursor"`
 	SavedAt time.Time `json:"savedAt"`
 }
 
@@ -171,7 +169,7 @@ func (n *Node) createBridge(actor mesh.Participant, from, to mesh.RoomID) (mesh.
 	}
 	now := n.now().UTC()
 	rec := bridgeRecord{Bridge: mesh.Bridge{ID: newID("br_"), From: from, To: to, By: actor.ID, Created: now,
-		State: mesh.BridgeActive}, Cursor: head.Seq, SavedAt: now}
+		State: mesh.BridgeActive, Cursor: head.Seq}, SavedAt: now}
 	bs := n.bridges
 	bs.mu.Lock()
 	out := 0
