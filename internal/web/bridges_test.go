@@ -368,3 +368,66 @@ func TestBridgeTrustAndScan(t *testing.T) {
 		t.Error("no bridged-blocked audit line for the blocked message")
 	}
 }
+
+// TestBridgeVectors replays the bridge refusals of testdata/protocol/rest
+// on a real node and checks each answer's status and words.
+func TestBridgeVectors(t *testing.T) {
+	f := newBridgeFixture(t)
+	n := f.n
+	const vectorAlice = "p_alicea3kq6tzm2wx"
+	for _, room := range []string{"design", "ops"} {
+		if st, body := n.Do(t, "POST", "/api/v1/rooms", f.owner, map[string]any{"name": room}); st != http.StatusCreated {
+			t.Fatalf("create %s: HTTP %d %v", room, st, body)
+		}
+	}
+	if st, body := n.Do(t, "POST", "/api/v1/rooms", f.owner, map[string]any{"name": "vault", "policy": map[string]any{"e2e": true}}); st != http.StatusCreated {
+		t.Fatalf("create vault: HTTP %d %v", st, body)
+	}
+	for _, tok := range []string{f.alice, f.bob} {
+		for _, room := range []string{"design", "lobby"} {
+			n.Do(t, "POST", "/api/v1/rooms/"+room+"/join", tok, nil)
+		}
+	}
+	f.policy(t, "lobby", nil)
+	steps := []struct {
+		vector string
+		token  string
+		setup  func()
+	}{
+		{"bridge-create-egress-deny", f.alice, func() { f.policy(t, "design", map[string]any{"data": map[string]any{"egress": "deny"}}) }},
+		{"bridge-create-no-capability", f.bob, func() { f.policy(t, "design", nil) }},
+		{"bridge-create-e2e", f.owner, nil},
+		{"bridge-create-target-not-member", f.alice, nil},
+		{"bridge-create", f.alice, nil},
+		{"bridges-list", f.alice, nil},
+		{"bridge-delete-forbidden", f.bob, nil},
+	}
+	var id string
+	for _, s := range steps {
+		t.Run(s.vector, func(t *testing.T) {
+			var v restFile
+			readVector(t, s.vector, &v)
+			if s.setup != nil {
+				s.setup()
+			}
+			path := strings.Replace(v.Input.Path, "br_q3vk7m2xza4tn6bw", id, 1)
+			var body any
+			if len(v.Input.Body) > 0 {
+				body = v.Input.Body
+			}
+			st, got := n.Do(t, v.Input.Method, path, s.token, body)
+			if st != v.Want.Status {
+				t.Fatalf("HTTP %d %v, want %d", st, got, v.Want.Status)
+			}
+			if b, ok := got["bridge"].(map[string]any); ok {
+				id = b["id"].(string)
+			}
+			if want := v.Want.Body.Error.Message; want != "" {
+				e, _ := got["error"].(map[string]any)
+				if msg := strings.ReplaceAll(fmt.Sprint(e["message"]), f.aliceID, vectorAlice); msg != want || e["code"] != v.Want.Body.Error.Code {
+					t.Fatalf("got %v %q, want %s %q", e["code"], msg, v.Want.Body.Error.Code, want)
+				}
+			}
+		})
+	}
+}
