@@ -58,7 +58,7 @@ type bridgeSet struct {
 // bridgeRun is one running bridge.
 type bridgeRun struct {
 	rec    bridgeRecord       // guarded by bridgeSet.mu
-	cancel context.CancelFunc // ends its goroutine
+	cancel context.CancelFunc // ends its goroutine; guarded by bridgeSet.mu (nil until it starts)
 	done   chan struct{}      // closed when its goroutine has returned
 	wake   chan struct{}      // a governance change: check again (buffered, 1)
 }
@@ -79,8 +79,16 @@ func (n *Node) openBridges() error {
 	if err := json.Unmarshal(b, &f); err != nil {
 		return fmt.Errorf("read %s: %w", bridgesFile, err)
 	}
+	bs.mu.Lock()
+	runs := make([]*bridgeRun, 0, len(f.Bridges))
 	for _, rec := range f.Bridges {
-		n.startBridge(rec)
+		run := newBridgeRun(rec)
+		bs.runs[rec.ID] = run
+		runs = append(runs, run)
+	}
+	bs.mu.Unlock()
+	for _, run := range runs {
+		n.goBridge(run)
 	}
 	return nil
 }
@@ -94,13 +102,24 @@ func (n *Node) closeBridges() {
 	n.bridges.wg.Wait()
 }
 
-// startBridge starts rec's goroutine.
-func (n *Node) startBridge(rec bridgeRecord) {
+// newBridgeRun returns rec's run, not started yet.
+func newBridgeRun(rec bridgeRecord) *bridgeRun {
+	return &bridgeRun{rec: rec, done: make(chan struct{}), wake: make(chan struct{}, 1)}
+}
+
+// goBridge starts run's goroutine, which ends at Close or when the bridge
+// is deleted.
+func (n *Node) goBridge(run *bridgeRun) {
 	bs := n.bridges
 	ctx, cancel := context.WithCancel(bs.ctx)
-	run := &bridgeRun{rec: rec, cancel: cancel, done: make(chan struct{}), wake: make(chan struct{}, 1)}
 	bs.mu.Lock()
-	bs.runs[rec.ID] = run
+	if bs.runs[run.rec.ID] != run { // deleted before it started
+		bs.mu.Unlock()
+		cancel()
+		close(run.done)
+		return
+	}
+	run.cancel = cancel
 	bs.mu.Unlock()
 	bs.wg.Add(1)
 	go func() {
@@ -190,14 +209,15 @@ func (n *Node) createBridge(actor mesh.Participant, from, to mesh.RoomID) (mesh.
 		bs.mu.Unlock()
 		return mesh.Bridge{}, mesh.Errorf(mesh.ETooLarge, "Room %s has %d bridges, the limit for one room.", from, MaxBridgesPerRoom)
 	}
-	bs.runs[rec.ID] = &bridgeRun{rec: rec}
-	err = bs.saveLocked()
-	delete(bs.runs, rec.ID) // startBridge adds it with its goroutine
-	bs.mu.Unlock()
-	if err != nil {
+	run := newBridgeRun(rec)
+	bs.runs[rec.ID] = run
+	if err := bs.saveLocked(); err != nil {
+		delete(bs.runs, rec.ID)
+		bs.mu.Unlock()
 		return mesh.Bridge{}, err
 	}
-	n.startBridge(rec)
+	bs.mu.Unlock()
+	n.goBridge(run)
 	return rec.Bridge, nil
 }
 
@@ -317,8 +337,13 @@ func (n *Node) deleteBridge(actor mesh.Participant, from mesh.RoomID, id string)
 			return mesh.Errorf(mesh.EForbidden, "Only the bridge's creator or a moderator of room %s may remove it.", from)
 		}
 	}
-	run.cancel()
-	<-run.done // it saves no more
+	bs.mu.Lock()
+	cancel := run.cancel
+	bs.mu.Unlock()
+	if cancel != nil {
+		cancel()
+		<-run.done // it saves no more
+	}
 	bs.mu.Lock()
 	defer bs.mu.Unlock()
 	if bs.runs[id] != run {
@@ -341,11 +366,9 @@ func (n *Node) wakeBridges() {
 	n.bridges.mu.Lock()
 	defer n.bridges.mu.Unlock()
 	for _, r := range n.bridges.runs {
-		if r.wake != nil {
-			select {
-			case r.wake <- struct{}{}:
-			default:
-			}
+		select {
+		case r.wake <- struct{}{}:
+		default:
 		}
 	}
 }
