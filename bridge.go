@@ -2,6 +2,7 @@ package mesh
 
 import (
 	"fmt"
+	"regexp"
 	"strings"
 	"time"
 )
@@ -42,24 +43,29 @@ type Bridged struct {
 	Trust Trust  `json:"trust"`
 }
 
-// MaxBridgedIDBytes bounds Bridged.ID and Bridged.From.ID.
-const MaxBridgedIDBytes = 140
+// bridgedID is what a message id and a bare participant id may be.
+var bridgedID = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 
-// Validate checks a Bridged that came from another node.
+// Validate checks a Bridged that came from another node: the room an id or
+// address room@node, the ids made of letters, digits, '_' and '-' (the
+// author's with @node), a name of at most MaxNameBytes, known kind and trust.
 func (b *Bridged) Validate() error {
 	room := b.Room
 	if r, _, ok := room.Split(); ok {
 		room = r
 	}
+	author, node, remote := strings.Cut(string(b.From.ID), "@")
 	switch {
 	case !room.Valid():
 		return Errorf(EInvalid, "bridged.room: %q is not a room id or address room@node.", b.Room)
-	case b.ID == "" || len(b.ID) > MaxBridgedIDBytes:
-		return Errorf(EInvalid, "bridged.id must be 1 to %d bytes.", MaxBridgedIDBytes)
+	case !bridgedID.MatchString(b.ID):
+		return Errorf(EInvalid, "bridged.id: %q is not a message id.", b.ID)
 	case b.Seq == 0:
 		return Errorf(EInvalid, "bridged.seq must be the original's seq, above 0.")
-	case b.From.ID == "" || len(b.From.ID) > MaxBridgedIDBytes || len(b.From.Name) > MaxNameBytes || !b.From.Kind.Valid():
-		return Errorf(EInvalid, "bridged.from must name the original's author: an id, a name of at most %d bytes and a kind.", MaxNameBytes)
+	case !bridgedID.MatchString(author) || remote && !ValidNodeID(node) || b.From.Node != "" && !ValidNodeID(b.From.Node):
+		return Errorf(EInvalid, "bridged.from: %q is not a participant id (id or id@node) with its node.", b.From.ID)
+	case len(b.From.Name) > MaxNameBytes || !b.From.Kind.Valid():
+		return Errorf(EInvalid, "bridged.from must name the original's author: a name of at most %d bytes and a kind.", MaxNameBytes)
 	case !b.Trust.Valid():
 		return Errorf(EInvalid, "bridged.trust: unknown trust level %q.", b.Trust)
 	}
