@@ -146,7 +146,7 @@ func (b FedBody) MarshalJSON() ([]byte, error) {
 		plain
 		Msg *postEnvelope `json:"msg"`
 	}{plain(b), &postEnvelope{ID: m.ID, Room: m.Room, Kind: m.Kind, From: m.From, TS: m.TS, Body: m.Body, To: m.To,
-		Ref: m.Ref, Flags: m.Flags, Provenance: m.Provenance}})
+		Ref: m.Ref, Flags: m.Flags, Provenance: m.Provenance, Bridged: m.Bridged}})
 }
 
 // postEnvelope is a Message as a post carries it: without seq and trust.
@@ -161,6 +161,7 @@ type postEnvelope struct {
 	Ref        string        `json:"ref,omitempty"`
 	Flags      []string      `json:"flags,omitempty"`
 	Provenance []Provenance  `json:"provenance,omitempty"`
+	Bridged    *Bridged      `json:"bridged,omitempty"`
 }
 
 // ProvenanceStatement returns the bytes a provenance entry's signature

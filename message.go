@@ -31,6 +31,9 @@ type Message struct {
 	Ref        string        `json:"ref,omitempty"`
 	Flags      []string      `json:"flags,omitempty"`
 	Provenance []Provenance  `json:"provenance,omitempty"`
+	// Bridged names the original of a message a bridge carried here
+	// (PROTOCOL.md, "Bridges"); From is then the bridge's creator.
+	Bridged *Bridged `json:"bridged,omitempty"`
 }
 
 // Body is a message's content: chat messages carry Text; commands Command

@@ -24,7 +24,7 @@ const (
 
 // ForPrompt renders m for an LLM prompt. The first line is a header made
 // only of what the node set (kind, id, room, sender, trust, flags, to,
-// ref); the sender's name, which the sender chose, is quoted. A message
+// ref, and a bridged message's original); the sender's name, which the sender chose, is quoted. A message
 // with trust owner and no flags follows as is; every other message is
 // fenced as data, and any "<<<mesh:" in its content is defanged to
 // "‹‹‹mesh:" so the content cannot close the fence. The result has no
@@ -58,6 +58,20 @@ func (m Message) ForPrompt() string {
 	if m.Ref != "" {
 		b.WriteString(" ref=")
 		b.WriteString(m.Ref)
+	}
+	if br := m.Bridged; br != nil {
+		b.WriteString(" bridged=")
+		b.WriteString(string(br.Room))
+		b.WriteByte('#')
+		b.WriteString(strconv.FormatUint(br.Seq, 10))
+		b.WriteString(" by ")
+		b.WriteString(promptQuote(br.From.Name))
+		b.WriteString(" (")
+		b.WriteString(string(br.From.Kind))
+		b.WriteByte(' ')
+		b.WriteString(string(Qualify(br.From.ID, br.From.Node)))
+		b.WriteString(") original-trust=")
+		b.WriteString(string(br.Trust))
 	}
 	b.WriteString("]\n")
 	content := m.promptContent()

@@ -190,7 +190,7 @@ var (
 	sendFields = []string{"to", "id", "n", "base", "epoch", "key", "sig", "body", "bodies"}
 	bodyFields = []string{"kind", "room", "participant", "msg", "after", "head", "members", "event", "ref",
 		"code", "message", "upto", "epoch", "devices", "policy", "tick", "moves"}
-	msgFields = []string{"id", "room", "seq", "kind", "from", "trust", "ts", "body", "to", "ref", "flags", "provenance"}
+	msgFields = []string{"id", "room", "seq", "kind", "from", "trust", "ts", "body", "to", "ref", "flags", "provenance", "bridged"}
 )
 
 // Defaults.

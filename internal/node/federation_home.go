@@ -404,7 +404,7 @@ func (f *fed) onPost(from federation.Peer, b *mesh.FedBody, checked error, done 
 		// this node's naming (PROTOCOL.md, "Naming in signatures").
 		out, check, err = n.sealed(actor, Post{Room: id, Kind: mesh.MessageEncrypted, Sealed: m.Body.E2E, To: to, Ref: m.Ref})
 	case b.Kind == mesh.FedSay:
-		out, err = n.chat(actor, Post{Room: id, Text: m.Body.Text, To: to})
+		out, err = n.chat(actor, Post{Room: id, Text: m.Body.Text, To: to, Bridged: m.Bridged})
 	case b.Kind == mesh.FedCommand:
 		c := mesh.Command{Room: id, Target: to, Name: m.Body.Command, Args: m.Body.Args}
 		if out, err = n.command(actor, c); err == nil {
@@ -454,6 +454,14 @@ func (f *fed) checkPost(from federation.Peer, b *mesh.FedBody, checked error) (*
 	}
 	if actor, err = f.remoteActor(from, m.From.ID); err != nil {
 		return r, id, m, actor, err
+	}
+	if bm := m.Bridged; bm != nil {
+		if err := bm.Validate(); err != nil {
+			return r, id, m, actor, err
+		}
+		if _, node, ok := bm.Room.Split(); !ok || node != from.ID || m.Kind != mesh.MessageChat {
+			return r, id, m, actor, mesh.Errorf(mesh.EInvalid, "A bridged post must be a chat message whose bridged.room is a room of node %s.", from.ID)
+		}
 	}
 	if checked != nil {
 		return r, id, m, actor, checked

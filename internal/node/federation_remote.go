@@ -357,6 +357,8 @@ type RemotePost struct {
 	Sealed  *mesh.Sealed    // encrypted
 	OK      bool            // result
 	Output  string          // result
+	ID      string          // chat from a bridge: the message's id (else a new one)
+	Bridged *mesh.Bridged   // chat from a bridge: its original
 }
 
 // PostRemote sends actor's post to a remote room's home. done is called
@@ -411,6 +413,12 @@ func (n *Node) remotePost(actor mesh.Participant, post RemotePost) (*mesh.Messag
 		return nil, "", e2eOnly(post.Room) // the home would refuse it, after the text had crossed the relay
 	}
 	m := &mesh.Message{ID: newID("m_"), Room: post.Room, Kind: post.Kind, From: actor.Sender(), TS: n.now().UTC(), To: post.To}
+	if post.ID != "" {
+		m.ID = post.ID
+	}
+	if post.Bridged != nil && post.Kind == mesh.MessageChat {
+		m.Bridged = post.Bridged
+	}
 	switch post.Kind {
 	case mesh.MessageChat:
 		if post.Text == "" {
@@ -610,6 +618,9 @@ func (f *fed) onMessage(from federation.Peer, b *mesh.FedBody, done func(error))
 	self := n.info.ID
 	m.From.ID = mesh.ViewParticipant(mesh.Qualify(m.From.ID, m.From.Node), from.ID, self)
 	m.To = mesh.ViewParticipant(m.To, from.ID, self)
+	if m.Bridged != nil {
+		m.Bridged = viewBridged(*m.Bridged, from.ID, self)
+	}
 	roster := epochOf(m)
 	if roster != nil {
 		roster = viewRoster(roster, from.ID, self)

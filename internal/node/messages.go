@@ -7,6 +7,7 @@ import (
 
 	"github.com/the-mesh/mesh"
 	"github.com/the-mesh/mesh/internal/audit"
+	"github.com/the-mesh/mesh/internal/governance"
 	"github.com/the-mesh/mesh/internal/hub"
 )
 
@@ -25,6 +26,12 @@ type Post struct {
 	// it, since its signature binds it (the sealed plaintext may be a
 	// result, whose ref is the command's id).
 	Ref string
+	// ID and Bridged are set by a bridge (bridge_run.go): the message's
+	// id, made from the bridge and the source seq, and its original. The
+	// poster must hold bridge in Room, and the original's trust caps the
+	// message's (never raises it).
+	ID      string
+	Bridged *mesh.Bridged
 }
 
 // MaxRefBytes is the longest Post.Ref the node accepts: the wire's limit.
@@ -77,13 +84,22 @@ func (n *Node) chat(actor mesh.Participant, post Post) (*mesh.Message, error) {
 	if err != nil {
 		return nil, err
 	}
+	if post.Bridged != nil {
+		if err := governance.Check(s, mesh.CapBridge, r); err != nil {
+			return nil, inRoom(post.Room, err)
+		}
+	}
 	text, trust, flags, err := n.roomRules(actor, post, s, r, rev)
 	if err != nil {
 		return nil, err
 	}
+	id := post.ID
+	if id == "" {
+		id = newID("m_")
+	}
 	return &mesh.Message{
-		ID: newID("m_"), Room: post.Room, Kind: mesh.MessageChat, From: actor.Sender(),
-		Trust: trust, TS: n.now().UTC(), Body: mesh.Body{Text: text}, To: post.To, Flags: flags,
+		ID: id, Room: post.Room, Kind: mesh.MessageChat, From: actor.Sender(),
+		Trust: trust, TS: n.now().UTC(), Body: mesh.Body{Text: text}, To: post.To, Flags: flags, Bridged: post.Bridged,
 	}, nil
 }
 

@@ -88,6 +88,8 @@ type Node struct {
 	live  liveConns
 	hooks *webhook.Dispatcher
 	fed   *fed // federation state (federation*.go)
+	// bridges are the node's bridges and their goroutines (bridge*.go).
+	bridges *bridgeSet
 
 	// createMu serializes room creation. treeMu serializes registrations
 	// and revocations, so a revocation's cascade sees every child of the
@@ -209,6 +211,9 @@ func (n *Node) open() error {
 	if err := n.openFederation(); err != nil {
 		return err
 	}
+	if err := n.openBridges(); err != nil {
+		return err
+	}
 	n.stats.registerGauges(n)
 	return nil
 }
@@ -252,6 +257,7 @@ func (n *Node) Stats() *Stats { return n.stats }
 // The caller must have stopped every connection first.
 func (n *Node) Close() error {
 	var errs []error
+	n.closeBridges() // they post through federation and the store
 	errs = append(errs, n.closeFederation())
 	if n.Hub != nil {
 		n.Hub.Close()

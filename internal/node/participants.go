@@ -304,6 +304,7 @@ func (n *Node) Revoke(actor mesh.Participant, id mesh.ParticipantID) error {
 func (n *Node) RevokeTree(actor mesh.Participant, id mesh.ParticipantID) ([]mesh.ParticipantID, error) {
 	revoked, err := n.revokeTree(actor, id)
 	n.rekeyMembers(actor, revoked) // their devices leave every roster
+	n.wakeBridges()                // theirs are suspended
 	for _, pid := range revoked {
 		n.Audit.Record(audit.Record{Actor: actor.ID, Action: "revoke", Outcome: audit.OK,
 			Detail: map[string]any{"id": pid, "root": id}})

@@ -271,12 +271,13 @@ func (n *Node) setMember(pid mesh.ParticipantID, id mesh.RoomID, member bool) er
 		return fmt.Errorf("%s room %s: %w", op, id, err)
 	}
 	n.mu.Lock()
-	defer n.mu.Unlock()
 	if member {
 		r.members[pid] = true
 	} else {
 		delete(r.members, pid)
 	}
+	n.mu.Unlock()
+	n.wakeBridges()
 	return nil
 }
 
@@ -315,6 +316,7 @@ func (n *Node) changePolicy(actor mesh.Participant, id mesh.RoomID, action strin
 		return mesh.Room{}, err
 	}
 	n.relisten(id)
+	n.wakeBridges()
 	ev.By = actor.ID
 	n.event(actor, id, ev)
 	n.rekeyLocked(actor, id, false) // listen gained or lost, or e2e turned on

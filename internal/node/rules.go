@@ -45,7 +45,11 @@ func (n *Node) roomRules(actor mesh.Participant, post Post, s governance.Subject
 	if actor.Kind == mesh.KindAgent && pol.Agents.Reply == "mention-only" && mentioned(post.To) == "" {
 		return "", "", nil, mesh.Errorf(mesh.EForbidden, "In room %s agents may only post messages addressed to someone: set \"to\".", post.Room)
 	}
-	trust, flags, err := n.scan(pol, governance.EffectiveTrust(s), text)
+	trust := governance.EffectiveTrust(s)
+	if b := post.Bridged; b != nil && b.Trust.Rank() < trust.Rank() {
+		trust = b.Trust // a bridged message is no more trusted than its original
+	}
+	trust, flags, err := n.scan(pol, trust, text)
 	return text, trust, flags, err
 }
 

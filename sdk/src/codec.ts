@@ -7,7 +7,7 @@
 import { invalid, MeshError } from "./errors.js";
 import { isWellFormed, parseStrict, utf8Length } from "./json.js";
 import { checkTypes, pick, refuseKeys, S, type Shape } from "./shape.js";
-import type { ClientFrame, InboxItem, Member, Message, Participant, SayFrame, ServerFrame, WebhookEvent } from "./types.js";
+import type { Bridge, ClientFrame, InboxItem, Member, Message, Participant, SayFrame, ServerFrame, WebhookEvent } from "./types.js";
 import { remoteRoom, validRoomId } from "./types.js";
 
 export * from "./types.js";
@@ -60,13 +60,15 @@ export const sealedShape = S.object(
   ["v", "type", "epoch", "device", "sig"],
 );
 
+const senderShape = S.object({ id: S.string, name: S.string, kind: S.string, node: S.string }, ["id", "name", "kind", "node"]);
+
 export const messageShape = S.object(
   {
     id: S.string,
     room: S.string,
     seq: S.uint,
     kind: S.string,
-    from: S.object({ id: S.string, name: S.string, kind: S.string, node: S.string }, ["id", "name", "kind", "node"]),
+    from: senderShape,
     trust: S.string,
     ts: S.string,
     body: S.object({
@@ -94,9 +96,24 @@ export const messageShape = S.object(
     ref: S.string,
     flags: S.array(S.string),
     provenance: S.array(S.object({ node: S.string, ts: S.string, sig: S.string })),
+    bridged: S.object(
+      { room: S.string, id: S.string, seq: S.uint, from: senderShape, trust: S.string },
+      ["room", "id", "seq", "from", "trust"],
+    ),
   },
   ["id", "room", "seq", "kind", "from", "trust", "ts", "body"],
 );
+
+/** bridgeShape is a bridge as the bridges endpoints answer it. */
+export const bridgeShape = S.object(
+  { id: S.string, from: S.string, to: S.string, by: S.string, created: S.string, state: S.string, reason: S.string, cursor: S.uint },
+  ["id", "from", "to", "by", "created", "state", "cursor"],
+);
+
+/** decodeBridge decodes a bridge (POST and GET /api/v1/rooms/{id}/bridges). */
+export function decodeBridge(v: unknown): Bridge {
+  return pick(v, bridgeShape, "bridge") as Bridge;
+}
 
 export const inboxItemShape = S.object({ n: S.uint, reason: S.string, message: messageShape }, ["n", "reason", "message"]);
 

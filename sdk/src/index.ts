@@ -8,6 +8,7 @@ export {
   encodeClientFrame,
   checkClientFrame,
   decodeMessage,
+  decodeBridge,
   decodeParticipant,
   decodeMember,
   decodeInboxItem,

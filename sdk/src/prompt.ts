@@ -4,6 +4,7 @@
 // testdata/protocol/prompt pin both.
 
 import { toWellFormed } from "./json.js";
+import { qualify } from "./federation.js";
 import type { Message } from "./types.js";
 
 const fenceEnd = "<<<mesh:end>>>";
@@ -27,6 +28,8 @@ export function forPrompt(m: Message): string {
   if (m.flags && m.flags.length > 0) h += " flags=" + m.flags.join(",");
   if (m.to) h += " to=" + m.to;
   if (m.ref) h += " ref=" + m.ref;
+  const b = m.bridged;
+  if (b) h += ` bridged=${b.room}#${b.seq} by ${quote(b.from.name)} (${b.from.kind} ${qualify(b.from.id, b.from.node)}) original-trust=${b.trust}`;
   h = toWellFormed(h) + "]\n";
   const content = toWellFormed(contentOf(m));
   if (m.trust === "owner" && !(m.flags && m.flags.length > 0)) return h + content;

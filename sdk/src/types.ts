@@ -161,10 +161,35 @@ export interface Message {
   ref?: string;
   flags?: string[];
   provenance?: Provenance[];
+  /** The original of a message a bridge carried into this room (from is then the bridge's creator). */
+  bridged?: Bridged;
   /** Set by the SDK: the message came end-to-end encrypted (kind and body are what it opened to). */
   e2e?: true;
   /** Set by the SDK: this device could not open the message (kind stays encrypted). */
   undecryptable?: Undecryptable;
+}
+
+/** Bridged names a bridged message's original: its room, id, seq, author and trust there. */
+export interface Bridged {
+  room: string;
+  id: string;
+  seq: number;
+  from: Sender;
+  trust: Trust;
+}
+
+/** A bridge copies a room's new chat messages into another room, one way (PROTOCOL.md, "Bridges"). */
+export interface Bridge {
+  id: string;
+  from: string;
+  to: string;
+  by: string;
+  created: string;
+  state: "active" | "suspended";
+  /** Why it is suspended. */
+  reason?: string;
+  /** The last source seq it dealt with. */
+  cursor: number;
 }
 
 export interface NodeInfo {

@@ -16,6 +16,7 @@ import {
   decodeClientFrame,
   decodeInboxItem,
   decodeMember,
+  decodeBridge,
   decodeMessage,
   decodeParticipant,
   decodeServerFrame,
@@ -469,6 +470,8 @@ function checkShapes(body: Record<string, unknown> | undefined): void {
   if (body.participant) same(decodeParticipant(body.participant), body.participant);
   if (body.message) same(decodeMessage(body.message), body.message);
   for (const m of (body.messages as unknown[]) ?? []) same(decodeMessage(m), m);
+  if (body.bridge) same(decodeBridge(body.bridge), body.bridge);
+  for (const b of (body.bridges as unknown[]) ?? []) same(decodeBridge(b), b);
   for (const m of (body.members as unknown[]) ?? []) same(decodeMember(m), m);
   for (const it of (body.items as unknown[]) ?? []) same(decodeInboxItem(it), it);
   const rooms = [...((body.rooms as unknown[]) ?? []), ...(body.room ? [body.room] : [])] as { policy: Record<string, unknown> }[];

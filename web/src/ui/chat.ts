@@ -3,6 +3,7 @@
 // apart, and the message box with an optional addressee.
 
 import type { Envelope, Participant } from "../net/protocol.js";
+import { bridgedText } from "./bridged.js";
 import { el, hhmm, homeBadge, lockIcon } from "./dom.js";
 
 const MAX_LINES = 500;
@@ -68,6 +69,7 @@ export class Chat {
       m.to ? el("span", { class: "to" }, "to " + this.nameOf(m.to)) : null,
       el("time", { datetime: m.ts }, hhmm(m.ts)),
       m.e2e ? lock() : null,
+      m.bridged ? el("p", { class: "bridged" }, bridgedText(m)) : null,
       body(m),
       flagged ? el("p", { class: "flags" }, el("strong", {}, "Flagged: "), m.flags!.join(", ")) : null);
     this.append(li);
