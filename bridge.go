@@ -43,6 +43,25 @@ type Bridged struct {
 	Trust Trust  `json:"trust"`
 }
 
+// qualified returns b with its room and author written in full, as
+// "room@node" and "id@node", viewer being the node whose naming b uses:
+// the same on every node, for the provenance statement.
+func (b *Bridged) qualified(viewer string) *Bridged {
+	q := *b
+	if !q.Room.Remote() {
+		q.Room = RemoteRoom(q.Room, viewer)
+	}
+	node := q.From.Node
+	if node == "" {
+		node = viewer
+	}
+	q.From.ID = Qualify(q.From.ID, node)
+	if _, n, ok := strings.Cut(string(q.From.ID), "@"); ok {
+		q.From.Node = n
+	}
+	return &q
+}
+
 // bridgedID is what a message id and a bare participant id may be.
 var bridgedID = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 

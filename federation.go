@@ -168,13 +168,18 @@ type postEnvelope struct {
 // covers: the canonical JSON (RFC 8785) of m without seq, trust, flags and
 // provenance, with room set to address (room@home), ts to the entry's ts,
 // and participant ids written in full (from.id as id@from.node, to as
-// id@node, viewer being the node whose naming m uses). Every node that
+// id@node, viewer being the node whose naming m uses), bridged's room
+// and author too. Every node that
 // handles the envelope can rebuild it, whatever it changed in the fields
 // left out and however it names participants.
 func ProvenanceStatement(m *Message, address RoomID, p Provenance, viewer string) ([]byte, error) {
 	from := m.From
 	from.ID = Qualify(from.ID, from.Node)
 	st := statement{ID: m.ID, Room: address, Kind: m.Kind, From: from, TS: p.TS, Body: m.Body, To: Qualify(m.To, viewer), Ref: m.Ref}
+	if m.Bridged != nil {
+		st.Bridged = m.Bridged.qualified(viewer)
+		return st.canonicalSlow()
+	}
 	if b, ok := st.canonical(); ok {
 		return b, nil
 	}
@@ -287,6 +292,9 @@ type statement struct {
 	Body Body          `json:"body"`
 	To   ParticipantID `json:"to,omitempty"`
 	Ref  string        `json:"ref,omitempty"`
+	// Bridged, with room and author written in full, so the original a
+	// bridged message names is signed too.
+	Bridged *Bridged `json:"bridged,omitempty"`
 }
 
 // Canonical renders a JSON value as RFC 8785 (JCS) does: no whitespace,
