@@ -62,6 +62,7 @@ func runInterchange(ctx context.Context, args []string, stdout, stderr io.Writer
 	fs.IntVar(&cfg.Burst, "burst", cfg.Burst, "token bucket size for --rate")
 	fs.IntVar(&cfg.Queue.MaxFrames, "send-queue", cfg.Queue.MaxFrames, "frames queued to one node before frames for it are dropped")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
+	debugAddr := fs.String("debug-addr", "", "serve Go's /debug/pprof on this `host:port` (off when empty; keep it on loopback)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -122,6 +123,14 @@ func runInterchange(ctx context.Context, args []string, stdout, stderr io.Writer
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", *addr, err)
+	}
+	if *debugAddr != "" {
+		stopDebug, err := serveDebug(*debugAddr, logger)
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		defer stopDebug()
 	}
 	srv := interchange.New(cfg)
 	url, handler := "ws://"+ln.Addr().String(), http.Handler(srv)
