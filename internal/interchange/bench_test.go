@@ -87,14 +87,33 @@ func BenchmarkParseRouted(b *testing.B) {
 	}
 }
 
-// TestParseRoutedAllocs pins the relay's frame check at zero allocations.
+// BenchmarkFastRouted is the relay's fast path over the same frame: one
+// pass instead of the JSON check and the member walks.
+func BenchmarkFastRouted(b *testing.B) {
+	a := newNode(b)
+	frame := sendFrame(a, "nx3b5t7kq2wzm4ha6", "f1", benchBody)
+	b.SetBytes(int64(len(frame)))
+	b.ReportAllocs()
+	for range b.N {
+		interchange.CheckFast(frame)
+	}
+}
+
+// TestParseRoutedAllocs pins the relay's frame checks, both paths, at
+// zero allocations.
 func TestParseRoutedAllocs(t *testing.T) {
 	frame := sendFrame(newNode(t), "nx3b5t7kq2wzm4ha6", "f1", benchBody)
 	if err := interchange.Check(frame); err != nil {
 		t.Fatal(err)
 	}
+	if !interchange.CheckFast(frame) {
+		t.Fatal("the fast path refuses a send frame")
+	}
 	if n := testing.AllocsPerRun(100, func() { interchange.Check(frame) }); n != 0 {
 		t.Fatalf("checking a frame allocates %v times, want 0", n)
+	}
+	if n := testing.AllocsPerRun(100, func() { interchange.CheckFast(frame) }); n != 0 {
+		t.Fatalf("checking a frame on the fast path allocates %v times, want 0", n)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"math/rand/v2"
 	"net"
+	"slices"
 	"sync"
 	"time"
 
@@ -37,9 +38,7 @@ func appendFrame(b []byte, op ws.OpCode, masked bool, n int, parts ...[]byte) []
 	if masked {
 		hdr += 4
 	}
-	if b == nil {
-		b = make([]byte, 0, hdr+n)
-	}
+	b = slices.Grow(b, hdr+n)
 	start := len(b)
 	b = b[:start+hdr]
 	h := b[start:]
@@ -65,33 +64,6 @@ func appendFrame(b []byte, op ws.OpCode, masked bool, n int, parts ...[]byte) []
 		ws.Cipher(b[start+hdr:], mask, 0)
 	}
 	return b
-}
-
-// framePool recycles the frames the relay routes: one is built per frame
-// and freed once written. Only frames at most poolMax long are kept.
-var framePool = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
-
-const poolMax = 16 << 10
-
-// pooledFrame is buildFrame into a buffer from framePool; pass it to
-// sendPooled, which returns it once written.
-func pooledFrame(masked bool, parts ...[]byte) []byte {
-	n := 0
-	for _, p := range parts {
-		n += len(p)
-	}
-	if n+14 > poolMax {
-		return appendFrame(nil, ws.OpText, masked, n, parts...)
-	}
-	b := framePool.Get().(*[]byte)
-	return appendFrame((*b)[:0], ws.OpText, masked, n, parts...)
-}
-
-func freeFrame(f []byte) {
-	if cap(f) <= poolMax {
-		f = f[:0]
-		framePool.Put(&f)
-	}
 }
 
 // jsonFrame encodes v as a text frame.
@@ -125,25 +97,32 @@ type QueueLimits struct {
 // reads slower than others send to it.
 var DefaultQueue = QueueLimits{MaxFrames: 8192, MaxBytes: 16 << 20, WriteTimeout: 10 * time.Second}
 
-// sender is the write side of a link. send never blocks: a frame that
-// does not fit in the queue is dropped (and counted by the caller); the
+// sender is the write side of a link. Frames are appended back to back
+// to one buffer, so queuing a frame allocates nothing and a writer takes
+// everything queued in one write. send never blocks: a frame that does
+// not fit in the queue is dropped (and counted by the caller); the
 // end-to-end acknowledgements of federation make the sender retry.
 type sender struct {
 	nc     net.Conn
 	limits QueueLimits
 
 	mu      sync.Mutex // guards the fields below
-	queue   [][]byte
-	spare   [][]byte
-	pooled  []bool // which queued frames go back to framePool once written
-	sparep  []bool
-	bytes   int
+	buf     []byte     // the frames queued
+	frames  int        // how many
+	spare   []byte     // the buffer the writer wrote last, to queue into next
 	writing bool
 	closed  bool
 	err     error
 	wg      sync.WaitGroup
 	room    sync.Cond // signalled when the writer takes a batch or the link closes
 }
+
+// bufPool holds the queue buffers of links with nothing to write, so an
+// idle link holds none.
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 16<<10); return &b }}
+
+// keepBuf is the largest queue buffer kept for reuse.
+const keepBuf = 1 << 20
 
 func newSender(nc net.Conn, limits QueueLimits) *sender {
 	s := &sender{nc: nc, limits: limits}
@@ -153,77 +132,93 @@ func newSender(nc net.Conn, limits QueueLimits) *sender {
 
 // send queues a complete frame. It reports false when the link is closed
 // or the queue is full (the frame is dropped).
-func (s *sender) send(frame []byte) bool { return s.enqueue(frame, false) }
-
-// sendPooled is send for a frame from pooledFrame: it goes back to the
-// pool once written, or at once when it is dropped.
-func (s *sender) sendPooled(frame []byte) bool {
-	if !s.enqueue(frame, true) {
-		freeFrame(frame)
+func (s *sender) send(frame []byte) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.fitsLocked(len(frame)) {
 		return false
+	}
+	s.buf = append(s.buf, frame...)
+	s.queuedLocked()
+	return true
+}
+
+// sendText queues a text frame whose payload is parts joined, masked when
+// masked is set, built in the queue itself. It reports what send does.
+func (s *sender) sendText(masked bool, parts ...[]byte) bool {
+	n := 0
+	for _, p := range parts {
+		n += len(p)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.fitsLocked(n + 14) {
+		return false
+	}
+	s.buf = appendFrame(s.buf, ws.OpText, masked, n, parts...)
+	s.queuedLocked()
+	return true
+}
+
+// fitsLocked reports whether a frame of n bytes may be queued.
+func (s *sender) fitsLocked(n int) bool {
+	if s.closed || s.frames >= s.limits.MaxFrames || len(s.buf)+n > s.limits.MaxBytes {
+		return false
+	}
+	if s.buf == nil {
+		s.buf = (*bufPool.Get().(*[]byte))[:0]
 	}
 	return true
 }
 
-func (s *sender) enqueue(frame []byte, pooled bool) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed || len(s.queue) >= s.limits.MaxFrames || s.bytes+len(frame) > s.limits.MaxBytes {
-		return false
-	}
-	s.queue = append(s.queue, frame)
-	s.pooled = append(s.pooled, pooled)
-	s.bytes += len(frame)
+// queuedLocked counts a frame just queued and starts the writer.
+func (s *sender) queuedLocked() {
+	s.frames++
 	if !s.writing {
 		s.writing = true
 		s.wg.Add(1)
 		go s.write()
 	}
-	return true
 }
 
-// sendWait queues a frame, waiting while the queue is full; it reports
-// false once the link is closed. It is for producers that may wait, such
-// as a node's queue sender.
-func (s *sender) sendWait(frame []byte) bool {
+// sendWait queues a text frame of payload, masked when masked is set,
+// waiting while the queue is full; it reports false once the link is
+// closed. It is for producers that may wait, such as a node's queue
+// sender.
+func (s *sender) sendWait(masked bool, payload []byte) bool {
 	s.mu.Lock()
-	for !s.closed && (len(s.queue) >= s.limits.MaxFrames || s.bytes+len(frame) > s.limits.MaxBytes) {
+	for !s.closed && (s.frames >= s.limits.MaxFrames || len(s.buf)+len(payload)+14 > s.limits.MaxBytes) {
 		s.room.Wait()
 	}
 	s.mu.Unlock()
-	return s.send(frame)
+	return s.sendText(masked, payload)
 }
 
-// write drains the queue, one writev per batch.
+// write drains the queue, one write per batch.
 func (s *sender) write() {
 	defer s.wg.Done()
 	for {
 		s.mu.Lock()
-		if len(s.queue) == 0 || s.closed {
+		if len(s.buf) == 0 || s.closed {
 			s.writing = false
+			s.releaseLocked()
 			s.room.Broadcast()
 			s.mu.Unlock()
 			return
 		}
-		batch, pooled := s.queue, s.pooled
-		s.queue, s.spare = s.spare[:0], nil
-		s.pooled, s.sparep = s.sparep[:0], nil
-		s.bytes = 0
+		batch := s.buf
+		s.buf, s.spare = s.spare, nil
+		s.frames = 0
 		s.room.Broadcast()
 		s.mu.Unlock()
 
 		s.nc.SetWriteDeadline(time.Now().Add(s.limits.WriteTimeout))
-		bufs := net.Buffers(batch)
-		_, err := bufs.WriteTo(s.nc)
-		for i, f := range batch {
-			if pooled[i] {
-				freeFrame(f)
-			}
-		}
-		clear(batch)
+		_, err := s.nc.Write(batch)
 
 		s.mu.Lock()
-		s.spare, s.sparep = batch[:0], pooled[:0]
+		if cap(batch) <= keepBuf {
+			s.spare = batch[:0]
+		}
 		if err != nil && !s.closed {
 			s.closed, s.err = true, err
 			s.room.Broadcast()
@@ -233,16 +228,28 @@ func (s *sender) write() {
 	}
 }
 
+// releaseLocked gives the queue's buffers back to bufPool (what is in
+// them is dropped).
+func (s *sender) releaseLocked() {
+	for _, b := range [2][]byte{s.buf, s.spare} {
+		if b != nil && cap(b) <= keepBuf {
+			b = b[:0]
+			bufPool.Put(&b)
+		}
+	}
+	s.buf, s.spare = nil, nil
+}
+
 // close queues last (a close frame, or nil), waits for the writer to
 // finish, and closes the socket. It is safe to call more than once.
 func (s *sender) close(last []byte) {
 	s.mu.Lock()
 	if !s.closed {
 		if last != nil {
-			s.queue = append(s.queue, last)
-			s.pooled = append(s.pooled, false)
+			s.buf = append(s.buf, last...)
+			s.frames++
 		}
-		if len(s.queue) > 0 && !s.writing {
+		if len(s.buf) > 0 && !s.writing {
 			s.writing = true
 			s.wg.Add(1)
 			go s.write()
@@ -274,5 +281,5 @@ func (s *sender) abort() {
 func (s *sender) queued() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return len(s.queue)
+	return s.frames
 }

@@ -200,10 +200,10 @@ func (l *Link) Read() ([]byte, error) {
 
 // Send queues a frame payload (one JSON object); false if the link is
 // closed or its queue is full.
-func (l *Link) Send(payload []byte) bool { return l.c.out.send(buildFrame(true, payload)) }
+func (l *Link) Send(payload []byte) bool { return l.c.out.sendText(true, payload) }
 
 // SendWait is Send that waits while the queue is full.
-func (l *Link) SendWait(payload []byte) bool { return l.c.out.sendWait(buildFrame(true, payload)) }
+func (l *Link) SendWait(payload []byte) bool { return l.c.out.sendWait(true, payload) }
 
 // SendJSON encodes v and queues it.
 func (l *Link) SendJSON(v any) bool { return l.c.sendJSON(v) }

@@ -399,6 +399,15 @@ func validValue(d []byte, i, depth int) (int, bool) {
 // validString checks the string at i (which holds '"').
 func validString(d []byte, i int) (int, bool) {
 	for i++; i < len(d); i++ {
+		for i+8 <= len(d) && plain8(d, i) {
+			i += 8
+		}
+		for i < len(d) && plainByte[d[i]] {
+			i++
+		}
+		if i >= len(d) {
+			break
+		}
 		switch c := d[i]; {
 		case c == '"':
 			return i + 1, true

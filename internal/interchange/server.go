@@ -534,6 +534,17 @@ func (l *link) frame(p []byte) bool {
 		l.refuse(nil, mesh.Errorf(mesh.ERateLimited, "Rate limit: %g frames per second, bursts of %d. Slow down.", s.cfg.Rate, s.cfg.Burst))
 		return true
 	}
+	// Sends and forwards, nearly every frame, take the fast path; what it
+	// refuses, and every other frame, the slow one.
+	if typ, i, ok := scanType(p); ok {
+		send, forward := string(typ) == TypeSend && l.kind == KindNode, string(typ) == TypeForward && l.kind == KindRelay
+		if send || forward {
+			if r, ok := fastRouted(p, i, forward); ok {
+				l.pass(r, forward)
+				return true
+			}
+		}
+	}
 	if !validPayload(p) {
 		l.refuse(nil, mesh.Errorf(mesh.EInvalid, "A frame must be one JSON object."))
 		return true
@@ -574,14 +585,20 @@ func (l *link) refuse(id []byte, err error) {
 	l.sendJSON(ErrorFrame{Type: TypeError, ID: string(id), Code: mesh.ErrorCode(err), Message: mesh.ErrorMessage(err)})
 }
 
-// route passes a send (from a node) or a forward (from a bridge) on.
+// route checks a send (from a node) or a forward (from a bridge) the fast
+// path refused, and passes it on if the slow path finds no fault.
 func (l *link) route(p []byte, forward bool) {
-	s := l.srv
 	r, err := parseRouted(p, forward)
 	if err != nil {
 		l.refuse(r.id, err)
 		return
 	}
+	l.pass(r, forward)
+}
+
+// pass routes a send or forward frame that was checked.
+func (l *link) pass(r routed, forward bool) {
+	s := l.srv
 	from, auth, hop := []byte(l.id), []byte(l.auth), MaxHops
 	if forward {
 		from, auth, hop = r.from, r.auth, r.hop
@@ -596,8 +613,7 @@ func (l *link) route(p []byte, forward bool) {
 	local, via, _ := s.lookup(r.to)
 	switch {
 	case local != nil:
-		f := pooledFrame(local.masked, deliverPrefix, from, authMid, auth, fieldEnd, r.tail)
-		if !local.out.sendPooled(f) {
+		if !local.out.sendText(local.masked, deliverPrefix, from, authMid, auth, fieldEnd, r.tail) {
 			s.stats.dropQueue.Inc()
 			return
 		}
@@ -607,8 +623,7 @@ func (l *link) route(p []byte, forward bool) {
 			s.seen.checkAndAdd(from, r.id)
 		}
 		var hb [4]byte
-		f := pooledFrame(via.masked, forwardPrefix, strconv.AppendInt(hb[:0], int64(hop-1), 10), fromMid, from, authMid, auth, fieldEnd, r.tail)
-		if !via.out.sendPooled(f) {
+		if !via.out.sendText(via.masked, forwardPrefix, strconv.AppendInt(hb[:0], int64(hop-1), 10), fromMid, from, authMid, auth, fieldEnd, r.tail) {
 			s.stats.dropQueue.Inc()
 			return
 		}
