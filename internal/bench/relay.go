@@ -154,7 +154,9 @@ func synthNode() interchange.Identity {
 func dialSynth(ctx context.Context, url string) (*interchange.Link, interchange.Identity, error) {
 	id := synthNode()
 	l, err := interchange.Dial(ctx, interchange.DialConfig{URL: url, Identity: id, Kind: interchange.KindNode,
-		Queue: interchange.QueueLimits{MaxFrames: 65536, MaxBytes: 64 << 20, WriteTimeout: 10 * time.Second}})
+		// A sender waits on a short queue, which stays in the caches: a
+		// long one only costs the generator memory traffic.
+		Queue: interchange.QueueLimits{MaxFrames: 2048, MaxBytes: 2 << 20, WriteTimeout: 10 * time.Second}})
 	return l, id, err
 }
 

@@ -27,7 +27,8 @@ func buildFrame(masked bool, parts ...[]byte) []byte {
 	return appendFrame(nil, ws.OpText, masked, n, parts...)
 }
 
-func appendFrame(b []byte, op ws.OpCode, masked bool, n int, parts ...[]byte) []byte {
+// frameSize is the size of a frame of n payload bytes.
+func frameSize(masked bool, n int) int {
 	hdr := 2
 	switch {
 	case n > 0xffff:
@@ -38,6 +39,13 @@ func appendFrame(b []byte, op ws.OpCode, masked bool, n int, parts ...[]byte) []
 	if masked {
 		hdr += 4
 	}
+	return hdr + n
+}
+
+// appendFrame appends a frame of op whose payload is parts joined (n
+// bytes), masked when masked is set.
+func appendFrame(b []byte, op ws.OpCode, masked bool, n int, parts ...[]byte) []byte {
+	hdr := frameSize(masked, n) - n
 	b = slices.Grow(b, hdr+n)
 	start := len(b)
 	b = b[:start+hdr]
@@ -98,18 +106,19 @@ type QueueLimits struct {
 var DefaultQueue = QueueLimits{MaxFrames: 8192, MaxBytes: 16 << 20, WriteTimeout: 10 * time.Second}
 
 // sender is the write side of a link. Frames are appended back to back
-// to one buffer, so queuing a frame allocates nothing and a writer takes
-// everything queued in one write. send never blocks: a frame that does
-// not fit in the queue is dropped (and counted by the caller); the
+// to pooled chunks, so queuing a frame allocates nothing, and a writer
+// takes every chunk queued in one writev. send never blocks: a frame that
+// does not fit in the queue is dropped (and counted by the caller); the
 // end-to-end acknowledgements of federation make the sender retry.
 type sender struct {
 	nc     net.Conn
 	limits QueueLimits
 
 	mu      sync.Mutex // guards the fields below
-	buf     []byte     // the frames queued
+	chunks  [][]byte   // the frames queued
 	frames  int        // how many
-	spare   []byte     // the buffer the writer wrote last, to queue into next
+	bytes   int        // their size
+	spare   [][]byte   // the chunk list the writer used last
 	writing bool
 	closed  bool
 	err     error
@@ -117,12 +126,11 @@ type sender struct {
 	room    sync.Cond // signalled when the writer takes a batch or the link closes
 }
 
-// bufPool holds the queue buffers of links with nothing to write, so an
-// idle link holds none.
-var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 16<<10); return &b }}
+// chunkSize is the size of a queue chunk; a bigger frame gets a chunk of
+// its own, not pooled.
+const chunkSize = 32 << 10
 
-// keepBuf is the largest queue buffer kept for reuse.
-const keepBuf = 1 << 20
+var chunkPool = sync.Pool{New: func() any { return new([chunkSize]byte) }}
 
 func newSender(nc net.Conn, limits QueueLimits) *sender {
 	s := &sender{nc: nc, limits: limits}
@@ -135,11 +143,12 @@ func newSender(nc net.Conn, limits QueueLimits) *sender {
 func (s *sender) send(frame []byte) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if !s.fitsLocked(len(frame)) {
+	c := s.roomLocked(len(frame))
+	if c == nil {
 		return false
 	}
-	s.buf = append(s.buf, frame...)
-	s.queuedLocked()
+	*c = append(*c, frame...)
+	s.queuedLocked(len(frame))
 	return true
 }
 
@@ -150,30 +159,42 @@ func (s *sender) sendText(masked bool, parts ...[]byte) bool {
 	for _, p := range parts {
 		n += len(p)
 	}
+	size := frameSize(masked, n)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if !s.fitsLocked(n + 14) {
+	c := s.roomLocked(size)
+	if c == nil {
 		return false
 	}
-	s.buf = appendFrame(s.buf, ws.OpText, masked, n, parts...)
-	s.queuedLocked()
+	*c = appendFrame(*c, ws.OpText, masked, n, parts...)
+	s.queuedLocked(size)
 	return true
 }
 
-// fitsLocked reports whether a frame of n bytes may be queued.
-func (s *sender) fitsLocked(n int) bool {
-	if s.closed || s.frames >= s.limits.MaxFrames || len(s.buf)+n > s.limits.MaxBytes {
-		return false
+// roomLocked returns the chunk to append a frame of n bytes to, or nil
+// when the link is closed or the queue full.
+func (s *sender) roomLocked(n int) *[]byte {
+	if s.closed || s.frames >= s.limits.MaxFrames || s.bytes+n > s.limits.MaxBytes {
+		return nil
 	}
-	if s.buf == nil {
-		s.buf = (*bufPool.Get().(*[]byte))[:0]
+	if k := len(s.chunks); k > 0 && cap(s.chunks[k-1])-len(s.chunks[k-1]) >= n {
+		return &s.chunks[k-1]
 	}
-	return true
+	var c []byte
+	if n <= chunkSize {
+		c = chunkPool.Get().(*[chunkSize]byte)[:0]
+	} else {
+		c = make([]byte, 0, n)
+	}
+	s.chunks = append(s.chunks, c)
+	return &s.chunks[len(s.chunks)-1]
 }
 
-// queuedLocked counts a frame just queued and starts the writer.
-func (s *sender) queuedLocked() {
+// queuedLocked counts a frame of n bytes just queued and starts the
+// writer.
+func (s *sender) queuedLocked(n int) {
 	s.frames++
+	s.bytes += n
 	if !s.writing {
 		s.writing = true
 		s.wg.Add(1)
@@ -186,39 +207,43 @@ func (s *sender) queuedLocked() {
 // closed. It is for producers that may wait, such as a node's queue
 // sender.
 func (s *sender) sendWait(masked bool, payload []byte) bool {
+	size := frameSize(masked, len(payload))
 	s.mu.Lock()
-	for !s.closed && (s.frames >= s.limits.MaxFrames || len(s.buf)+len(payload)+14 > s.limits.MaxBytes) {
+	for !s.closed && (s.frames >= s.limits.MaxFrames || s.bytes+size > s.limits.MaxBytes) {
 		s.room.Wait()
 	}
 	s.mu.Unlock()
 	return s.sendText(masked, payload)
 }
 
-// write drains the queue, one write per batch.
+// write drains the queue, one writev per batch.
 func (s *sender) write() {
 	defer s.wg.Done()
+	var iov net.Buffers
 	for {
 		s.mu.Lock()
-		if len(s.buf) == 0 || s.closed {
+		if len(s.chunks) == 0 || s.closed {
 			s.writing = false
-			s.releaseLocked()
+			freeChunks(s.chunks)
+			s.chunks, s.spare, s.frames, s.bytes = nil, nil, 0, 0
 			s.room.Broadcast()
 			s.mu.Unlock()
 			return
 		}
-		batch := s.buf
-		s.buf, s.spare = s.spare, nil
-		s.frames = 0
+		batch := s.chunks
+		s.chunks, s.spare = s.spare[:0], nil
+		s.frames, s.bytes = 0, 0
 		s.room.Broadcast()
 		s.mu.Unlock()
 
 		s.nc.SetWriteDeadline(time.Now().Add(s.limits.WriteTimeout))
-		_, err := s.nc.Write(batch)
+		iov = append(iov[:0], batch...) // WriteTo consumes iov, not batch
+		_, err := iov.WriteTo(s.nc)
+		freeChunks(batch)
+		clear(batch)
 
 		s.mu.Lock()
-		if cap(batch) <= keepBuf {
-			s.spare = batch[:0]
-		}
+		s.spare = batch[:0]
 		if err != nil && !s.closed {
 			s.closed, s.err = true, err
 			s.room.Broadcast()
@@ -228,16 +253,13 @@ func (s *sender) write() {
 	}
 }
 
-// releaseLocked gives the queue's buffers back to bufPool (what is in
-// them is dropped).
-func (s *sender) releaseLocked() {
-	for _, b := range [2][]byte{s.buf, s.spare} {
-		if b != nil && cap(b) <= keepBuf {
-			b = b[:0]
-			bufPool.Put(&b)
+// freeChunks gives pooled chunks back.
+func freeChunks(chunks [][]byte) {
+	for _, c := range chunks {
+		if cap(c) == chunkSize {
+			chunkPool.Put((*[chunkSize]byte)(c[:chunkSize]))
 		}
 	}
-	s.buf, s.spare = nil, nil
 }
 
 // close queues last (a close frame, or nil), waits for the writer to
@@ -246,10 +268,10 @@ func (s *sender) close(last []byte) {
 	s.mu.Lock()
 	if !s.closed {
 		if last != nil {
-			s.buf = append(s.buf, last...)
+			s.chunks = append(s.chunks, slices.Clip(last)) // clipped: never taken for a pooled chunk
 			s.frames++
 		}
-		if len(s.buf) > 0 && !s.writing {
+		if len(s.chunks) > 0 && !s.writing {
 			s.writing = true
 			s.wg.Add(1)
 			go s.write()

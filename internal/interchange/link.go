@@ -47,6 +47,7 @@ type Link struct {
 	c       *conn
 	Welcome Welcome
 	idle    time.Duration
+	frames  int // read, up to busyLink
 }
 
 // DialConfig is what Dial needs.
@@ -186,15 +187,20 @@ func decodeFrame(p []byte, want string, v any) error {
 // Read returns the next frame from the relay (valid until the next call).
 func (l *Link) Read() ([]byte, error) {
 	for {
+		if l.frames++; l.frames == busyLink {
+			l.c.in.BR = bufio.NewReaderSize(l.c.in.BR, 64<<10) // as the relay does
+		}
 		p, err := l.c.in.Next()
-		var me *mesh.Error
-		if errors.As(err, &me) { // an oversized or binary frame, skipped
+		if err == nil {
+			return p, nil
+		}
+		if me := (*mesh.Error)(nil); errors.As(err, &me) { // an oversized or binary frame, skipped
 			continue
 		}
 		if errors.Is(err, os.ErrDeadlineExceeded) {
 			return nil, fmt.Errorf("relay silent for %v", l.idle)
 		}
-		return p, err
+		return nil, err
 	}
 }
 

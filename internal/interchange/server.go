@@ -438,25 +438,34 @@ func (l *link) serve() {
 			l.in.BR = bufio.NewReaderSize(l.in.BR, 64<<10)
 		}
 		p, err := l.in.Next()
-		var me *mesh.Error
-		var ce *wsframe.CloseError
-		switch {
-		case errors.As(err, &me):
-			l.refuse(nil, err)
-			continue
-		case errors.As(err, &ce):
-			l.out.send(closeFrame(l.masked, ce.Code, ce.Reason))
-			return
-		case errors.Is(err, os.ErrDeadlineExceeded):
-			l.out.send(closeFrame(l.masked, ws.StatusGoingAway, "idle timeout"))
-			return
-		case err != nil:
+		if err != nil {
+			if l.readError(err) {
+				continue
+			}
 			return
 		}
 		if !l.frame(p) {
 			return
 		}
 	}
+}
+
+// readError handles an error reading a frame, and reports whether the
+// link goes on. (Apart from serve's loop: the targets of errors.As would
+// be allocated for every frame.)
+func (l *link) readError(err error) bool {
+	var me *mesh.Error
+	var ce *wsframe.CloseError
+	switch {
+	case errors.As(err, &me):
+		l.refuse(nil, err)
+		return true
+	case errors.As(err, &ce):
+		l.out.send(closeFrame(l.masked, ce.Code, ce.Reason))
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		l.out.send(closeFrame(l.masked, ws.StatusGoingAway, "idle timeout"))
+	}
+	return false
 }
 
 // busyLink is how many frames make a link busy enough for a big read buffer.

@@ -39,3 +39,23 @@ func FuzzReader(f *testing.F) {
 		}
 	})
 }
+
+// FuzzReadHeader holds the reader's header parsing to gobwas's.
+func FuzzReadHeader(f *testing.F) {
+	for _, h := range []ws.Header{{Fin: true, OpCode: ws.OpText, Length: 5}, {OpCode: ws.OpContinuation, Length: 300, Masked: true, Mask: [4]byte{1, 2, 3, 4}},
+		{Fin: true, OpCode: ws.OpBinary, Length: 70000, Rsv: 3}, {Fin: true, OpCode: ws.OpPing, Masked: true}} {
+		var buf bytes.Buffer
+		ws.WriteHeader(&buf, h)
+		f.Add(buf.Bytes())
+	}
+	f.Add([]byte{0x81, 0xff, 0x80, 0, 0, 0, 0, 0, 0, 1})
+	f.Add([]byte{0x81})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		want, wantErr := ws.ReadHeader(bytes.NewReader(data))
+		fr := Reader{BR: bufio.NewReader(bytes.NewReader(data))}
+		got, err := fr.readHeader()
+		if (err != nil) != (wantErr != nil) || (err == nil && got != want) {
+			t.Fatalf("readHeader(%x) = %+v, %v; ws.ReadHeader %+v, %v", data, got, err, want, wantErr)
+		}
+	})
+}
