@@ -146,17 +146,23 @@ func (l *Link) handshake(cfg DialConfig) error {
 		return err
 	}
 	l.c.nc.SetReadDeadline(time.Now().Add(l.idle))
-	l.c.in.Before = idleDeadline(l.c.nc, l.idle)
+	l.c.in.Before = idleDeadline(l.c.nc, &l.c.in, l.idle)
 	return nil
 }
 
-// idleDeadline returns a before-frame hook that keeps the read deadline
-// idle ahead. Moving a deadline costs a timer update, so it moves at most
-// every idle/8: the link is closed after between 7/8 idle and idle of
-// silence.
-func idleDeadline(nc net.Conn, idle time.Duration) func() {
+// idleDeadline returns a before-frame hook for in that keeps the read
+// deadline idle ahead. Moving a deadline costs a timer update, so it moves
+// at most every idle/8: the link is closed after between 7/8 idle and idle
+// of silence. Reading the clock costs too, so while frames wait in the
+// read buffer (no read will block) it is read only every 64th frame.
+func idleDeadline(nc net.Conn, in *wsframe.Reader, idle time.Duration) func() {
 	var last time.Time
+	n := 0
 	return func() {
+		if n++; n < 64 && in.BR.Buffered() > 0 {
+			return
+		}
+		n = 0
 		if now := time.Now(); now.Sub(last) >= idle/8 {
 			last = now
 			nc.SetReadDeadline(now.Add(idle))

@@ -430,7 +430,7 @@ func (l *link) serve() {
 	defer l.out.close(nil)
 	defer s.gone(l)
 	s.stats.links.Inc()
-	l.in.Before = idleDeadline(l.nc, s.cfg.IdleTimeout)
+	l.in.Before = idleDeadline(l.nc, &l.in, s.cfg.IdleTimeout)
 	for frames := 0; ; frames++ {
 		if frames == busyLink {
 			// A busy link reads in bigger gulps: fewer system calls. Idle
