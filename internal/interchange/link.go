@@ -65,6 +65,12 @@ type DialConfig struct {
 	// TLS verifies a wss:// relay; nil: the system's roots. TLS 1.2 is
 	// the least accepted either way.
 	TLS *tls.Config
+	// ProveRelay makes the relay prove who it is: the hello carries a
+	// nonce, and a welcome without a valid signature of it by the key of
+	// the relay it names is refused (EUnauthorized). RelayID, when set,
+	// is the only relay accepted (and implies ProveRelay).
+	ProveRelay bool
+	RelayID    string
 }
 
 // LinkURL returns the WebSocket URL of a relay given as ws://, wss://,
@@ -137,13 +143,22 @@ func (l *Link) handshake(cfg DialConfig) error {
 	if err := decodeFrame(p, TypeChallenge, &ch); err != nil {
 		return err
 	}
-	l.c.sendJSON(answer(ch, cfg.Identity, cfg.Kind, cfg.Secret, cfg.Name))
+	h := answer(ch, cfg.Identity, cfg.Kind, cfg.Secret, cfg.Name)
+	if cfg.ProveRelay || cfg.RelayID != "" {
+		h.Nonce = newNonce()
+	}
+	l.c.sendJSON(h)
 	p, err = l.c.in.Next()
 	if err != nil {
 		return fmt.Errorf("read welcome: %w", err)
 	}
 	if err := decodeFrame(p, TypeWelcome, &l.Welcome); err != nil {
 		return err
+	}
+	if h.Nonce != "" {
+		if err := verifyWelcome(l.Welcome, cfg.RelayID, h.Nonce, cfg.Identity.ID, ch.Nonce); err != nil {
+			return &identityError{err}
+		}
 	}
 	l.c.nc.SetReadDeadline(time.Now().Add(l.idle))
 	l.c.in.Before = idleDeadline(l.c.nc, &l.c.in, l.idle)

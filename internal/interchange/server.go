@@ -4,9 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/rand"
 	"crypto/tls"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -41,16 +39,23 @@ type Config struct {
 	IdleTimeout   time.Duration // a link that sends nothing for this long is closed
 	PingInterval  time.Duration
 	Bridges       []Bridge
-	Logger        *slog.Logger
-	Metrics       *metrics.Registry // nil: a private registry
+	// BridgePins is the file of the relay ids pinned for bridges given
+	// without one (BridgePinsFile in the data directory); empty: pins
+	// last as long as the Server.
+	BridgePins string
+	Logger     *slog.Logger
+	Metrics    *metrics.Registry // nil: a private registry
 }
 
 // Bridge is another relay to link with: its URL and the secret it gave
-// this relay's id (empty if it is open).
+// this relay's id (empty if it is open). The relay must prove it holds
+// the key of RelayID; with none, of the id pinned for URL on first
+// contact.
 type Bridge struct {
-	URL    string
-	Secret string
-	TLS    *tls.Config // verifies a wss:// bridge; nil: the system's roots
+	URL     string
+	Secret  string
+	RelayID string
+	TLS     *tls.Config // verifies a wss:// bridge; nil: the system's roots
 }
 
 // DefaultConfig returns the defaults of `mesh interchange`.
@@ -75,6 +80,7 @@ type Server struct {
 	log   *slog.Logger
 	stats *stats
 	seen  seenCache
+	pins  *pins
 
 	ctx    context.Context // canceled by Close
 	cancel context.CancelFunc
@@ -123,6 +129,7 @@ func New(cfg Config) *Server {
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, dirty: make(chan struct{}, 1),
 		nodes: map[string]*link{}, peers: map[*link]struct{}{}, routes: map[string]route{}, links: map[*link]struct{}{}}
+	s.pins = &pins{path: cfg.BridgePins}
 	s.stats = newStats(cfg.Metrics, s)
 	s.seen.init()
 	s.ctx, s.cancel = context.WithCancel(context.Background())
@@ -474,9 +481,7 @@ const busyLink = 256
 // handshake sends the challenge and checks the hello.
 func (l *link) handshake() bool {
 	s := l.srv
-	var nonce [32]byte
-	rand.Read(nonce[:])
-	ch := Challenge{Type: TypeChallenge, Relay: s.ID(), Nonce: base64.StdEncoding.EncodeToString(nonce[:]), Version: Version}
+	ch := Challenge{Type: TypeChallenge, Relay: s.ID(), Nonce: newNonce(), Version: Version}
 	l.sendJSON(ch)
 	l.nc.SetReadDeadline(time.Now().Add(s.cfg.HelloTimeout))
 	p, err := l.in.Next()
@@ -512,8 +517,12 @@ func (l *link) handshake() bool {
 		l.limiter = rate.NewLimiter(rate.Limit(s.cfg.Rate), max(s.cfg.Burst, 1))
 	}
 	s.log.Info("interchange: connected", "id", h.ID, "kind", h.Kind, "auth", auth, "remote", l.nc.RemoteAddr().String())
-	s.accepted(l, jsonFrame(l.masked, Welcome{Type: TypeWelcome, Relay: s.ID(), Auth: auth,
-		Limits: Limits{MaxFrameBytes: s.cfg.MaxFrameBytes, Rate: s.cfg.Rate, Burst: s.cfg.Burst, MaxBatch: MaxBatch}}))
+	w := Welcome{Type: TypeWelcome, Relay: s.ID(), Auth: auth,
+		Limits: Limits{MaxFrameBytes: s.cfg.MaxFrameBytes, Rate: s.cfg.Rate, Burst: s.cfg.Burst, MaxBatch: MaxBatch}}
+	if h.Nonce != "" {
+		proveRelay(&w, s.cfg.Identity, h.Nonce, h.ID, ch.Nonce)
+	}
+	s.accepted(l, jsonFrame(l.masked, w))
 	return true
 }
 
