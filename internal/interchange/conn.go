@@ -126,11 +126,19 @@ type sender struct {
 	room    sync.Cond // signalled when the writer takes a batch or the link closes
 }
 
-// chunkSize is the size of a queue chunk; a bigger frame gets a chunk of
-// its own, not pooled.
-const chunkSize = 32 << 10
+// A queue's first chunk is small (most links queue a frame or two at a
+// time: a push to every link should not take a big chunk for each), the
+// next ones chunkSize; a frame bigger than that gets a chunk of its own,
+// not pooled.
+const (
+	firstChunkSize = 4 << 10
+	chunkSize      = 32 << 10
+)
 
-var chunkPool = sync.Pool{New: func() any { return new([chunkSize]byte) }}
+var (
+	firstChunkPool = sync.Pool{New: func() any { return new([firstChunkSize]byte) }}
+	chunkPool      = sync.Pool{New: func() any { return new([chunkSize]byte) }}
+)
 
 func newSender(nc net.Conn, limits QueueLimits) *sender {
 	s := &sender{nc: nc, limits: limits}
@@ -181,9 +189,12 @@ func (s *sender) roomLocked(n int) *[]byte {
 		return &s.chunks[k-1]
 	}
 	var c []byte
-	if n <= chunkSize {
+	switch {
+	case len(s.chunks) == 0 && n <= firstChunkSize:
+		c = firstChunkPool.Get().(*[firstChunkSize]byte)[:0]
+	case n <= chunkSize:
 		c = chunkPool.Get().(*[chunkSize]byte)[:0]
-	} else {
+	default:
 		c = make([]byte, 0, n)
 	}
 	s.chunks = append(s.chunks, c)
@@ -253,10 +264,13 @@ func (s *sender) write() {
 	}
 }
 
-// freeChunks gives pooled chunks back.
+// freeChunks gives pooled chunks back (only they have those sizes).
 func freeChunks(chunks [][]byte) {
 	for _, c := range chunks {
-		if cap(c) == chunkSize {
+		switch cap(c) {
+		case firstChunkSize:
+			firstChunkPool.Put((*[firstChunkSize]byte)(c[:firstChunkSize]))
+		case chunkSize:
 			chunkPool.Put((*[chunkSize]byte)(c[:chunkSize]))
 		}
 	}
