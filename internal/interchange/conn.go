@@ -230,7 +230,7 @@ func (s *sender) sendWait(masked bool, payload []byte) bool {
 // write drains the queue, one writev per batch.
 func (s *sender) write() {
 	defer s.wg.Done()
-	var iov net.Buffers
+	var vecs [][]byte
 	for {
 		s.mu.Lock()
 		if len(s.chunks) == 0 || s.closed {
@@ -248,7 +248,8 @@ func (s *sender) write() {
 		s.mu.Unlock()
 
 		s.nc.SetWriteDeadline(time.Now().Add(s.limits.WriteTimeout))
-		iov = append(iov[:0], batch...) // WriteTo consumes iov, not batch
+		vecs = append(vecs[:0], batch...) // WriteTo consumes the copy, not batch
+		iov := net.Buffers(vecs)
 		_, err := iov.WriteTo(s.nc)
 		freeChunks(batch)
 		clear(batch)
