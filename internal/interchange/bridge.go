@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
+	"github.com/the-mesh/mesh"
 	"github.com/the-mesh/mesh/internal/atomicfile"
 )
 
@@ -44,6 +46,10 @@ func (s *Server) bridge(b Bridge) {
 				s.stats.refusedBridge.Inc()
 				s.log.Warn("interchange: bridge refused: the relay did not prove it is the one expected", "url", b.URL,
 					"want", want, "pinned", pinned, "err", err, "retry", wait)
+			} else if mesh.ErrorCode(err) == mesh.EInvalid && strings.Contains(err.Error(), `"nonce"`) {
+				s.stats.refusedBridge.Inc()
+				s.log.Warn("interchange: bridge refused: the relay is older than identity proofs and cannot prove who it is; upgrade it",
+					"url", b.URL, "err", err, "retry", wait)
 			} else {
 				s.log.Warn("interchange: bridge", "url", b.URL, "err", err, "retry", wait)
 			}
