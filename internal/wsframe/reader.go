@@ -43,7 +43,7 @@ type Reader struct {
 }
 
 // Next returns the payload of the next text message, valid until the
-// following call. A message over the limit yields a *mesh.Error with
+// following call (it may lie in BR's buffer). A message over the limit yields a *mesh.Error with
 // ETooLarge, and a binary one EInvalid, after its bytes were skipped: the
 // connection stays usable unless a message runs far over the limit.
 func (fr *Reader) Next() ([]byte, error) {
@@ -101,6 +101,18 @@ func (fr *Reader) Next() ([]byte, error) {
 			inMessage, binary = true, h.OpCode == ws.OpBinary
 		default:
 			return nil, &CloseError{ws.StatusProtocolError, "unknown opcode"}
+		}
+		if h.Fin && h.OpCode == ws.OpText && h.Length <= int64(fr.Max) && h.Length <= int64(fr.BR.Size()) {
+			// A message in one frame that fits the read buffer is returned
+			// where it lies: no copy. (On an error the path below reads
+			// what there is and fails the same.)
+			if p, err := fr.BR.Peek(int(h.Length)); err == nil {
+				if h.Masked {
+					ws.Cipher(p, h.Mask, 0)
+				}
+				fr.BR.Discard(len(p))
+				return p, nil
+			}
 		}
 		if binary || over || int64(len(msg))+h.Length > int64(fr.Max) {
 			// Skip the bytes so the stream stays in step, up to a bound.

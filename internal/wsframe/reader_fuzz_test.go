@@ -27,9 +27,17 @@ func FuzzReader(f *testing.F) {
 	f.Add(frame(ws.OpClose, true, nil), true)
 	f.Add(ws.MustCompileFrame(ws.NewTextFrame([]byte(`{"type":"send"}`))), false)
 	f.Fuzz(func(t *testing.T, data []byte, masked bool) {
-		fr := Reader{BR: bufio.NewReaderSize(bytes.NewReader(data), 16), Max: 256, Masked: masked, KeepBuf: 64}
+		// A small read buffer makes most messages take the copying path,
+		// a big one the path that returns them in place: both read the
+		// same.
+		small := Reader{BR: bufio.NewReaderSize(bytes.NewReader(data), 16), Max: 256, Masked: masked, KeepBuf: 64}
+		big := Reader{BR: bufio.NewReaderSize(bytes.NewReader(data), 4096), Max: 256, Masked: masked, KeepBuf: 64}
 		for range 100 {
-			msg, err := fr.Next()
+			msg, err := small.Next()
+			msg2, err2 := big.Next()
+			if !bytes.Equal(msg, msg2) || (err == nil) != (err2 == nil) {
+				t.Fatalf("read through a 16-byte buffer: %q, %v; through 4096 bytes: %q, %v", msg, err, msg2, err2)
+			}
 			if err != nil {
 				return
 			}
