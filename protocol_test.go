@@ -31,7 +31,7 @@ type vector struct {
 
 // protocolAreas are the directories under testdata/protocol. The guard
 // area is internal/guard's (TestScanVectors writes and checks it).
-var protocolAreas = []string{"client-frames", "server-frames", "envelopes", "policies", "rest", "governance", "prompt", "federation", "guard", "e2e"}
+var protocolAreas = []string{"client-frames", "server-frames", "envelopes", "policies", "rest", "governance", "prompt", "federation", "guard", "e2e", "interchange"}
 
 // forEachVector runs one subtest per vector file of an area.
 func forEachVector(t *testing.T, area string, f func(t *testing.T, v vector)) {

@@ -26,6 +26,7 @@ chat body of --text bytes, signed as nodes sign them.`, args, stdout, stderr)
 	fs.DurationVar(&cfg.BlastFor, "blast-for", cfg.BlastFor, "length of the throughput phase (after 1 s of warm-up)")
 	fs.IntVar(&cfg.Nodes, "nodes", cfg.Nodes, "idle nodes in the memory phase")
 	fs.IntVar(&cfg.Text, "text", cfg.Text, "chat text `bytes` in each frame")
+	fs.StringVar(&cfg.ProfileDir, "profile", "", "write CPU profiles of the throughput phase to `dir` (relay.pprof, generator.pprof)")
 	fs.BoolVar(&jsonOnly, "json-only", false, "print only the JSON line")
 	fs.BoolVar(&quiet, "quiet", false, "print no progress on stderr")
 	if err := fs.Parse(args); err != nil {

@@ -168,8 +168,10 @@ func TestFederationThroughBridgedRelays(t *testing.T) {
 	if code != 0 {
 		t.Fatal("mesh interchange id failed")
 	}
+	_, r1id, _ := run(t, "interchange", "id", "--data", r1dir)
 	bridgeSecret := allow(t, r1dir, strings.TrimSpace(r2id))
-	r2 := startRelay(t, r2dir, freeAddr(t), "--bridge", r1.url, "--bridge-secret-file", bridgeSecret)
+	// Relay 1 must prove it is r1id (over plain ws nothing else does).
+	r2 := startRelay(t, r2dir, freeAddr(t), "--bridge", r1.url+"#"+strings.TrimSpace(r1id), "--bridge-secret-file", bridgeSecret)
 
 	a := newFedNode(t, r1dir, r1.url)
 	b := newFedNode(t, r1dir, r1.url)
@@ -251,6 +253,15 @@ func TestFederationThroughBridgedRelays(t *testing.T) {
 	_, body := b.node().Do(t, "GET", fmt.Sprintf("/api/v1/rooms/design/messages?after=%d&limit=10", total+1), b.owner, nil)
 	if k := len(body["messages"].([]any)); k != 0 {
 		t.Fatalf("B holds %d messages past %d: a retry doubled some", k, total+1)
+	}
+}
+
+// TestInterchangeBridgeRelayID: what follows # in --bridge must be a
+// relay id.
+func TestInterchangeBridgeRelayID(t *testing.T) {
+	code, _, stderr := run(t, "interchange", "--data", t.TempDir(), "--addr", freeAddr(t), "--bridge", "ws://127.0.0.1:1#nq4c7ha2lmx5tyvbk")
+	if code == 0 || !strings.Contains(stderr, "after # comes the bridged relay's id") {
+		t.Fatalf("exit %d, stderr %q", code, stderr)
 	}
 }
 

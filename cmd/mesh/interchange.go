@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -24,7 +25,8 @@ secret by challenge and response, or, with --open, any node (its traffic is
 tagged open and treated as untrusted). It routes frames by destination node,
 keeps a directory (GET /directory), limits each node's frame size and rate,
 and passes only whitelisted fields. --bridge links it to another relay, which
-must allow this relay's id (mesh interchange id).
+must allow this relay's id (mesh interchange id) and prove its own: give it
+as --bridge URL#ID, or the id proven on first contact is pinned.
 
   mesh interchange [flags]                          run the relay
   mesh interchange allow --data DIR --node ID       print a new secret for ID
@@ -55,13 +57,14 @@ func runInterchange(ctx context.Context, args []string, stdout, stderr io.Writer
 	var tf tlsFlags
 	tf.register(fs)
 	bridgeCA := fs.String("bridge-ca-file", "", "PEM `file` of a CA to trust for wss:// bridges, besides the system's")
-	fs.Var(&bridges, "bridge", "link to the relay at this `URL` (repeatable)")
+	fs.Var(&bridges, "bridge", "link to the relay at this `URL` (repeatable); URL#ID: the relay must prove it is ID (mesh interchange id there), else the id it proves on first contact is pinned")
 	fs.Var(&secretFiles, "bridge-secret-file", "`file` with the secret the bridged relay gave this relay's id; one per --bridge, in order, or one for all")
 	fs.IntVar(&cfg.MaxFrameBytes, "max-frame-bytes", cfg.MaxFrameBytes, "largest frame a node may send, in `bytes`")
 	fs.Float64Var(&cfg.Rate, "rate", cfg.Rate, "frames per second per node (token bucket; 0 turns it off)")
 	fs.IntVar(&cfg.Burst, "burst", cfg.Burst, "token bucket size for --rate")
 	fs.IntVar(&cfg.Queue.MaxFrames, "send-queue", cfg.Queue.MaxFrames, "frames queued to one node before frames for it are dropped")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
+	debugAddr := fs.String("debug-addr", "", "serve Go's /debug/pprof on this `host:port` (off when empty; keep it on loopback)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -87,7 +90,11 @@ func runInterchange(ctx context.Context, args []string, stdout, stderr io.Writer
 		bridgeTLS = tc
 	}
 	for i, u := range bridges {
-		b := interchange.Bridge{URL: u, TLS: bridgeTLS}
+		u, relayID, _ := strings.Cut(u, "#")
+		if relayID != "" && !interchange.ValidRelayID(relayID) {
+			return fmt.Errorf("--bridge %s: after # comes the bridged relay's id (r and 16 letters a-z, 2-7: mesh interchange id on that relay), not %q", bridges[i], relayID)
+		}
+		b := interchange.Bridge{URL: u, RelayID: relayID, TLS: bridgeTLS}
 		if len(secretFiles) > 0 {
 			f := secretFiles[0]
 			if len(secretFiles) > 1 {
@@ -112,6 +119,7 @@ func runInterchange(ctx context.Context, args []string, stdout, stderr io.Writer
 		return err
 	}
 	cfg.Identity, cfg.Registry = id, interchange.OpenRegistry(*dir)
+	cfg.BridgePins = filepath.Join(*dir, interchange.BridgePinsFile)
 	ts, err := startTLS(ctx, &tf, *addr, *dir, logger) // refuses plain ws:// off loopback without --insecure
 	if err != nil {
 		return err
@@ -122,6 +130,14 @@ func runInterchange(ctx context.Context, args []string, stdout, stderr io.Writer
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", *addr, err)
+	}
+	if *debugAddr != "" {
+		stopDebug, err := serveDebug(*debugAddr, logger)
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		defer stopDebug()
 	}
 	srv := interchange.New(cfg)
 	url, handler := "ws://"+ln.Addr().String(), http.Handler(srv)

@@ -12,9 +12,12 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -36,7 +39,11 @@ type RelayConfig struct {
 	BlastFor   time.Duration // throughput phase length
 	Nodes      int           // memory phase: idle nodes connected at once
 	Text       int           // bytes of chat text in each frame's body
-	Progress   io.Writer     // nil: no progress
+	// ProfileDir, when set, gets CPU profiles of the throughput phase:
+	// relay.pprof (through mesh interchange --debug-addr) and
+	// generator.pprof (this process).
+	ProfileDir string
+	Progress   io.Writer // nil: no progress
 }
 
 // DefaultRelay returns the defaults of `mesh bench relay`.
@@ -58,8 +65,12 @@ type relayChild struct {
 	done chan struct{}
 }
 
-func startRelayChild(ctx context.Context, bin string) (*relayChild, error) {
-	return startRelay(ctx, bin, "", "--open", "--rate", "0", "--send-queue", "65536", "--log-level", "warn")
+func startRelayChild(ctx context.Context, bin, debug string) (*relayChild, error) {
+	args := []string{"--open", "--rate", "0", "--send-queue", "65536", "--log-level", "warn"}
+	if debug != "" {
+		args = append(args, "--debug-addr", debug)
+	}
+	return startRelay(ctx, bin, "", args...)
 }
 
 // startRelay starts mesh interchange on a free loopback port with args,
@@ -143,7 +154,9 @@ func synthNode() interchange.Identity {
 func dialSynth(ctx context.Context, url string) (*interchange.Link, interchange.Identity, error) {
 	id := synthNode()
 	l, err := interchange.Dial(ctx, interchange.DialConfig{URL: url, Identity: id, Kind: interchange.KindNode,
-		Queue: interchange.QueueLimits{MaxFrames: 65536, MaxBytes: 64 << 20, WriteTimeout: 10 * time.Second}})
+		// A sender waits on a short queue, which stays in the caches: a
+		// long one only costs the generator memory traffic.
+		Queue: interchange.QueueLimits{MaxFrames: 2048, MaxBytes: 2 << 20, WriteTimeout: 10 * time.Second}})
 	return l, id, err
 }
 
@@ -219,7 +232,18 @@ func RunRelay(ctx context.Context, cfg RelayConfig) (r *Report, err error) {
 	if cfg.Rate <= 0 || cfg.Pairs < 1 || cfg.Nodes < 1 || cfg.Text < 0 {
 		return nil, errors.New("relay needs rate > 0, pairs >= 1, nodes >= 1")
 	}
-	relay, err := startRelayChild(ctx, cfg.Bin)
+	var debug string
+	if cfg.ProfileDir != "" {
+		if err := os.MkdirAll(cfg.ProfileDir, 0o755); err != nil {
+			return nil, err
+		}
+		port, err := freePort()
+		if err != nil {
+			return nil, err
+		}
+		debug = "127.0.0.1:" + strconv.Itoa(port)
+	}
+	relay, err := startRelayChild(ctx, cfg.Bin, debug)
 	if err != nil {
 		return nil, err
 	}
@@ -326,10 +350,28 @@ func RunRelay(ctx context.Context, cfg RelayConfig) (r *Report, err error) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	time.Sleep(time.Second) // warm up
+	var profiled sync.WaitGroup
+	var profileErr error
+	stopProfile := func() {}
+	if debug != "" {
+		stopProfile, err = profileSelf(filepath.Join(cfg.ProfileDir, "generator.pprof"))
+		if err != nil {
+			return nil, err
+		}
+		profiled.Go(func() {
+			secs := max(1, int(cfg.BlastFor/time.Second))
+			req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", debug, secs), nil)
+			if err == nil {
+				err = fetch(req, filepath.Join(cfg.ProfileDir, "relay.pprof"))
+			}
+			profileErr = err
+		})
+	}
 	before, err := ProcStats(pid)
 	if err != nil {
 		return nil, err
 	}
+	genBefore, _ := ProcStats(os.Getpid())
 	r0, t0 := recv.Load(), time.Now()
 	select {
 	case <-ctx.Done():
@@ -338,6 +380,12 @@ func RunRelay(ctx context.Context, cfg RelayConfig) (r *Report, err error) {
 	}
 	r1, el := recv.Load(), time.Since(t0)
 	after, _ := ProcStats(pid)
+	genAfter, _ := ProcStats(os.Getpid())
+	stopProfile()
+	profiled.Wait()
+	if profileErr != nil {
+		return nil, fmt.Errorf("profile the relay: %w", profileErr)
+	}
 	for _, l := range senders {
 		l.Abort()
 	}
@@ -349,10 +397,14 @@ func RunRelay(ctx context.Context, cfg RelayConfig) (r *Report, err error) {
 	r.Add("throughput", "frames through the relay", "/s", rate)
 	r.Add("relay_cpu_per_frame_us", "relay CPU per frame", "µs", float64((after.CPU-before.CPU).Microseconds())/float64(max(r1-r0, 1)))
 	r.Add("relay_cpu_cores", "relay CPU", "cores", (after.CPU-before.CPU).Seconds()/el.Seconds())
+	r.Add("generator_cpu_cores", "generator CPU (this process: senders and receivers)", "cores", (genAfter.CPU-genBefore.CPU).Seconds()/el.Seconds())
 	if m, err := relayMetrics(ctx, relay.url); err == nil {
 		r.Add("throughput_dropped", "frames the relay dropped (a full queue)", "", int64(m["interchange_dropped_queue_total"]))
 	}
 
+	if cfg.ProfileDir != "" {
+		r.Note("CPU profiles of the throughput phase: %s/{relay,generator}.pprof (go tool pprof -top FILE)", cfg.ProfileDir)
+	}
 	r.Note("The generator runs on the same machine as the relay and shares its CPUs; loadavg at the end: %s", loadavg())
 	return r, nil
 }
@@ -436,6 +488,19 @@ func directHop(ctx context.Context, frame []byte, at int, rate float64, d time.D
 	c.Close()
 	<-done
 	return n, nil
+}
+
+// profileSelf starts a CPU profile of this process into path; stop ends it.
+func profileSelf(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("profile the generator: %w", err)
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
 
 func loadavg() string {

@@ -83,9 +83,57 @@ func LoadIdentity(dir string) (Identity, error) {
 	return Identity{ID: InstanceID('r', priv.Public().(ed25519.PublicKey)), Key: priv}, nil
 }
 
+// ValidRelayID reports whether id is a relay id: r and 16 letters a-z, 2-7.
+func ValidRelayID(id string) bool { return len(id) > 0 && id[0] == 'r' && validInstance([]byte(id)) }
+
 // proof returns the bytes an instance's hello signs and MACs.
 func proof(relay, nonce, id, kind string) []byte {
 	return []byte("mesh-interchange-v1\nhello\n" + relay + "\n" + nonce + "\n" + id + "\n" + kind)
+}
+
+// welcomeProof returns the bytes a relay's welcome signs when the hello
+// challenged it: its id, the hello's nonce, and the instance's id and the
+// relay's own nonce, which tie the answer to this link's handshake.
+func welcomeProof(relay, helloNonce, id, nonce string) []byte {
+	return []byte("mesh-interchange-v1\nwelcome\n" + relay + "\n" + helloNonce + "\n" + id + "\n" + nonce)
+}
+
+// proveRelay fills in w's key and sig: the relay's answer to the hello's
+// nonce, for the instance id, on the link whose challenge had nonce.
+func proveRelay(w *Welcome, relay Identity, helloNonce, id, nonce string) {
+	w.Key = relay.Public()
+	w.Sig = base64.StdEncoding.EncodeToString(ed25519.Sign(relay.Key, welcomeProof(relay.ID, helloNonce, id, nonce)))
+}
+
+// verifyWelcome checks the relay's answer to helloNonce: a key whose id
+// is the welcome's relay, and want when want is set, and its signature.
+// Errors: EUnauthorized.
+func verifyWelcome(w Welcome, want, helloNonce, id, nonce string) error {
+	if w.Key == "" || w.Sig == "" {
+		return mesh.Errorf(mesh.EUnauthorized, "The relay did not prove its identity: its welcome has no key and signature (a relay before bridges proved theirs?).")
+	}
+	pub, err := base64.StdEncoding.DecodeString(w.Key)
+	if err != nil || len(pub) != ed25519.PublicKeySize {
+		return mesh.Errorf(mesh.EUnauthorized, "The relay's welcome.key is not a base64 Ed25519 public key.")
+	}
+	if got := InstanceID('r', pub); got != w.Relay {
+		return mesh.Errorf(mesh.EUnauthorized, "The relay calls itself %s, but its key is relay %s's.", w.Relay, got)
+	}
+	if want != "" && w.Relay != want {
+		return mesh.Errorf(mesh.EUnauthorized, "The relay is %s, not %s as expected: an impostor, or the relay got a new identity.", w.Relay, want)
+	}
+	sig, err := base64.StdEncoding.DecodeString(w.Sig)
+	if err != nil || !ed25519.Verify(pub, welcomeProof(w.Relay, helloNonce, id, nonce), sig) {
+		return mesh.Errorf(mesh.EUnauthorized, "The relay's welcome signature does not verify: it does not hold relay %s's key.", w.Relay)
+	}
+	return nil
+}
+
+// newNonce returns 32 random bytes in base64.
+func newNonce() string {
+	var b [32]byte
+	rand.Read(b[:]) // never fails (crypto/rand, Go 1.24+)
+	return base64.StdEncoding.EncodeToString(b[:])
 }
 
 // SecretHash is what a registry keeps of a secret, and the MAC key.
@@ -247,6 +295,11 @@ func verifyHello(h *Hello, ch Challenge, reg *Registry, open bool) (string, erro
 	}
 	if InstanceID(prefix, pub) != h.ID {
 		return "", mesh.Errorf(mesh.EUnauthorized, "Id %s is not the id of key %s.", h.ID, h.Key)
+	}
+	if h.Nonce != "" {
+		if n, err := base64.StdEncoding.DecodeString(h.Nonce); err != nil || len(n) != 32 {
+			return "", mesh.Errorf(mesh.EInvalid, "hello.nonce must be 32 random bytes in base64.")
+		}
 	}
 	sig, err := base64.StdEncoding.DecodeString(h.Sig)
 	p := proof(ch.Relay, ch.Nonce, h.ID, h.Kind)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"math/rand/v2"
 	"net"
+	"slices"
 	"sync"
 	"time"
 
@@ -26,7 +27,8 @@ func buildFrame(masked bool, parts ...[]byte) []byte {
 	return appendFrame(nil, ws.OpText, masked, n, parts...)
 }
 
-func appendFrame(b []byte, op ws.OpCode, masked bool, n int, parts ...[]byte) []byte {
+// frameSize is the size of a frame of n payload bytes.
+func frameSize(masked bool, n int) int {
 	hdr := 2
 	switch {
 	case n > 0xffff:
@@ -37,9 +39,14 @@ func appendFrame(b []byte, op ws.OpCode, masked bool, n int, parts ...[]byte) []
 	if masked {
 		hdr += 4
 	}
-	if b == nil {
-		b = make([]byte, 0, hdr+n)
-	}
+	return hdr + n
+}
+
+// appendFrame appends a frame of op whose payload is parts joined (n
+// bytes), masked when masked is set.
+func appendFrame(b []byte, op ws.OpCode, masked bool, n int, parts ...[]byte) []byte {
+	hdr := frameSize(masked, n) - n
+	b = slices.Grow(b, hdr+n)
 	start := len(b)
 	b = b[:start+hdr]
 	h := b[start:]
@@ -65,33 +72,6 @@ func appendFrame(b []byte, op ws.OpCode, masked bool, n int, parts ...[]byte) []
 		ws.Cipher(b[start+hdr:], mask, 0)
 	}
 	return b
-}
-
-// framePool recycles the frames the relay routes: one is built per frame
-// and freed once written. Only frames at most poolMax long are kept.
-var framePool = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
-
-const poolMax = 16 << 10
-
-// pooledFrame is buildFrame into a buffer from framePool; pass it to
-// sendPooled, which returns it once written.
-func pooledFrame(masked bool, parts ...[]byte) []byte {
-	n := 0
-	for _, p := range parts {
-		n += len(p)
-	}
-	if n+14 > poolMax {
-		return appendFrame(nil, ws.OpText, masked, n, parts...)
-	}
-	b := framePool.Get().(*[]byte)
-	return appendFrame((*b)[:0], ws.OpText, masked, n, parts...)
-}
-
-func freeFrame(f []byte) {
-	if cap(f) <= poolMax {
-		f = f[:0]
-		framePool.Put(&f)
-	}
 }
 
 // jsonFrame encodes v as a text frame.
@@ -125,7 +105,9 @@ type QueueLimits struct {
 // reads slower than others send to it.
 var DefaultQueue = QueueLimits{MaxFrames: 8192, MaxBytes: 16 << 20, WriteTimeout: 10 * time.Second}
 
-// sender is the write side of a link. send never blocks: a frame that
+// sender is the write side of a link. Frames are appended back to back
+// to pooled chunks, so queuing a frame allocates nothing, and a writer
+// takes every chunk queued in one writev. send never blocks: a frame that
 // does not fit in the queue is dropped (and counted by the caller); the
 // end-to-end acknowledgements of federation make the sender retry.
 type sender struct {
@@ -133,17 +115,30 @@ type sender struct {
 	limits QueueLimits
 
 	mu      sync.Mutex // guards the fields below
-	queue   [][]byte
-	spare   [][]byte
-	pooled  []bool // which queued frames go back to framePool once written
-	sparep  []bool
-	bytes   int
+	chunks  [][]byte   // the frames queued
+	frames  int        // how many
+	bytes   int        // their size
+	spare   [][]byte   // the chunk list the writer used last
 	writing bool
 	closed  bool
 	err     error
 	wg      sync.WaitGroup
 	room    sync.Cond // signalled when the writer takes a batch or the link closes
 }
+
+// A queue's first chunk is small (most links queue a frame or two at a
+// time: a push to every link should not take a big chunk for each), the
+// next ones chunkSize; a frame bigger than that gets a chunk of its own,
+// not pooled.
+const (
+	firstChunkSize = 4 << 10
+	chunkSize      = 32 << 10
+)
+
+var (
+	firstChunkPool = sync.Pool{New: func() any { return new([firstChunkSize]byte) }}
+	chunkPool      = sync.Pool{New: func() any { return new([chunkSize]byte) }}
+)
 
 func newSender(nc net.Conn, limits QueueLimits) *sender {
 	s := &sender{nc: nc, limits: limits}
@@ -153,77 +148,114 @@ func newSender(nc net.Conn, limits QueueLimits) *sender {
 
 // send queues a complete frame. It reports false when the link is closed
 // or the queue is full (the frame is dropped).
-func (s *sender) send(frame []byte) bool { return s.enqueue(frame, false) }
-
-// sendPooled is send for a frame from pooledFrame: it goes back to the
-// pool once written, or at once when it is dropped.
-func (s *sender) sendPooled(frame []byte) bool {
-	if !s.enqueue(frame, true) {
-		freeFrame(frame)
+func (s *sender) send(frame []byte) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := s.roomLocked(len(frame))
+	if c == nil {
 		return false
 	}
+	*c = append(*c, frame...)
+	s.queuedLocked(len(frame))
 	return true
 }
 
-func (s *sender) enqueue(frame []byte, pooled bool) bool {
+// sendText queues a text frame whose payload is parts joined, masked when
+// masked is set, built in the queue itself. It reports what send does.
+func (s *sender) sendText(masked bool, parts ...[]byte) bool {
+	n := 0
+	for _, p := range parts {
+		n += len(p)
+	}
+	size := frameSize(masked, n)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closed || len(s.queue) >= s.limits.MaxFrames || s.bytes+len(frame) > s.limits.MaxBytes {
+	c := s.roomLocked(size)
+	if c == nil {
 		return false
 	}
-	s.queue = append(s.queue, frame)
-	s.pooled = append(s.pooled, pooled)
-	s.bytes += len(frame)
+	*c = appendFrame(*c, ws.OpText, masked, n, parts...)
+	s.queuedLocked(size)
+	return true
+}
+
+// roomLocked returns the chunk to append a frame of n bytes to, or nil
+// when the link is closed or the queue full.
+func (s *sender) roomLocked(n int) *[]byte {
+	if s.closed || s.frames >= s.limits.MaxFrames || s.bytes+n > s.limits.MaxBytes {
+		return nil
+	}
+	if k := len(s.chunks); k > 0 && cap(s.chunks[k-1])-len(s.chunks[k-1]) >= n {
+		return &s.chunks[k-1]
+	}
+	var c []byte
+	switch {
+	case len(s.chunks) == 0 && n <= firstChunkSize:
+		c = firstChunkPool.Get().(*[firstChunkSize]byte)[:0]
+	case n <= chunkSize:
+		c = chunkPool.Get().(*[chunkSize]byte)[:0]
+	default:
+		c = make([]byte, 0, n)
+	}
+	s.chunks = append(s.chunks, c)
+	return &s.chunks[len(s.chunks)-1]
+}
+
+// queuedLocked counts a frame of n bytes just queued and starts the
+// writer.
+func (s *sender) queuedLocked(n int) {
+	s.frames++
+	s.bytes += n
 	if !s.writing {
 		s.writing = true
 		s.wg.Add(1)
 		go s.write()
 	}
-	return true
 }
 
-// sendWait queues a frame, waiting while the queue is full; it reports
-// false once the link is closed. It is for producers that may wait, such
-// as a node's queue sender.
-func (s *sender) sendWait(frame []byte) bool {
+// sendWait queues a text frame of payload, masked when masked is set,
+// waiting while the queue is full; it reports false once the link is
+// closed. It is for producers that may wait, such as a node's queue
+// sender.
+func (s *sender) sendWait(masked bool, payload []byte) bool {
+	size := frameSize(masked, len(payload))
 	s.mu.Lock()
-	for !s.closed && (len(s.queue) >= s.limits.MaxFrames || s.bytes+len(frame) > s.limits.MaxBytes) {
+	for !s.closed && (s.frames >= s.limits.MaxFrames || s.bytes+size > s.limits.MaxBytes) {
 		s.room.Wait()
 	}
 	s.mu.Unlock()
-	return s.send(frame)
+	return s.sendText(masked, payload)
 }
 
 // write drains the queue, one writev per batch.
 func (s *sender) write() {
 	defer s.wg.Done()
+	var vecs [][]byte
 	for {
 		s.mu.Lock()
-		if len(s.queue) == 0 || s.closed {
+		if len(s.chunks) == 0 || s.closed {
 			s.writing = false
+			freeChunks(s.chunks)
+			s.chunks, s.spare, s.frames, s.bytes = nil, nil, 0, 0
 			s.room.Broadcast()
 			s.mu.Unlock()
 			return
 		}
-		batch, pooled := s.queue, s.pooled
-		s.queue, s.spare = s.spare[:0], nil
-		s.pooled, s.sparep = s.sparep[:0], nil
-		s.bytes = 0
+		batch := s.chunks
+		s.chunks, s.spare = s.spare[:0], nil
+		s.frames, s.bytes = 0, 0
 		s.room.Broadcast()
 		s.mu.Unlock()
 
 		s.nc.SetWriteDeadline(time.Now().Add(s.limits.WriteTimeout))
-		bufs := net.Buffers(batch)
-		_, err := bufs.WriteTo(s.nc)
-		for i, f := range batch {
-			if pooled[i] {
-				freeFrame(f)
-			}
-		}
+		vecs = append(vecs[:0], batch...) // WriteTo consumes the copy, not batch
+		iov := net.Buffers(vecs)
+		_, err := iov.WriteTo(s.nc)
+		freeChunks(batch)
 		clear(batch)
 
 		s.mu.Lock()
-		s.spare, s.sparep = batch[:0], pooled[:0]
+		s.spare = batch[:0]
 		if err != nil && !s.closed {
 			s.closed, s.err = true, err
 			s.room.Broadcast()
@@ -233,16 +265,28 @@ func (s *sender) write() {
 	}
 }
 
+// freeChunks gives pooled chunks back (only they have those sizes).
+func freeChunks(chunks [][]byte) {
+	for _, c := range chunks {
+		switch cap(c) {
+		case firstChunkSize:
+			firstChunkPool.Put((*[firstChunkSize]byte)(c[:firstChunkSize]))
+		case chunkSize:
+			chunkPool.Put((*[chunkSize]byte)(c[:chunkSize]))
+		}
+	}
+}
+
 // close queues last (a close frame, or nil), waits for the writer to
 // finish, and closes the socket. It is safe to call more than once.
 func (s *sender) close(last []byte) {
 	s.mu.Lock()
 	if !s.closed {
 		if last != nil {
-			s.queue = append(s.queue, last)
-			s.pooled = append(s.pooled, false)
+			s.chunks = append(s.chunks, slices.Clip(last)) // clipped: never taken for a pooled chunk
+			s.frames++
 		}
-		if len(s.queue) > 0 && !s.writing {
+		if len(s.chunks) > 0 && !s.writing {
 			s.writing = true
 			s.wg.Add(1)
 			go s.write()
@@ -274,5 +318,5 @@ func (s *sender) abort() {
 func (s *sender) queued() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return len(s.queue)
+	return s.frames
 }

@@ -12,8 +12,8 @@
 // Every frame is one JSON object in a text frame, at most MaxFrameBytes.
 //
 //	relay    -> {"type":"challenge","relay":RELAY,"nonce":B64,"version":1}
-//	instance -> {"type":"hello","id":ID,"kind":"node"|"relay","key":B64,"sig":B64,"mac":HEX,"name":NAME}
-//	relay    -> {"type":"welcome","relay":RELAY,"auth":"secret"|"open","limits":{...}}
+//	instance -> {"type":"hello","id":ID,"kind":"node"|"relay","key":B64,"sig":B64,"mac":HEX,"name":NAME,"nonce":B64}
+//	relay    -> {"type":"welcome","relay":RELAY,"auth":"secret"|"open","limits":{...},"key":B64,"sig":B64}
 //
 // The hello proves two things about the same bytes, the proof string
 // "mesh-interchange-v1\nhello\n" RELAY "\n" NONCE "\n" ID "\n" KIND: sig is
@@ -25,6 +25,13 @@
 // that is not is refused, unless the relay runs in open mode, where it is
 // let in with auth "open" (its traffic is tagged so, and nodes treat it as
 // untrusted).
+//
+// The hello's optional nonce challenges the relay in turn: the welcome
+// then carries the relay's key and its signature of the proof
+// "mesh-interchange-v1\nwelcome\n" RELAY "\n" HELLO-NONCE "\n" ID "\n"
+// NONCE (NONCE: the challenge's). Bridges always
+// ask, and refuse a relay that is not the one expected (Bridge.RelayID, or
+// the id pinned on first contact).
 //
 // After the welcome:
 //

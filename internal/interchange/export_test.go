@@ -19,6 +19,16 @@ func Check(p []byte) error {
 	return err
 }
 
+// CheckFast runs the relay's fast path on a send frame.
+func CheckFast(p []byte) bool {
+	typ, i, ok := scanType(p)
+	if !ok || string(typ) != TypeSend {
+		return false
+	}
+	_, ok = fastRouted(p, i, false)
+	return ok
+}
+
 var errInvalid = errorString("invalid")
 
 type errorString string

@@ -3,6 +3,7 @@ package interchange
 import (
 	"bytes"
 	"encoding/json"
+	"strings"
 	"testing"
 	"unicode/utf8"
 
@@ -144,6 +145,96 @@ func FuzzValidPayload(f *testing.F) {
 		want := json.Valid(p) && bytes.HasPrefix(bytes.TrimLeft(p, " \t\r\n"), []byte("{"))
 		if got := validPayload(p); got != want && !(want && bytes.Count(p, []byte("{"))+bytes.Count(p, []byte("[")) > maxDepth) {
 			t.Fatalf("validPayload(%q) = %v, json.Valid says %v", p, got, want)
+		}
+	})
+}
+
+// FuzzFastRouted holds the relay's fast path to the slow one: the same
+// frames accepted, read the same.
+func FuzzFastRouted(f *testing.F) {
+	deep := `{"type":"send","to":"nx3b5t7kq2wzm4ha6","id":"f","key":"k","sig":"s","body":{"msg":{"body":` +
+		strings.Repeat(`[`, maxDepth-3) + strings.Repeat(`]`, maxDepth-3) + `}}}`
+	batch := func(n int) string {
+		return `{"type":"send","to":"nx3b5t7kq2wzm4ha6","id":"f","key":"k","sig":"s","bodies":[` +
+			strings.TrimSuffix(strings.Repeat(`{"kind":"ack"},`, n), ",") + `]}`
+	}
+	for _, s := range []string{
+		`{"type":"send","to":"nx3b5t7kq2wzm4ha6","id":"f1","n":3,"base":1,"epoch":"e","key":"k","sig":"s","body":{"kind":"say","msg":{"id":"m"}}}`,
+		`{"type":"forward","hop":7,"from":"nq4c7ha2lmx5tyvbk","auth":"secret","to":"nx3b5t7kq2wzm4ha6","id":"f1","key":"k","sig":"s","body":{}}`,
+		`{"type":"forward","hop":9,"from":"nq4c7ha2lmx5tyvbk","auth":"secret","to":"nx3b5t7kq2wzm4ha6","id":"f1","key":"k","sig":"s","body":{}}`,
+		`{"type":"forward","from":"nq4c7ha2lmx5tyvbk","auth":"open","hop":0,"to":"nx3b5t7kq2wzm4ha6","id":"f1","key":"k","sig":"s","body":{}}`,
+		` { "type" : "send" , "to" : "nx3b5t7kq2wzm4ha6" ,"id":"a","body":{"msg":{"body":{"text":"}{\"\\ \u00e9 \ud83d\ude00"}}}} `,
+		`{"type":"send","to":"nx3b5t7kq2wzm4ha6","id":"f","body":{"kind":"x"},"body":{}}`,
+		`{"type":"send","to":"nx3b5t7kq2wzm4ha6","id":"f","body":{"kind":"x","kind":"y"}}`,
+		`{"type":"send","to":"nx3b5t7kq2wzm4ha6","id":"f","body":{"msg":[]}}`,
+		`{"type":"send","to":"nx3b5t7kq2wzm4ha6","id":"f","body":{"msg":{"x":1}}}`,
+		`{"type":"send","to":"nx3b5t7kq2wzm4ha6","id":"f","body":{"msg":{"id":01}}}`,
+		`{"type":"send","to":"nx3b5t7kq2wzm4ha6","id":"f","body":{}}x`,
+		`{"type":"send","to":"nx3b5t7kq2wzm4ha6","id":"f","body":{},}`,
+		`{"type":"send","to":"nx3b5t7kq2wzm4ha6","id":"f","body":{"kind":"` + "\x01" + `"}}`,
+		`{"type":"send","t\u006f":"nx3b5t7kq2wzm4ha6","id":"f","body":{}}`,
+		`{"type":"s\u0065nd","to":"nx3b5t7kq2wzm4ha6","id":"f","body":{}}`,
+		`{"type":"send","to":"nx3b5t7kq2wzm4ha6","id":"f","n":-1,"body":{}}`,
+		`{"type":"send","to":"nx3b5t7kq2wzm4ha6","id":"f","epoch":"a b","body":{}}`,
+		`{"type":"send","to":"nx3b5t7kq2wzm4ha6","id":"` + strings.Repeat("i", maxIDBytes+1) + `","body":{}}`,
+		`{"type":"announce","to":"nx3b5t7kq2wzm4ha6","id":"f","body":{}}`,
+		`{"to":"nx3b5t7kq2wzm4ha6","type":"send","id":"f","body":{}}`,
+		deep, strings.Replace(deep, "[", "[[", 1) + "]",
+		batch(1), batch(MaxBatch), batch(MaxBatch + 1),
+		`{"type":"send","to":"nx3b5t7kq2wzm4ha6","id":"f","key":"k","sig":"s","bodies":[]}`,
+		`{"type":"send","to":"nx3b5t7kq2wzm4ha6","id":"f","key":"k","sig":"s","bodies":[{},]}`,
+		`{"type":"send","to":"nx3b5t7kq2wzm4ha6","id":"f","key":"k","sig":"s","bodies":[1,"x"]}`,
+		`{"type":"send","to":"nx3b5t7kq2wzm4ha6","id":"f","key":"k","sig":"s","body":{},"bodies":[{}]}`,
+	} {
+		f.Add([]byte(s), false)
+		f.Add([]byte(s), true)
+	}
+	f.Fuzz(func(t *testing.T, p []byte, forward bool) {
+		want := TypeSend
+		if forward {
+			want = TypeForward
+		}
+		var slow routed
+		slowOK := validPayload(p)
+		if slowOK {
+			typ, ok := typeOf(p)
+			slowOK = ok && string(typ) == want
+		}
+		if slowOK {
+			var err error
+			slow, err = parseRouted(p, forward)
+			slowOK = err == nil
+		}
+		var fast routed
+		typ, i, fastOK := scanType(p)
+		if fastOK = fastOK && string(typ) == want; fastOK {
+			fast, fastOK = fastRouted(p, i, forward)
+		}
+		if fastOK != slowOK {
+			t.Fatalf("forward %v, %q: fast path accepts it %v, slow path %v", forward, p, fastOK, slowOK)
+		}
+		if fastOK && (!bytes.Equal(fast.to, slow.to) || !bytes.Equal(fast.id, slow.id) || !bytes.Equal(fast.from, slow.from) ||
+			!bytes.Equal(fast.auth, slow.auth) || fast.hop != slow.hop || !bytes.Equal(fast.tail, slow.tail)) {
+			t.Fatalf("forward %v, %q: fast path reads %+v, slow path %+v", forward, p, fast, slow)
+		}
+	})
+}
+
+// FuzzValidString checks the word-at-a-time string check against a byte
+// at a time one.
+func FuzzValidString(f *testing.F) {
+	for _, s := range []string{`"abc"`, `"abcdefghijklmnop"`, `"abcdefg\"hij"`, `"abcdefgh` + "\x1f" + `"`, `"\u00e9xxxxxxxxx"`,
+		`"xxxxxxx\\"`, `"xxxxxxx\\\"`, "\"\xff\xfe\x80\x7fxxxxxxxxxxx\"", `"unterminated`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, p []byte) {
+		if len(p) == 0 || p[0] != '"' {
+			return
+		}
+		want := json.Valid(p) && p[len(p)-1] == '"' // a string, with nothing after it
+		end, ok := validString(p, 0)
+		if got := ok && end == len(p); got != want {
+			t.Fatalf("validString(%q) = %d, %v; json.Valid says %v", p, end, ok, want)
 		}
 	})
 }

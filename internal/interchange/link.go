@@ -47,6 +47,7 @@ type Link struct {
 	c       *conn
 	Welcome Welcome
 	idle    time.Duration
+	frames  int // read, up to busyLink
 }
 
 // DialConfig is what Dial needs.
@@ -64,6 +65,12 @@ type DialConfig struct {
 	// TLS verifies a wss:// relay; nil: the system's roots. TLS 1.2 is
 	// the least accepted either way.
 	TLS *tls.Config
+	// ProveRelay makes the relay prove who it is: the hello carries a
+	// nonce, and a welcome without a valid signature of it by the key of
+	// the relay it names is refused (EUnauthorized). RelayID, when set,
+	// is the only relay accepted (and implies ProveRelay).
+	ProveRelay bool
+	RelayID    string
 }
 
 // LinkURL returns the WebSocket URL of a relay given as ws://, wss://,
@@ -136,7 +143,11 @@ func (l *Link) handshake(cfg DialConfig) error {
 	if err := decodeFrame(p, TypeChallenge, &ch); err != nil {
 		return err
 	}
-	l.c.sendJSON(answer(ch, cfg.Identity, cfg.Kind, cfg.Secret, cfg.Name))
+	h := answer(ch, cfg.Identity, cfg.Kind, cfg.Secret, cfg.Name)
+	if cfg.ProveRelay || cfg.RelayID != "" {
+		h.Nonce = newNonce()
+	}
+	l.c.sendJSON(h)
 	p, err = l.c.in.Next()
 	if err != nil {
 		return fmt.Errorf("read welcome: %w", err)
@@ -144,18 +155,29 @@ func (l *Link) handshake(cfg DialConfig) error {
 	if err := decodeFrame(p, TypeWelcome, &l.Welcome); err != nil {
 		return err
 	}
+	if h.Nonce != "" {
+		if err := verifyWelcome(l.Welcome, cfg.RelayID, h.Nonce, cfg.Identity.ID, ch.Nonce); err != nil {
+			return &identityError{err}
+		}
+	}
 	l.c.nc.SetReadDeadline(time.Now().Add(l.idle))
-	l.c.in.Before = idleDeadline(l.c.nc, l.idle)
+	l.c.in.Before = idleDeadline(l.c.nc, &l.c.in, l.idle)
 	return nil
 }
 
-// idleDeadline returns a before-frame hook that keeps the read deadline
-// idle ahead. Moving a deadline costs a timer update, so it moves at most
-// every idle/8: the link is closed after between 7/8 idle and idle of
-// silence.
-func idleDeadline(nc net.Conn, idle time.Duration) func() {
+// idleDeadline returns a before-frame hook for in that keeps the read
+// deadline idle ahead. Moving a deadline costs a timer update, so it moves
+// at most every idle/8: the link is closed after between 7/8 idle and idle
+// of silence. Reading the clock costs too, so while frames wait in the
+// read buffer (no read will block) it is read only every 64th frame.
+func idleDeadline(nc net.Conn, in *wsframe.Reader, idle time.Duration) func() {
 	var last time.Time
+	n := 0
 	return func() {
+		if n++; n < 64 && in.BR.Buffered() > 0 {
+			return
+		}
+		n = 0
 		if now := time.Now(); now.Sub(last) >= idle/8 {
 			last = now
 			nc.SetReadDeadline(now.Add(idle))
@@ -186,24 +208,29 @@ func decodeFrame(p []byte, want string, v any) error {
 // Read returns the next frame from the relay (valid until the next call).
 func (l *Link) Read() ([]byte, error) {
 	for {
+		if l.frames++; l.frames == busyLink {
+			l.c.in.BR = bufio.NewReaderSize(l.c.in.BR, 64<<10) // as the relay does
+		}
 		p, err := l.c.in.Next()
-		var me *mesh.Error
-		if errors.As(err, &me) { // an oversized or binary frame, skipped
+		if err == nil {
+			return p, nil
+		}
+		if me := (*mesh.Error)(nil); errors.As(err, &me) { // an oversized or binary frame, skipped
 			continue
 		}
 		if errors.Is(err, os.ErrDeadlineExceeded) {
 			return nil, fmt.Errorf("relay silent for %v", l.idle)
 		}
-		return p, err
+		return nil, err
 	}
 }
 
 // Send queues a frame payload (one JSON object); false if the link is
 // closed or its queue is full.
-func (l *Link) Send(payload []byte) bool { return l.c.out.send(buildFrame(true, payload)) }
+func (l *Link) Send(payload []byte) bool { return l.c.out.sendText(true, payload) }
 
 // SendWait is Send that waits while the queue is full.
-func (l *Link) SendWait(payload []byte) bool { return l.c.out.sendWait(buildFrame(true, payload)) }
+func (l *Link) SendWait(payload []byte) bool { return l.c.out.sendWait(true, payload) }
 
 // SendJSON encodes v and queues it.
 func (l *Link) SendJSON(v any) bool { return l.c.sendJSON(v) }

@@ -283,13 +283,21 @@ func stringValue(v []byte) []byte {
 	}
 	s := v[1 : len(v)-1]
 	for _, c := range s {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '+' || c == '/' ||
-			c == '=' || c == '_' || c == '.' || c == '-') {
+		if !plainID[c] {
 			return nil
 		}
 	}
 	return s
 }
+
+// plainID tells the bytes stringValue takes.
+var plainID = func() (t [256]bool) {
+	for c := range t {
+		t[c] = c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '+' || c == '/' ||
+			c == '=' || c == '_' || c == '.' || c == '-'
+	}
+	return t
+}()
 
 func parseUint(v []byte) (uint64, bool) {
 	if len(v) == 0 || len(v) > 19 {
@@ -399,6 +407,15 @@ func validValue(d []byte, i, depth int) (int, bool) {
 // validString checks the string at i (which holds '"').
 func validString(d []byte, i int) (int, bool) {
 	for i++; i < len(d); i++ {
+		for i+8 <= len(d) && plain8(d, i) {
+			i += 8
+		}
+		for i < len(d) && plainByte[d[i]] {
+			i++
+		}
+		if i >= len(d) {
+			break
+		}
 		switch c := d[i]; {
 		case c == '"':
 			return i + 1, true

@@ -4,9 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/rand"
 	"crypto/tls"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -41,16 +39,23 @@ type Config struct {
 	IdleTimeout   time.Duration // a link that sends nothing for this long is closed
 	PingInterval  time.Duration
 	Bridges       []Bridge
-	Logger        *slog.Logger
-	Metrics       *metrics.Registry // nil: a private registry
+	// BridgePins is the file of the relay ids pinned for bridges given
+	// without one (BridgePinsFile in the data directory); empty: pins
+	// last as long as the Server.
+	BridgePins string
+	Logger     *slog.Logger
+	Metrics    *metrics.Registry // nil: a private registry
 }
 
 // Bridge is another relay to link with: its URL and the secret it gave
-// this relay's id (empty if it is open).
+// this relay's id (empty if it is open). The relay must prove it holds
+// the key of RelayID; with none, of the id pinned for URL on first
+// contact.
 type Bridge struct {
-	URL    string
-	Secret string
-	TLS    *tls.Config // verifies a wss:// bridge; nil: the system's roots
+	URL     string
+	Secret  string
+	RelayID string
+	TLS     *tls.Config // verifies a wss:// bridge; nil: the system's roots
 }
 
 // DefaultConfig returns the defaults of `mesh interchange`.
@@ -75,6 +80,7 @@ type Server struct {
 	log   *slog.Logger
 	stats *stats
 	seen  seenCache
+	pins  *pins
 
 	ctx    context.Context // canceled by Close
 	cancel context.CancelFunc
@@ -123,6 +129,7 @@ func New(cfg Config) *Server {
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, dirty: make(chan struct{}, 1),
 		nodes: map[string]*link{}, peers: map[*link]struct{}{}, routes: map[string]route{}, links: map[*link]struct{}{}}
+	s.pins = &pins{path: cfg.BridgePins}
 	s.stats = newStats(cfg.Metrics, s)
 	s.seen.init()
 	s.ctx, s.cancel = context.WithCancel(context.Background())
@@ -430,7 +437,7 @@ func (l *link) serve() {
 	defer l.out.close(nil)
 	defer s.gone(l)
 	s.stats.links.Inc()
-	l.in.Before = idleDeadline(l.nc, s.cfg.IdleTimeout)
+	l.in.Before = idleDeadline(l.nc, &l.in, s.cfg.IdleTimeout)
 	for frames := 0; ; frames++ {
 		if frames == busyLink {
 			// A busy link reads in bigger gulps: fewer system calls. Idle
@@ -438,19 +445,10 @@ func (l *link) serve() {
 			l.in.BR = bufio.NewReaderSize(l.in.BR, 64<<10)
 		}
 		p, err := l.in.Next()
-		var me *mesh.Error
-		var ce *wsframe.CloseError
-		switch {
-		case errors.As(err, &me):
-			l.refuse(nil, err)
-			continue
-		case errors.As(err, &ce):
-			l.out.send(closeFrame(l.masked, ce.Code, ce.Reason))
-			return
-		case errors.Is(err, os.ErrDeadlineExceeded):
-			l.out.send(closeFrame(l.masked, ws.StatusGoingAway, "idle timeout"))
-			return
-		case err != nil:
+		if err != nil {
+			if l.readError(err) {
+				continue
+			}
 			return
 		}
 		if !l.frame(p) {
@@ -459,15 +457,31 @@ func (l *link) serve() {
 	}
 }
 
+// readError handles an error reading a frame, and reports whether the
+// link goes on. (Apart from serve's loop: the targets of errors.As would
+// be allocated for every frame.)
+func (l *link) readError(err error) bool {
+	var me *mesh.Error
+	var ce *wsframe.CloseError
+	switch {
+	case errors.As(err, &me):
+		l.refuse(nil, err)
+		return true
+	case errors.As(err, &ce):
+		l.out.send(closeFrame(l.masked, ce.Code, ce.Reason))
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		l.out.send(closeFrame(l.masked, ws.StatusGoingAway, "idle timeout"))
+	}
+	return false
+}
+
 // busyLink is how many frames make a link busy enough for a big read buffer.
 const busyLink = 256
 
 // handshake sends the challenge and checks the hello.
 func (l *link) handshake() bool {
 	s := l.srv
-	var nonce [32]byte
-	rand.Read(nonce[:])
-	ch := Challenge{Type: TypeChallenge, Relay: s.ID(), Nonce: base64.StdEncoding.EncodeToString(nonce[:]), Version: Version}
+	ch := Challenge{Type: TypeChallenge, Relay: s.ID(), Nonce: newNonce(), Version: Version}
 	l.sendJSON(ch)
 	l.nc.SetReadDeadline(time.Now().Add(s.cfg.HelloTimeout))
 	p, err := l.in.Next()
@@ -503,8 +517,12 @@ func (l *link) handshake() bool {
 		l.limiter = rate.NewLimiter(rate.Limit(s.cfg.Rate), max(s.cfg.Burst, 1))
 	}
 	s.log.Info("interchange: connected", "id", h.ID, "kind", h.Kind, "auth", auth, "remote", l.nc.RemoteAddr().String())
-	s.accepted(l, jsonFrame(l.masked, Welcome{Type: TypeWelcome, Relay: s.ID(), Auth: auth,
-		Limits: Limits{MaxFrameBytes: s.cfg.MaxFrameBytes, Rate: s.cfg.Rate, Burst: s.cfg.Burst, MaxBatch: MaxBatch}}))
+	w := Welcome{Type: TypeWelcome, Relay: s.ID(), Auth: auth,
+		Limits: Limits{MaxFrameBytes: s.cfg.MaxFrameBytes, Rate: s.cfg.Rate, Burst: s.cfg.Burst, MaxBatch: MaxBatch}}
+	if h.Nonce != "" {
+		proveRelay(&w, s.cfg.Identity, h.Nonce, h.ID, ch.Nonce)
+	}
+	s.accepted(l, jsonFrame(l.masked, w))
 	return true
 }
 
@@ -533,6 +551,17 @@ func (l *link) frame(p []byte) bool {
 		}
 		l.refuse(nil, mesh.Errorf(mesh.ERateLimited, "Rate limit: %g frames per second, bursts of %d. Slow down.", s.cfg.Rate, s.cfg.Burst))
 		return true
+	}
+	// Sends and forwards, nearly every frame, take the fast path; what it
+	// refuses, and every other frame, the slow one.
+	if typ, i, ok := scanType(p); ok {
+		send, forward := string(typ) == TypeSend && l.kind == KindNode, string(typ) == TypeForward && l.kind == KindRelay
+		if send || forward {
+			if r, ok := fastRouted(p, i, forward); ok {
+				l.pass(r, forward)
+				return true
+			}
+		}
 	}
 	if !validPayload(p) {
 		l.refuse(nil, mesh.Errorf(mesh.EInvalid, "A frame must be one JSON object."))
@@ -574,14 +603,20 @@ func (l *link) refuse(id []byte, err error) {
 	l.sendJSON(ErrorFrame{Type: TypeError, ID: string(id), Code: mesh.ErrorCode(err), Message: mesh.ErrorMessage(err)})
 }
 
-// route passes a send (from a node) or a forward (from a bridge) on.
+// route checks a send (from a node) or a forward (from a bridge) the fast
+// path refused, and passes it on if the slow path finds no fault.
 func (l *link) route(p []byte, forward bool) {
-	s := l.srv
 	r, err := parseRouted(p, forward)
 	if err != nil {
 		l.refuse(r.id, err)
 		return
 	}
+	l.pass(r, forward)
+}
+
+// pass routes a send or forward frame that was checked.
+func (l *link) pass(r routed, forward bool) {
+	s := l.srv
 	from, auth, hop := []byte(l.id), []byte(l.auth), MaxHops
 	if forward {
 		from, auth, hop = r.from, r.auth, r.hop
@@ -596,8 +631,7 @@ func (l *link) route(p []byte, forward bool) {
 	local, via, _ := s.lookup(r.to)
 	switch {
 	case local != nil:
-		f := pooledFrame(local.masked, deliverPrefix, from, authMid, auth, fieldEnd, r.tail)
-		if !local.out.sendPooled(f) {
+		if !local.out.sendText(local.masked, deliverPrefix, from, authMid, auth, fieldEnd, r.tail) {
 			s.stats.dropQueue.Inc()
 			return
 		}
@@ -607,8 +641,7 @@ func (l *link) route(p []byte, forward bool) {
 			s.seen.checkAndAdd(from, r.id)
 		}
 		var hb [4]byte
-		f := pooledFrame(via.masked, forwardPrefix, strconv.AppendInt(hb[:0], int64(hop-1), 10), fromMid, from, authMid, auth, fieldEnd, r.tail)
-		if !via.out.sendPooled(f) {
+		if !via.out.sendText(via.masked, forwardPrefix, strconv.AppendInt(hb[:0], int64(hop-1), 10), fromMid, from, authMid, auth, fieldEnd, r.tail) {
 			s.stats.dropQueue.Inc()
 			return
 		}

@@ -9,30 +9,32 @@ import (
 
 // stats are the relay's counters, served at /metrics.
 type stats struct {
-	links       *metrics.Counter
-	framesIn    *metrics.Counter
-	routed      *metrics.Counter
-	forwarded   *metrics.Counter
-	refused     *metrics.Counter
-	refusedAuth *metrics.Counter
-	dropRate    *metrics.Counter
-	dropQueue   *metrics.Counter
-	dropNoRoute *metrics.Counter
-	dropSeen    *metrics.Counter
+	links         *metrics.Counter
+	framesIn      *metrics.Counter
+	routed        *metrics.Counter
+	forwarded     *metrics.Counter
+	refused       *metrics.Counter
+	refusedAuth   *metrics.Counter
+	refusedBridge *metrics.Counter
+	dropRate      *metrics.Counter
+	dropQueue     *metrics.Counter
+	dropNoRoute   *metrics.Counter
+	dropSeen      *metrics.Counter
 }
 
 func newStats(r *metrics.Registry, s *Server) *stats {
 	st := &stats{
-		links:       r.Counter("interchange_links_total", "Links authenticated."),
-		framesIn:    r.Counter("interchange_frames_in_total", "Frames read from links after the handshake."),
-		routed:      r.Counter("interchange_delivered_total", "Frames delivered to a node connected here."),
-		forwarded:   r.Counter("interchange_forwarded_total", "Frames forwarded to a bridged relay."),
-		refused:     r.Counter("interchange_refused_total", "Frames refused (invalid, too large, rate limited)."),
-		refusedAuth: r.Counter("interchange_refused_hellos_total", "Handshakes refused."),
-		dropRate:    r.Counter("interchange_dropped_rate_total", "Frames dropped for an instance's rate limit."),
-		dropQueue:   r.Counter("interchange_dropped_queue_total", "Frames dropped because the destination's queue was full."),
-		dropNoRoute: r.Counter("interchange_dropped_no_route_total", "Frames for a node no route leads to, or whose hops ran out."),
-		dropSeen:    r.Counter("interchange_dropped_seen_total", "Forwarded frames seen before (a loop in the bridges)."),
+		links:         r.Counter("interchange_links_total", "Links authenticated."),
+		framesIn:      r.Counter("interchange_frames_in_total", "Frames read from links after the handshake."),
+		routed:        r.Counter("interchange_delivered_total", "Frames delivered to a node connected here."),
+		forwarded:     r.Counter("interchange_forwarded_total", "Frames forwarded to a bridged relay."),
+		refused:       r.Counter("interchange_refused_total", "Frames refused (invalid, too large, rate limited)."),
+		refusedAuth:   r.Counter("interchange_refused_hellos_total", "Handshakes refused."),
+		refusedBridge: r.Counter("interchange_refused_bridges_total", "Bridge dials refused: the relay dialed did not prove it is the one expected."),
+		dropRate:      r.Counter("interchange_dropped_rate_total", "Frames dropped for an instance's rate limit."),
+		dropQueue:     r.Counter("interchange_dropped_queue_total", "Frames dropped because the destination's queue was full."),
+		dropNoRoute:   r.Counter("interchange_dropped_no_route_total", "Frames for a node no route leads to, or whose hops ran out."),
+		dropSeen:      r.Counter("interchange_dropped_seen_total", "Forwarded frames seen before (a loop in the bridges)."),
 	}
 	r.Gauge("interchange_nodes", "Nodes connected to this relay.", func() float64 {
 		s.mu.RLock()

@@ -53,6 +53,9 @@ type Hello struct {
 	Sig  string `json:"sig"`           // base64 signature of the proof
 	MAC  string `json:"mac,omitempty"` // hex HMAC-SHA256 of the proof, keyed with SHA-256(secret)
 	Name string `json:"name,omitempty"`
+	// Nonce challenges the relay in turn (32 random bytes, base64): the
+	// welcome then proves the relay's identity. Bridges send it.
+	Nonce string `json:"nonce,omitempty"`
 }
 
 // Welcome accepts a hello.
@@ -61,6 +64,11 @@ type Welcome struct {
 	Relay  string `json:"relay"`
 	Auth   string `json:"auth"`
 	Limits Limits `json:"limits"`
+	// Key and Sig answer a hello's nonce: the relay's base64 Ed25519
+	// public key (Relay derives from it) and its signature of the
+	// welcome proof (see welcomeProof).
+	Key string `json:"key,omitempty"`
+	Sig string `json:"sig,omitempty"`
 }
 
 // Limits tells an instance what the relay holds it to.

@@ -6,6 +6,7 @@ package wsframe
 
 import (
 	"bufio"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -38,10 +39,11 @@ type Reader struct {
 
 	buf []byte
 	ctl *[125]byte // control frame payload, made on first use
+	hdr [ws.MaxHeaderSize - 2]byte
 }
 
 // Next returns the payload of the next text message, valid until the
-// following call. A message over the limit yields a *mesh.Error with
+// following call (it may lie in BR's buffer). A message over the limit yields a *mesh.Error with
 // ETooLarge, and a binary one EInvalid, after its bytes were skipped: the
 // connection stays usable unless a message runs far over the limit.
 func (fr *Reader) Next() ([]byte, error) {
@@ -55,7 +57,7 @@ func (fr *Reader) Next() ([]byte, error) {
 		if fr.Before != nil {
 			fr.Before()
 		}
-		h, err := ws.ReadHeader(fr.BR)
+		h, err := fr.readHeader()
 		if err != nil {
 			return nil, err
 		}
@@ -100,6 +102,18 @@ func (fr *Reader) Next() ([]byte, error) {
 		default:
 			return nil, &CloseError{ws.StatusProtocolError, "unknown opcode"}
 		}
+		if h.Fin && h.OpCode == ws.OpText && h.Length <= int64(fr.Max) && h.Length <= int64(fr.BR.Size()) {
+			// A message in one frame that fits the read buffer is returned
+			// where it lies: no copy. (On an error the path below reads
+			// what there is and fails the same.)
+			if p, err := fr.BR.Peek(int(h.Length)); err == nil {
+				if h.Masked {
+					ws.Cipher(p, h.Mask, 0)
+				}
+				fr.BR.Discard(len(p))
+				return p, nil
+			}
+		}
 		if binary || over || int64(len(msg))+h.Length > int64(fr.Max) {
 			// Skip the bytes so the stream stays in step, up to a bound.
 			over = !binary
@@ -132,4 +146,52 @@ func (fr *Reader) Next() ([]byte, error) {
 		fr.buf = msg
 		return msg, nil
 	}
+}
+
+// readHeader is ws.ReadHeader into the Reader's own buffer: that one
+// allocates a buffer for each frame.
+func (fr *Reader) readHeader() (h ws.Header, err error) {
+	b := fr.hdr[:2]
+	if _, err := io.ReadFull(fr.BR, b); err != nil {
+		return h, err
+	}
+	h.Fin = b[0]&0x80 != 0
+	h.Rsv = (b[0] & 0x70) >> 4
+	h.OpCode = ws.OpCode(b[0] & 0x0f)
+	extra := 0
+	if b[1]&0x80 != 0 {
+		h.Masked = true
+		extra += 4
+	}
+	length := b[1] & 0x7f
+	switch length {
+	case 126:
+		extra += 2
+	case 127:
+		extra += 8
+	default:
+		h.Length = int64(length)
+	}
+	if extra == 0 {
+		return h, nil
+	}
+	b = fr.hdr[:extra]
+	if _, err := io.ReadFull(fr.BR, b); err != nil {
+		return h, err
+	}
+	switch length {
+	case 126:
+		h.Length = int64(binary.BigEndian.Uint16(b))
+		b = b[2:]
+	case 127:
+		if b[0]&0x80 != 0 {
+			return h, ws.ErrHeaderLengthMSB
+		}
+		h.Length = int64(binary.BigEndian.Uint64(b))
+		b = b[8:]
+	}
+	if h.Masked {
+		copy(h.Mask[:], b)
+	}
+	return h, nil
 }

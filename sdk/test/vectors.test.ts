@@ -4,7 +4,7 @@
 // some assertion, and every file must belong to an area these tests know.
 
 import assert from "node:assert/strict";
-import { createHash } from "node:crypto";
+import { createHash, createHmac, createPrivateKey, createPublicKey, verify } from "node:crypto";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, test } from "node:test";
@@ -46,7 +46,7 @@ import { Scanner, type ScanResult } from "../src/guard/index.js";
 import { cryptoChecks, cryptoFile, readCryptoVectors } from "./helpers/e2e-vectors.js";
 import { protocolDir } from "./helpers/paths.js";
 
-const areas = ["client-frames", "e2e", "envelopes", "federation", "governance", "guard", "policies", "prompt", "rest", "server-frames"];
+const areas = ["client-frames", "e2e", "envelopes", "federation", "governance", "guard", "interchange", "policies", "prompt", "rest", "server-frames"];
 
 interface Vector {
   file: string;
@@ -316,6 +316,63 @@ describe("federation: node-to-node bodies carry members the SDK decodes", () => 
         people.map((p) => viewParticipant(qualify(p.id, p.node), want.from, want.to)),
         want.participants,
       );
+      done(v);
+    });
+  }
+});
+
+/**
+ * interchange: the relay handshake's proofs (PROTOCOL.md, "The
+ * Interchange"). A bridging relay's hello signs and MACs the hello proof
+ * and carries a nonce; the dialed relay's welcome signs the welcome proof
+ * with the key its id derives from. The dialer refuses a welcome whose
+ * relay is not the one expected (want.error).
+ */
+describe("interchange: hello and welcome proofs, by node:crypto", () => {
+  const ed25519Key = (seed: string) => {
+    const priv = createPrivateKey({ key: Buffer.concat([Buffer.from("302e020100300506032b657004220420", "hex"), Buffer.from(seed, "base64")]), format: "der", type: "pkcs8" });
+    return createPublicKey(priv);
+  };
+  const raw = (pub: ReturnType<typeof createPublicKey>): Buffer => pub.export({ format: "der", type: "spki" }).subarray(-32);
+  const instanceId = (prefix: string, pub: Buffer): string => {
+    const sum = createHash("sha256").update(pub).digest().subarray(0, 10);
+    let bits = 0, value = 0, out = prefix;
+    for (const b of sum) {
+      value = (value << 8) | b;
+      bits += 8;
+      while (bits >= 5) {
+        out += "abcdefghijklmnopqrstuvwxyz234567"[(value >> (bits - 5)) & 31];
+        bits -= 5;
+      }
+    }
+    return out;
+  };
+  for (const v of vectors("interchange")) {
+    test(v.file, () => {
+      type Frame = Record<string, string>;
+      const i = v.input as { relaySeed: string; instanceSeed: string; secret: string; expected: string; challenge: Frame; hello: Frame; welcome: Frame };
+      const want = v.want as { relay: string; instance: string; auth: string; helloProof: string; welcomeProof: string; error?: string };
+      const { challenge: ch, hello, welcome } = i;
+      const relayPub = ed25519Key(i.relaySeed), instancePub = ed25519Key(i.instanceSeed);
+      assert.equal(raw(instancePub).toString("base64"), hello.key);
+      assert.equal(instanceId("r", raw(instancePub)), hello.id);
+      assert.equal(hello.id, want.instance);
+      const helloProof = `mesh-interchange-v1\nhello\n${ch.relay}\n${ch.nonce}\n${hello.id}\n${hello.kind}`;
+      assert.equal(helloProof, want.helloProof);
+      assert.ok(verify(null, Buffer.from(helloProof), instancePub, Buffer.from(hello.sig!, "base64")), "hello.sig");
+      const macKey = createHash("sha256").update(i.secret).digest();
+      assert.equal(createHmac("sha256", macKey).update(helloProof).digest("hex"), hello.mac);
+      assert.equal(Buffer.from(hello.nonce!, "base64").length, 32);
+      assert.equal(welcome.auth, want.auth);
+      // The dialer's checks of the welcome.
+      assert.equal(raw(relayPub).toString("base64"), welcome.key);
+      assert.equal(instanceId("r", Buffer.from(welcome.key!, "base64")), welcome.relay);
+      assert.equal(welcome.relay, want.relay);
+      const welcomeProof = `mesh-interchange-v1\nwelcome\n${welcome.relay}\n${hello.nonce}\n${hello.id}\n${ch.nonce}`;
+      assert.equal(welcomeProof, want.welcomeProof);
+      assert.ok(verify(null, Buffer.from(welcomeProof), createPublicKey({ key: Buffer.concat([Buffer.from("302a300506032b6570032100", "hex"), Buffer.from(welcome.key!, "base64")]), format: "der", type: "spki" }), Buffer.from(welcome.sig!, "base64")), "welcome.sig");
+      assert.equal(welcome.relay === i.expected, want.error === undefined, `relay ${welcome.relay}, expected ${i.expected}, want.error ${want.error}`);
+      if (want.error !== undefined) assert.equal(want.error, "unauthorized");
       done(v);
     });
   }
