@@ -102,7 +102,7 @@ type fedEvent struct {
 const federationFile = "federation.jsonl"
 
 // openFederation loads federation.jsonl and, with cfg.Federation set,
-// opens the mirrors and starts the client.
+// opens the mirrors and the client (startFederation starts it).
 func (n *Node) openFederation() error {
 	f := &fed{n: n, members: map[mesh.RoomID]map[mesh.ParticipantID]bool{}, mirror: map[mesh.RoomID]*mirror{},
 		joins: map[joinKey][]func(error){}, posts: map[string]postWaiter{}, seen: map[mesh.RoomID]*idRing{},
@@ -135,8 +135,15 @@ func (n *Node) openFederation() error {
 	}
 	f.fanout.start(f.fanoutEntries)
 	f.startWorld()
-	f.c.Start() // after f.c is set: the client calls f, which uses it
 	return nil
+}
+
+// startFederation starts the link to the relay, once the node is whole:
+// the client calls f, which uses f.c and every part of the node.
+func (n *Node) startFederation() {
+	if n.fed != nil && n.fed.c != nil {
+		n.fed.c.Start()
+	}
 }
 
 // closeFederation stops the client and the fan-out and closes the files.

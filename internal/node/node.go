@@ -214,6 +214,7 @@ func (n *Node) open() error {
 	if err := n.openBridges(); err != nil {
 		return err
 	}
+	n.startFederation()
 	n.stats.registerGauges(n)
 	return nil
 }
