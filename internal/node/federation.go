@@ -68,6 +68,13 @@ type fed struct {
 	// missing (every member holds it).
 	access map[mesh.RoomID]map[mesh.Capability]map[mesh.ParticipantID]bool
 
+	// ops are this node's requests to other nodes' rooms waiting for
+	// their replies, by ref (federation_ops.go); guarded by mu.
+	ops map[string]*opWaiter
+	// opq runs other nodes' requests on this node's rooms
+	// (federation_ops_home.go).
+	opq opState
+
 	// The world across nodes (federation_world.go).
 	worldq    chan worldEvent
 	worldDone chan struct{}
@@ -104,7 +111,7 @@ const federationFile = "federation.jsonl"
 // opens the mirrors and starts the client.
 func (n *Node) openFederation() error {
 	f := &fed{n: n, members: map[mesh.RoomID]map[mesh.ParticipantID]bool{}, mirror: map[mesh.RoomID]*mirror{},
-		joins: map[joinKey][]func(error){}, posts: map[string]postWaiter{}, seen: map[mesh.RoomID]*idRing{},
+		joins: map[joinKey][]func(error){}, ops: map[string]*opWaiter{}, posts: map[string]postWaiter{}, seen: map[mesh.RoomID]*idRing{},
 		told: map[mesh.RoomID]map[string]map[mesh.Capability]string{}, access: map[mesh.RoomID]map[mesh.Capability]map[mesh.ParticipantID]bool{}}
 	var err error
 	if f.state, err = jsonl.OpenJournal(filepath.Join(n.cfg.DataDir, federationFile), n.log, f.replay); err != nil {
@@ -128,6 +135,7 @@ func (n *Node) openFederation() error {
 	}
 	f.fanout.start(f.fanoutEntries)
 	f.startWorld()
+	f.startOps()
 	return nil
 }
 
@@ -140,6 +148,7 @@ func (n *Node) closeFederation() error {
 	var errs []error
 	if f.c != nil {
 		f.stopWorld()
+		f.stopOps()
 		f.fanout.stop()
 		errs = append(errs, f.c.Close())
 	}
@@ -265,6 +274,11 @@ func (f *fed) Receive(from federation.Peer, b *mesh.FedBody, checked error, done
 		return
 	case mesh.FedDevices:
 		f.onDevices(from, b)
+	case mesh.FedRequest:
+		f.onRequest(from, b, done)
+		return
+	case mesh.FedReply:
+		f.onReply(from, b)
 	default:
 		f.reject(from, fmt.Sprintf("unknown body kind %q", b.Kind))
 	}
