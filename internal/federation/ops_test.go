@@ -306,4 +306,3 @@ func TestRemoteRoomDataHomeDown(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
-
