@@ -25,8 +25,11 @@ import (
 // Bounds of what crosses the wire for an operation.
 const (
 	// opChunkBytes is the most payload bytes one body carries: 64 KiB in
-	// base64, well inside the relay's 128 KiB frames.
+	// base64, well inside the relay's default 128 KiB frames (less when
+	// the relay takes less: chunkBytes).
 	opChunkBytes = 48 << 10
+	// opFraming is what a body and its frame hold besides the chunk.
+	opFraming = 4 << 10
 	// maxOpPayload bounds a reply's payload this node reassembles.
 	maxOpPayload = 8 << 20
 	// maxRemotePolicyBytes bounds a policy document sent to a home.
@@ -104,7 +107,7 @@ func (n *Node) remoteOp(actor mesh.Participant, address mesh.RoomID, op mesh.Fed
 	base := mesh.FedBody{Kind: mesh.FedRequest, Room: address, Participant: &p, Ref: ref}
 	var bodies []*mesh.FedBody
 	if payload != nil {
-		bodies = chunkBodies(base, op, payload)
+		bodies = chunkBodies(base, op, payload, f.chunkBytes())
 	} else {
 		base.Op = &op
 		bodies = []*mesh.FedBody{&base}
@@ -140,14 +143,20 @@ func (n *Node) remoteOp(actor mesh.Participant, address mesh.RoomID, op mesh.Fed
 	return opAnswer{err: err}
 }
 
+// chunkBytes is the most payload bytes a body carries on this node's
+// relay: opChunkBytes, or what fits its frames in base64.
+func (f *fed) chunkBytes() int {
+	return max(1<<10, min(opChunkBytes, (f.c.MaxFrameBytes()-opFraming)*3/4))
+}
+
 // chunkBodies returns the bodies that carry op with payload: one per
-// chunk of opChunkBytes (one for an empty payload), each a copy of base.
-func chunkBodies(base mesh.FedBody, op mesh.FedOp, payload []byte) []*mesh.FedBody {
+// chunk of size bytes (one for an empty payload), each a copy of base.
+func chunkBodies(base mesh.FedBody, op mesh.FedOp, payload []byte, size int) []*mesh.FedBody {
 	sum := sha256.Sum256(payload)
 	op.Size, op.SHA256 = int64(len(payload)), hex.EncodeToString(sum[:])
-	out := make([]*mesh.FedBody, 0, len(payload)/opChunkBytes+1)
-	for off := 0; ; off += opChunkBytes {
-		end := min(off+opChunkBytes, len(payload))
+	out := make([]*mesh.FedBody, 0, len(payload)/size+1)
+	for off := 0; ; off += size {
+		end := min(off+size, len(payload))
 		c := op
 		c.Offset, c.Data = int64(off), payload[off:end]
 		b := base

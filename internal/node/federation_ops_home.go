@@ -318,7 +318,7 @@ func (f *fed) runRead(from federation.Peer, b *mesh.FedBody) {
 		return
 	}
 	base := mesh.FedBody{Kind: mesh.FedReply, Room: b.Room, Ref: b.Ref}
-	for _, c := range chunkBodies(base, *op, payload) {
+	for _, c := range chunkBodies(base, *op, payload, f.chunkBytes()) {
 		f.c.SendLossy(from.ID, "reply "+b.Ref+" "+strconv.FormatInt(c.Op.Offset, 10), c)
 	}
 }
