@@ -120,8 +120,10 @@ func auditAction(op *mesh.FedOp) string {
 		return "data-read"
 	case mesh.OpDataPut:
 		return "data-write"
+	case mesh.OpModerate, mesh.OpSetPolicy, mesh.OpDataDelete:
+		return op.Name
 	}
-	return op.Name
+	return "request" // an unknown operation
 }
 
 // onRequest runs a queued request (a write) from node from and answers
