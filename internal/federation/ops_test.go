@@ -306,3 +306,57 @@ func TestRemoteRoomDataHomeDown(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// TestRemoteUploadChecks: a node that sends a file's chunks wrong (a
+// middle without its start, bytes that are not the announced SHA-256,
+// more files at once than the bound, a size over the limit) gets nothing
+// written on the home, and the home audits each refusal naming the file.
+func TestRemoteUploadChecks(t *testing.T) {
+	r := startRelay(t, nil)
+	b := startNode(t, r, "", nil)
+	room := b.federatedRoom(t, "design", nil)
+	f := newFakeNode(t, r)
+	f.join(b.id, room)
+	mallory := "p_mallory@" + f.id.ID
+	b.audited(t, "action:join", mallory, "outcome:ok")
+	doc := map[string]any{"visibility": "federated", "grants": map[string]any{mallory: []string{"data-read", "data-write"}},
+		"data": map[string]any{"ingress": []string{"owner", "local", "federated"}, "egress": "deny"}}
+	if st, body := b.Do(t, "PUT", "/api/v1/rooms/design/policy", b.owner, doc); st != 200 {
+		t.Fatalf("grant: HTTP %d %v", st, body)
+	}
+	p := &mesh.Participant{ID: "p_mallory", Name: "mallory", Kind: mesh.KindAgent, Trust: mesh.TrustLocal, Node: f.id.ID}
+	file := bytes.Repeat([]byte("0123456789"), 10)
+	sum := sha256.Sum256(file)
+	sha := hex.EncodeToString(sum[:])
+	put := func(ref, path string, size int64, off int64, data []byte) {
+		f.send(b.id, &mesh.FedBody{Kind: mesh.FedRequest, Room: room, Participant: p, Ref: ref,
+			Op: &mesh.FedOp{Name: mesh.OpDataPut, Path: path, Size: size, SHA256: sha, Offset: off, Data: data}}, nil)
+	}
+	refused := func(parts ...string) {
+		t.Helper()
+		b.audited(t, append([]string{"action:data-write", "actor:" + mallory, "outcome:refused", "remote:node:" + f.id.ID}, parts...)...)
+	}
+
+	put("q1", "lost.txt", 100, 50, file[50:])
+	refused(`"lost.txt"`, "incomplete")
+	damaged := bytes.Clone(file[50:])
+	damaged[0] ^= 1
+	put("q2", "bad.txt", 100, 0, file[:50])
+	put("q2", "bad.txt", 100, 50, damaged)
+	refused(`"bad.txt"`, "does not match its SHA-256")
+	for i := range 5 { // one more than a node may send at once: the first is dropped
+		put(fmt.Sprint("s", i), fmt.Sprint("f", i, ".txt"), 100, 0, file[:50])
+	}
+	put("s0", "f0.txt", 100, 50, file[50:])
+	refused(`"f0.txt"`, "incomplete")
+	put("s4", "f4.txt", 100, 50, file[50:])
+	put("q3", "huge.bin", 2<<20, 0, file)
+	refused("too_large", "at most")
+
+	b.audited(t, "action:data-write", "actor:"+mallory, "outcome:ok", sha)
+	_, body := b.Do(t, "GET", "/api/v1/rooms/design/data/", b.owner, nil)
+	files, _ := body["files"].([]any)
+	if len(files) != 1 || files[0].(map[string]any)["path"] != "f4.txt" || files[0].(map[string]any)["sha256"] != sha {
+		t.Fatalf("the home holds %v, want only f4.txt, whole", body)
+	}
+}

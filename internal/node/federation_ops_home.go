@@ -201,15 +201,16 @@ func (f *fed) upload(from federation.Peer, actor mesh.Participant, id mesh.RoomI
 			err = n.CheckDataWrite(actor, id) // before taking the rest
 		}
 		if err != nil {
-			n.Audit.Record(outcome(audit.Record{Actor: actor.ID, Action: "data-write", Room: id, Remote: "node:" + from.ID,
-				Detail: map[string]any{"path": op.Path, "size": op.Size}}, err))
+			f.auditUpload(from, actor, id, err)
 			return f.refuseUpload(from, b, err)
 		}
 		u = &upload{key: key, path: op.Path, size: op.Size, sha: op.SHA256, buf: make([]byte, 0, op.Size)}
 		f.keepUpload(from.ID, u)
 	} else if u == nil || (u.err == nil && (op.Offset != int64(len(u.buf)) || op.Size != u.size || op.SHA256 != u.sha || op.Path != u.path)) {
-		return f.refuseUpload(from, b, mesh.Errorf(mesh.EUnavailable,
-			"File %q reached node %s incomplete (a part was lost: the node restarted, or had too many files coming): nothing was written; write it again.", op.Path, n.info.ID))
+		err := mesh.Errorf(mesh.EUnavailable,
+			"File %q reached node %s incomplete (a part was lost: the node restarted, or had too many files coming): nothing was written; write it again.", op.Path, n.info.ID)
+		f.auditUpload(from, actor, id, err)
+		return f.refuseUpload(from, b, err)
 	}
 	if u.err != nil { // refused already; answered then
 		if lastChunk(op) {
@@ -218,7 +219,9 @@ func (f *fed) upload(from federation.Peer, actor mesh.Participant, id mesh.RoomI
 		return nil
 	}
 	if op.Offset+int64(len(op.Data)) > u.size {
-		return f.refuseUpload(from, b, mesh.Errorf(mesh.EInvalid, "File %q has more bytes than its size %d.", op.Path, u.size))
+		err := mesh.Errorf(mesh.EInvalid, "File %q has more bytes than its size %d.", op.Path, u.size)
+		f.auditUpload(from, actor, id, err)
+		return f.refuseUpload(from, b, err)
 	}
 	u.buf = append(u.buf, op.Data...)
 	if !lastChunk(op) {
@@ -227,12 +230,17 @@ func (f *fed) upload(from federation.Peer, actor mesh.Participant, id mesh.RoomI
 	f.dropUpload(from.ID, key)
 	if sum := sha256.Sum256(u.buf); hex.EncodeToString(sum[:]) != u.sha {
 		err := mesh.Errorf(mesh.EInvalid, "File %q does not match its SHA-256 %s: nothing was written; write it again.", u.path, u.sha)
-		n.Audit.Record(outcome(audit.Record{Actor: actor.ID, Action: "data-write", Room: id, Remote: "node:" + from.ID,
-			Detail: map[string]any{"path": u.path, "size": u.size}}, err))
+		f.auditUpload(from, actor, id, err)
 		return opReply(b, nil, err)
 	}
 	info, err := n.DataPut(actor, id, u.path, u.buf)
 	return opReply(b, &mesh.FedOp{Name: op.Name, File: &info}, err)
+}
+
+// auditUpload audits a file refused before the room's rules saw it whole;
+// the message names the file.
+func (f *fed) auditUpload(from federation.Peer, actor mesh.Participant, id mesh.RoomID, err error) {
+	f.n.Audit.Record(outcome(audit.Record{Actor: actor.ID, Action: "data-write", Room: id, Remote: "node:" + from.ID}, err))
 }
 
 // refuseUpload answers a file's request with err once: unless this is its
