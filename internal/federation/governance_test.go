@@ -28,7 +28,12 @@ type govRoom struct {
 
 func startGovRoom(tb testing.TB) *govRoom {
 	tb.Helper()
-	r := startRelay(tb, nil)
+	return startGovRoomOn(tb, startRelay(tb, nil))
+}
+
+// startGovRoomOn is startGovRoom on relay r.
+func startGovRoomOn(tb testing.TB, r *relay) *govRoom {
+	tb.Helper()
 	g := &govRoom{r: r, a: startNode(tb, r, "", nil), b: startNode(tb, r, "", nil)}
 	g.room = g.b.federatedRoom(tb, "r", map[string]any{"limits": map[string]any{"messagesPerMinute": 0}})
 	g.a.waitDirectory(tb, g.room)

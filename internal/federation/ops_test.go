@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/the-mesh/mesh"
+	"github.com/the-mesh/mesh/internal/interchange"
 )
 
 // Moderation, policy and room data of a remote room: the member's node
@@ -359,4 +360,27 @@ func TestRemoteUploadChecks(t *testing.T) {
 	if len(files) != 1 || files[0].(map[string]any)["path"] != "f4.txt" || files[0].(map[string]any)["sha256"] != sha {
 		t.Fatalf("the home holds %v, want only f4.txt, whole", body)
 	}
+}
+
+// TestRemoteRoomDataSmallFrames: on a relay that takes frames of at most
+// 32 KiB, a file still crosses both ways, in chunks that fit them; a
+// policy too big for them is refused at once.
+func TestRemoteRoomDataSmallFrames(t *testing.T) {
+	g := startGovRoomOn(t, startRelay(t, func(c *interchange.Config) { c.MaxFrameBytes = 32 << 10 }))
+	g.grant(t, "data-read", "data-write")
+	file := make([]byte, 200<<10)
+	rand.Read(file)
+	if st, body := g.a.Do(t, "PUT", g.path("/data/mid.bin"), g.aliceTok, file); st != 200 {
+		t.Fatalf("put 200 KiB: HTTP %d %v", st, body)
+	}
+	if st, got, _ := getRaw(t, g.a, g.path("/data/mid.bin"), g.aliceTok); st != 200 || !bytes.Equal(got, file) {
+		t.Fatalf("read back: HTTP %d, %d bytes", st, len(got))
+	}
+	// What no frame of this relay carries is refused before it is queued.
+	grants := map[string]any{}
+	for i := range 600 { // about 39 KB
+		grants[fmt.Sprintf("p_%032d@%s", i, g.a.id)] = []string{"speak"}
+	}
+	st, body := g.a.Do(t, "PUT", g.path("/policy"), g.aliceTok, map[string]any{"visibility": "federated", "grants": grants})
+	refusedWith(t, "a policy over the relay's frames", st, body, 413, "too_large", "the relay carries at most")
 }

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"time"
 
 	"github.com/the-mesh/mesh"
@@ -30,6 +31,8 @@ const (
 	opChunkBytes = 48 << 10
 	// opFraming is what a body and its frame hold besides the chunk.
 	opFraming = 4 << 10
+	// opFrameBytes is what a frame holds besides its body.
+	opFrameBytes = 1 << 10
 	// maxOpPayload bounds a reply's payload this node reassembles.
 	maxOpPayload = 8 << 20
 	// maxRemotePolicyBytes bounds a policy document sent to a home.
@@ -111,6 +114,12 @@ func (n *Node) remoteOp(actor mesh.Participant, address mesh.RoomID, op mesh.Fed
 	} else {
 		base.Op = &op
 		bodies = []*mesh.FedBody{&base}
+	}
+	// The largest body is the first: refuse here what no frame would carry.
+	if raw, err := bodies[0].MarshalJSON(); err != nil {
+		return opAnswer{err: fmt.Errorf("encode %s request: %w", op.Name, err)}
+	} else if limit := f.c.MaxFrameBytes() - opFrameBytes; len(raw) > limit {
+		return opAnswer{err: mesh.Errorf(mesh.ETooLarge, "The %s request is %d bytes; the relay carries at most %d.", op.Name, len(raw), limit)}
 	}
 	writes := op.Writes()
 	if writes {
