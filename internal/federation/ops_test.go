@@ -2,9 +2,11 @@ package federation_test
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
 	"io/fs"
@@ -14,6 +16,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/the-mesh/mesh"
 	"github.com/the-mesh/mesh/internal/interchange"
@@ -383,4 +387,58 @@ func TestRemoteRoomDataSmallFrames(t *testing.T) {
 	}
 	st, body := g.a.Do(t, "PUT", g.path("/policy"), g.aliceTok, map[string]any{"visibility": "federated", "grants": grants})
 	refusedWith(t, "a policy over the relay's frames", st, body, 413, "too_large", "the relay carries at most")
+}
+
+// bearer adds a participant's token to every request.
+type bearer string
+
+func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("Authorization", "Bearer "+string(b))
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+// TestRemoteRoomDataOverMCP: MCP's read_data and write_data work on a
+// remote room through its address, as the REST paths they use do; the
+// home's refusal reaches the tool with its code.
+func TestRemoteRoomDataOverMCP(t *testing.T) {
+	g := startGovRoom(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	session := func(token string) *mcp.ClientSession {
+		cs, err := mcp.NewClient(&mcp.Implementation{Name: "test", Version: "1"}, nil).Connect(ctx,
+			&mcp.StreamableClientTransport{Endpoint: g.a.URL + "/mcp", HTTPClient: &http.Client{Transport: bearer(token)}, MaxRetries: -1}, nil)
+		if err != nil {
+			t.Fatalf("connect: %v", err)
+		}
+		t.Cleanup(func() { cs.Close() })
+		return cs
+	}
+	call := func(cs *mcp.ClientSession, tool string, args map[string]any) (string, bool) {
+		t.Helper()
+		res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: tool, Arguments: args})
+		if err != nil {
+			t.Fatalf("%s: %v", tool, err)
+		}
+		if res.IsError {
+			return res.Content[0].(*mcp.TextContent).Text, false
+		}
+		out, _ := json.Marshal(res.StructuredContent)
+		return string(out), true
+	}
+	alice := session(g.aliceTok)
+	args := map[string]any{"room": string(g.room), "path": "notes.md", "content": "from node A"}
+	if out, ok := call(alice, "write_data", args); ok || !strings.HasPrefix(out, `forbidden: You lack "data-write"`) {
+		t.Fatalf("write_data without the grant: %s", out)
+	}
+	g.grant(t, "data-read", "data-write")
+	if out, ok := call(alice, "write_data", args); !ok || !strings.Contains(out, `"path":"notes.md"`) {
+		t.Fatalf("write_data: %s", out)
+	}
+	if out, ok := call(alice, "read_data", map[string]any{"room": string(g.room), "path": "notes.md"}); !ok || !strings.Contains(out, `"content":"from node A"`) {
+		t.Fatalf("read_data: %s", out)
+	}
+	if out, ok := call(alice, "read_data", map[string]any{"room": string(g.room), "path": "/"}); !ok || !strings.Contains(out, `"path":"notes.md"`) {
+		t.Fatalf("read_data of the root: %s", out)
+	}
 }
