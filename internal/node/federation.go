@@ -129,6 +129,7 @@ func (n *Node) openFederation() error {
 	cfg.DataDir, cfg.Logger, cfg.Now = n.cfg.DataDir, n.log, n.now
 	cfg.Announce = n.federatedRooms
 	f.fanout.init()
+	f.opq.init()
 	n.bus = fanoutBus{Bus: n.bus, f: f}
 	if f.c, err = federation.Open(cfg, f); err != nil {
 		return err

@@ -54,9 +54,13 @@ type opState struct {
 	uploads map[string][]*upload // by node, oldest first
 }
 
+// init makes the state, before the client may receive a request.
+func (q *opState) init() {
+	q.q, q.quit, q.uploads = make(chan opJob, opsDepth), make(chan struct{}), map[string][]*upload{}
+}
+
 // startOps starts the goroutine that runs reads from other nodes.
 func (f *fed) startOps() {
-	f.opq = opState{q: make(chan opJob, opsDepth), quit: make(chan struct{}), uploads: map[string][]*upload{}}
 	f.opq.wg.Go(func() {
 		for {
 			select {
