@@ -442,3 +442,26 @@ func TestRemoteRoomDataOverMCP(t *testing.T) {
 		t.Fatalf("read_data of the root: %s", out)
 	}
 }
+
+// TestRemoteModeratorThirdNode: alice of node A mutes dave of node C in a
+// room of node B, naming him as A does (p_dave@C): B applies it, and C,
+// told by B, refuses his posts.
+func TestRemoteModeratorThirdNode(t *testing.T) {
+	g := startGovRoom(t)
+	c := startNode(t, g.r, "", nil)
+	c.waitDirectory(t, g.room)
+	dave, daveID := c.agent(t, "dave")
+	dave.Send(map[string]any{"type": "join", "room": g.room})
+	expect(t, dave, "joined")
+	g.grant(t, "moderate")
+	target := string(daveID) + "@" + c.id
+	if st, body := g.a.Do(t, "POST", g.path("/moderation"), g.aliceTok, map[string]any{"action": "mute", "target": target}); st != 200 {
+		t.Fatalf("mute dave: HTTP %d %v", st, body)
+	}
+	g.b.audited(t, "action:moderate ", "actor:"+g.remoteAlice, "action:mute", "target:"+target, "outcome:ok")
+	c.audited(t, "action:federated-access", "actor:"+string(daveID), "capability:speak", "allowed:false")
+	dave.Send(map[string]any{"type": "say", "room": g.room, "text": "may I?", "ref": "s"})
+	if f := dave.ExpectError(); f["code"] != "forbidden" || !strings.Contains(fmt.Sprint(f["message"]), "may not speak") {
+		t.Fatalf("muted dave's say: %v", f)
+	}
+}
