@@ -28,7 +28,9 @@ import (
 // mirror of the room, addressed room@home, in its seq order, and their
 // local participants join and read the mirror (federation_remote.go). The
 // home alone governs the room: it tells each of those nodes what its
-// participants may do there, and they apply it (federation_access.go).
+// participants may do there, and they apply it (federation_access.go);
+// their moderation, policy changes and room data go to it as requests it
+// runs and answers (federation_ops.go, federation_ops_home.go).
 //
 // Files: federation.jsonl (remote participants of local rooms; local
 // members of remote rooms), federation/messages/ (the mirrors, a message
