@@ -95,9 +95,15 @@ func TestRemoteOpsRefusedByDefault(t *testing.T) {
 	}
 	g.a.audited(t, "actor:"+string(g.aliceID), "action:remote-moderate", "outcome:refused")
 
-	// The node's owner has no say in another node's room.
+	// The node's owner has no say in another node's room: not a member,
+	// its node refuses; a member, the home gives it federated trust.
 	st, body = g.a.Do(t, "POST", g.path("/moderation"), g.a.owner, map[string]any{"action": "mute", "target": g.aliceID})
 	refusedWith(t, "A's owner moderates", st, body, 403, "forbidden", "not a member")
+	if st, body = g.a.Do(t, "POST", g.path("/join"), g.a.owner, nil); st != 200 {
+		t.Fatalf("A's owner joins: HTTP %d %v", st, body)
+	}
+	st, body = g.a.Do(t, "POST", g.path("/moderation"), g.a.owner, map[string]any{"action": "mute", "target": g.aliceID})
+	refusedWith(t, "A's owner, a member, moderates", st, body, 403, "forbidden", `lack "moderate" in this room: trust federated`)
 	_, daveTok := g.a.Register(t, "dave")
 	st, body = g.a.Do(t, "GET", g.path("/data/"), daveTok, nil)
 	refusedWith(t, "a non-member lists", st, body, 403, "forbidden", "not a member")
@@ -463,5 +469,24 @@ func TestRemoteModeratorThirdNode(t *testing.T) {
 	dave.Send(map[string]any{"type": "say", "room": g.room, "text": "may I?", "ref": "s"})
 	if f := dave.ExpectError(); f["code"] != "forbidden" || !strings.Contains(fmt.Sprint(f["message"]), "may not speak") {
 		t.Fatalf("muted dave's say: %v", f)
+	}
+}
+
+// BenchmarkRemoteFile writes and reads back a 1 MiB file of a remote room
+// (through the relay, in chunks, the write queued): one round of both per
+// op.
+func BenchmarkRemoteFile(b *testing.B) {
+	g := startGovRoom(b)
+	g.grant(b, "data-read", "data-write")
+	file := make([]byte, 1<<20)
+	rand.Read(file)
+	b.SetBytes(2 << 20)
+	for b.Loop() {
+		if st, body := g.a.Do(b, "PUT", g.path("/data/bench.bin"), g.aliceTok, file); st != 200 {
+			b.Fatalf("put: HTTP %d %v", st, body)
+		}
+		if st, got, _ := getRaw(b, g.a, g.path("/data/bench.bin"), g.aliceTok); st != 200 || len(got) != len(file) {
+			b.Fatalf("get: HTTP %d, %d bytes", st, len(got))
+		}
 	}
 }
