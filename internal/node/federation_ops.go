@@ -245,6 +245,14 @@ func (n *Node) recordRemote(actor mesh.Participant, action string, address mesh.
 	n.Audit.Record(outcome(audit.Record{Actor: actor.ID, Action: "remote-" + action, Room: address, Detail: detail}, err))
 }
 
+// recordRead audits a refused read of a remote room's files, as a local
+// one: not a missing file or a directory (the caller lists it then).
+func (n *Node) recordRead(actor mesh.Participant, address mesh.RoomID, path string, err error) {
+	if c := mesh.ErrorCode(err); c != mesh.ENotFound && c != mesh.EConflict {
+		n.recordRemote(actor, "data-read", address, map[string]any{"path": path}, err)
+	}
+}
+
 // moderateRemote is Moderate for a room of another node.
 func (n *Node) moderateRemote(actor mesh.Participant, address mesh.RoomID, action string, target mesh.ParticipantID) error {
 	err := mesh.ValidModeration(action)
@@ -287,7 +295,7 @@ func (n *Node) dataGetRemote(actor mesh.Participant, address mesh.RoomID, path s
 		a.err = mesh.Errorf(mesh.EUnavailable, "The home of room %s sent file %q without its matching info.", address, path)
 	}
 	if a.err != nil {
-		n.recordRemote(actor, "data-read", address, map[string]any{"path": path}, a.err)
+		n.recordRead(actor, address, path, a.err)
 		return nil, roomdata.Info{}, a.err
 	}
 	return a.payload, *a.op.File, nil
@@ -301,7 +309,7 @@ func (n *Node) dataListRemote(actor mesh.Participant, address mesh.RoomID, prefi
 		a.err = mesh.Errorf(mesh.EUnavailable, "The home of room %s sent a listing that is not one.", address)
 	}
 	if a.err != nil {
-		n.recordRemote(actor, "data-read", address, map[string]any{"path": prefix}, a.err)
+		n.recordRead(actor, address, prefix, a.err)
 		return nil, a.err
 	}
 	if files == nil {
