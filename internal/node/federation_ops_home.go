@@ -24,25 +24,31 @@ import (
 // is answered unavailable.
 const opsDepth = 32
 
-// maxUploadsPerNode bounds the files one node may have half sent at once;
-// a new one past it drops its oldest.
-const maxUploadsPerNode = 4
-
 // opJob is a read waiting for the ops goroutine.
 type opJob struct {
 	from federation.Peer
 	b    *mesh.FedBody
 }
 
-// upload is a file a node is sending in chunks. Guarded by fed.upMu.
+// upload is a file a node is sending in chunks.
 type upload struct {
 	key  string // node, space, request ref
 	path string
 	size int64
 	sha  string
 	buf  []byte
-	err  error // refused: the rest of its chunks are dropped
 }
+
+// Bounds of the files being sent, per node.
+const (
+	// maxUploadsPerNode bounds the files one node may have half sent at
+	// once; a new one past it drops the oldest.
+	maxUploadsPerNode = 4
+	// maxRefusedPerNode bounds the files refused before their last chunk
+	// whose other chunks are dropped unanswered; past it the oldest's get
+	// answered again.
+	maxRefusedPerNode = 64
+)
 
 // opState is the home's state of operations from other nodes.
 type opState struct {
@@ -50,13 +56,63 @@ type opState struct {
 	quit chan struct{}
 	wg   sync.WaitGroup
 
-	upMu    sync.Mutex
+	upMu    sync.Mutex           // guards the maps below
 	uploads map[string][]*upload // by node, oldest first
+	refused map[string][]string  // keys of refused files, by node, oldest first
 }
 
 // init makes the state, before the client may receive a request.
 func (q *opState) init() {
-	q.q, q.quit, q.uploads = make(chan opJob, opsDepth), make(chan struct{}), map[string][]*upload{}
+	q.q, q.quit = make(chan opJob, opsDepth), make(chan struct{})
+	q.uploads, q.refused = map[string][]*upload{}, map[string][]string{}
+}
+
+// find returns node's file being sent under key, and whether it was refused.
+func (q *opState) find(node, key string) (*upload, bool) {
+	q.upMu.Lock()
+	defer q.upMu.Unlock()
+	if slices.Contains(q.refused[node], key) {
+		return nil, true
+	}
+	for _, u := range q.uploads[node] {
+		if u.key == key {
+			return u, false
+		}
+	}
+	return nil, false
+}
+
+// keep records u, dropping the node's oldest past maxUploadsPerNode.
+func (q *opState) keep(node string, u *upload) {
+	q.upMu.Lock()
+	defer q.upMu.Unlock()
+	list := append(slices.DeleteFunc(q.uploads[node], func(o *upload) bool { return o.key == u.key }), u)
+	q.uploads[node] = list[max(0, len(list)-maxUploadsPerNode):]
+}
+
+// refuse forgets the file under key, and drops its chunks still to come.
+func (q *opState) refuse(node, key string) {
+	q.drop(node, key)
+	q.upMu.Lock()
+	defer q.upMu.Unlock()
+	list := append(q.refused[node], key)
+	q.refused[node] = list[max(0, len(list)-maxRefusedPerNode):]
+}
+
+// drop forgets the file under key.
+func (q *opState) drop(node, key string) {
+	q.upMu.Lock()
+	defer q.upMu.Unlock()
+	if list := slices.DeleteFunc(q.uploads[node], func(o *upload) bool { return o.key == key }); len(list) > 0 {
+		q.uploads[node] = list
+	} else {
+		delete(q.uploads, node)
+	}
+	if list := slices.DeleteFunc(q.refused[node], func(k string) bool { return k == key }); len(list) > 0 {
+		q.refused[node] = list
+	} else {
+		delete(q.refused, node)
+	}
 }
 
 // startOps starts the goroutine that runs reads from other nodes.
@@ -148,10 +204,13 @@ func (f *fed) onRequest(from federation.Peer, b *mesh.FedBody, done func(error))
 // answered with its last).
 func (f *fed) runWrite(from federation.Peer, b *mesh.FedBody) *mesh.FedBody {
 	n := f.n
+	if b.Op != nil && b.Op.Name == mesh.OpDataPut && f.refusedChunk(from.ID, b) {
+		return nil
+	}
 	actor, id, err := f.opActor(from, b, auditAction(b.Op))
 	if err != nil {
-		if b.Op != nil && b.Op.Name == mesh.OpDataPut {
-			return f.refuseUpload(from, b, err)
+		if b.Op != nil && b.Op.Name == mesh.OpDataPut && !lastChunk(b.Op) { // answered once: drop the rest
+			f.opq.refuse(from.ID, from.ID+" "+b.Ref)
 		}
 		return opReply(b, nil, err)
 	}
@@ -186,15 +245,9 @@ func lastChunk(op *mesh.FedOp) bool { return op.Offset+int64(len(op.Data)) >= op
 func (f *fed) upload(from federation.Peer, actor mesh.Participant, id mesh.RoomID, b *mesh.FedBody) *mesh.FedBody {
 	n, op, q := f.n, b.Op, &f.opq
 	key := from.ID + " " + b.Ref
-	q.upMu.Lock()
-	list := q.uploads[from.ID]
-	i := slices.IndexFunc(list, func(u *upload) bool { return u.key == key })
-	var u *upload
-	if i >= 0 {
-		u = list[i]
-	}
-	q.upMu.Unlock()
-	if op.Offset == 0 {
+	u, _ := q.find(from.ID, key)
+	switch {
+	case op.Offset == 0:
 		var err error
 		switch max := n.MaxDataFileBytes(); {
 		case op.Size < 0 || len(op.SHA256) != sha256.Size*2:
@@ -205,84 +258,54 @@ func (f *fed) upload(from federation.Peer, actor mesh.Participant, id mesh.RoomI
 			err = n.CheckDataWrite(actor, id) // before taking the rest
 		}
 		if err != nil {
-			f.auditUpload(from, actor, id, err)
-			return f.refuseUpload(from, b, err)
+			return f.refuseUpload(from, actor, id, b, err)
 		}
 		u = &upload{key: key, path: op.Path, size: op.Size, sha: op.SHA256, buf: make([]byte, 0, op.Size)}
-		f.keepUpload(from.ID, u)
-	} else if u == nil || (u.err == nil && (op.Offset != int64(len(u.buf)) || op.Size != u.size || op.SHA256 != u.sha || op.Path != u.path)) {
-		err := mesh.Errorf(mesh.EUnavailable,
-			"File %q reached node %s incomplete (a part was lost: the node restarted, or had too many files coming): nothing was written; write it again.", op.Path, n.info.ID)
-		f.auditUpload(from, actor, id, err)
-		return f.refuseUpload(from, b, err)
-	}
-	if u.err != nil { // refused already; answered then
-		if lastChunk(op) {
-			f.dropUpload(from.ID, key)
-		}
-		return nil
+		q.keep(from.ID, u)
+	case u == nil || op.Offset != int64(len(u.buf)) || op.Size != u.size || op.SHA256 != u.sha || op.Path != u.path:
+		return f.refuseUpload(from, actor, id, b, mesh.Errorf(mesh.EUnavailable,
+			"File %q reached node %s incomplete (a part was lost: the node restarted, or had too many files coming): nothing was written; write it again.", op.Path, n.info.ID))
 	}
 	if op.Offset+int64(len(op.Data)) > u.size {
-		err := mesh.Errorf(mesh.EInvalid, "File %q has more bytes than its size %d.", op.Path, u.size)
-		f.auditUpload(from, actor, id, err)
-		return f.refuseUpload(from, b, err)
+		return f.refuseUpload(from, actor, id, b, mesh.Errorf(mesh.EInvalid, "File %q has more bytes than its size %d.", op.Path, u.size))
 	}
 	u.buf = append(u.buf, op.Data...)
 	if !lastChunk(op) {
 		return nil
 	}
-	f.dropUpload(from.ID, key)
+	q.drop(from.ID, key)
 	if sum := sha256.Sum256(u.buf); hex.EncodeToString(sum[:]) != u.sha {
-		err := mesh.Errorf(mesh.EInvalid, "File %q does not match its SHA-256 %s: nothing was written; write it again.", u.path, u.sha)
-		f.auditUpload(from, actor, id, err)
-		return opReply(b, nil, err)
+		return f.refuseUpload(from, actor, id, b, mesh.Errorf(mesh.EInvalid, "File %q does not match its SHA-256 %s: nothing was written; write it again.", u.path, u.sha))
 	}
 	info, err := n.DataPut(actor, id, u.path, u.buf)
 	return opReply(b, &mesh.FedOp{Name: op.Name, File: &info}, err)
 }
 
-// auditUpload audits a file refused before the room's rules saw it whole;
-// the message names the file.
-func (f *fed) auditUpload(from federation.Peer, actor mesh.Participant, id mesh.RoomID, err error) {
-	f.n.Audit.Record(outcome(audit.Record{Actor: actor.ID, Action: "data-write", Room: id, Remote: "node:" + from.ID}, err))
+// refusedChunk reports whether b is a chunk of a file refused already
+// (its request was answered then); the last one forgets the file.
+func (f *fed) refusedChunk(node string, b *mesh.FedBody) bool {
+	key := node + " " + b.Ref
+	if _, refused := f.opq.find(node, key); !refused {
+		return false
+	}
+	if lastChunk(b.Op) {
+		f.opq.drop(node, key)
+	}
+	return true
 }
 
-// refuseUpload answers a file's request with err once: unless this is its
-// last chunk, the upload stays, refused, so its other chunks are dropped.
-func (f *fed) refuseUpload(from federation.Peer, b *mesh.FedBody, err error) *mesh.FedBody {
+// refuseUpload audits a file refused before the room's rules saw it whole
+// (the message names the file) and answers its request with err, once:
+// unless this is its last chunk, the chunks still to come are dropped.
+func (f *fed) refuseUpload(from federation.Peer, actor mesh.Participant, id mesh.RoomID, b *mesh.FedBody, err error) *mesh.FedBody {
+	f.n.Audit.Record(outcome(audit.Record{Actor: actor.ID, Action: "data-write", Room: id, Remote: "node:" + from.ID}, err))
 	key := from.ID + " " + b.Ref
 	if b.Op == nil || lastChunk(b.Op) {
-		f.dropUpload(from.ID, key)
+		f.opq.drop(from.ID, key)
 	} else {
-		f.keepUpload(from.ID, &upload{key: key, err: err})
+		f.opq.refuse(from.ID, key)
 	}
 	return opReply(b, nil, err)
-}
-
-// keepUpload records u (replacing one with its key), dropping the node's
-// oldest past maxUploadsPerNode.
-func (f *fed) keepUpload(node string, u *upload) {
-	q := &f.opq
-	q.upMu.Lock()
-	defer q.upMu.Unlock()
-	list := slices.DeleteFunc(q.uploads[node], func(o *upload) bool { return o.key == u.key })
-	list = append(list, u)
-	if len(list) > maxUploadsPerNode {
-		list = list[len(list)-maxUploadsPerNode:]
-	}
-	q.uploads[node] = list
-}
-
-func (f *fed) dropUpload(node, key string) {
-	q := &f.opq
-	q.upMu.Lock()
-	defer q.upMu.Unlock()
-	list := slices.DeleteFunc(q.uploads[node], func(o *upload) bool { return o.key == key })
-	if len(list) == 0 {
-		delete(q.uploads, node)
-	} else {
-		q.uploads[node] = list
-	}
 }
 
 // onLossyRequest hands a read to the ops goroutine (it must not block
