@@ -87,7 +87,7 @@ func (q *opState) keep(node string, u *upload) {
 	q.upMu.Lock()
 	defer q.upMu.Unlock()
 	list := append(slices.DeleteFunc(q.uploads[node], func(o *upload) bool { return o.key == u.key }), u)
-	q.uploads[node] = list[max(0, len(list)-maxUploadsPerNode):]
+	q.uploads[node] = slices.Delete(list, 0, max(0, len(list)-maxUploadsPerNode)) // clears what it drops: its buffer goes
 }
 
 // refuse forgets the file under key, and drops its chunks still to come.
@@ -96,7 +96,7 @@ func (q *opState) refuse(node, key string) {
 	q.upMu.Lock()
 	defer q.upMu.Unlock()
 	list := append(q.refused[node], key)
-	q.refused[node] = list[max(0, len(list)-maxRefusedPerNode):]
+	q.refused[node] = slices.Delete(list, 0, max(0, len(list)-maxRefusedPerNode))
 }
 
 // drop forgets the file under key.
