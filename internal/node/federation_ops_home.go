@@ -190,7 +190,7 @@ func auditAction(op *mesh.FedOp) string {
 // it, queued; done is called once its effect is durable.
 func (f *fed) onRequest(from federation.Peer, b *mesh.FedBody, done func(error)) {
 	if b.Op != nil && !b.Op.Writes() {
-		f.send(from.ID, opReply(b, nil, mesh.Errorf(mesh.EInvalid, "A %s is not queued: send it lossy.", b.Op.Name)))
+		f.send(from.ID, opReply(b, nil, mesh.Errorf(mesh.EInvalid, "Operation %q is a read and must not come queued.", b.Op.Name)))
 		done(nil)
 		return
 	}
