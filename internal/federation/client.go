@@ -40,6 +40,9 @@ type Config struct {
 	Logger   *slog.Logger
 	Now      func() time.Time
 	TLS      *tls.Config // verifies a wss:// relay; nil: the system's roots
+	// Opened, if set, gets the client before Open starts it: a Handler
+	// that keeps it has it before any of its methods is called.
+	Opened func(*Client)
 }
 
 // DefaultConfig returns the defaults of `mesh up --interchange`.
@@ -185,6 +188,9 @@ func Open(cfg Config, h Handler) (*Client, error) {
 		return nil, err
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
+	if cfg.Opened != nil {
+		cfg.Opened(c)
+	}
 	c.wg.Add(3)
 	go c.connect()
 	go c.pump()

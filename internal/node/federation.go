@@ -130,10 +130,12 @@ func (n *Node) openFederation() error {
 	cfg.Identity = interchange.Identity{ID: n.info.ID, Key: n.key}
 	cfg.DataDir, cfg.Logger, cfg.Now = n.cfg.DataDir, n.log, n.now
 	cfg.Announce = n.federatedRooms
+	cfg.Opened = func(c *federation.Client) { f.c = c } // before a body, or a directory, can come
 	f.fanout.init()
 	f.opq.init()
 	n.bus = fanoutBus{Bus: n.bus, f: f}
-	if f.c, err = federation.Open(cfg, f); err != nil {
+	if _, err = federation.Open(cfg, f); err != nil {
+		f.c = nil
 		return err
 	}
 	f.fanout.start(f.fanoutEntries)
