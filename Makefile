@@ -65,6 +65,7 @@ fuzz:
 	$(GO) test -run XXX -fuzz '^FuzzParseRouted$$' -fuzztime $(FUZZTIME) ./internal/interchange
 	$(GO) test -run XXX -fuzz '^FuzzValidPayload$$' -fuzztime $(FUZZTIME) ./internal/interchange
 	$(GO) test -run XXX -fuzz '^FuzzQueueReplay$$' -fuzztime $(FUZZTIME) ./internal/federation
+	$(GO) test -run XXX -fuzz '^FuzzOpChunks$$' -fuzztime $(FUZZTIME) ./internal/node
 
 # Go micro-benchmarks; `bin/mesh bench` drives a real node.
 bench:

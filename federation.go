@@ -91,7 +91,44 @@ const (
 	FedDevices   = "devices"   // member's node to a home: Participant's devices now (Devices) for E2E rooms
 	FedMove      = "move"      // member's node to a home: its participants' moves in a room (Moves, ack = the move's seq); not queued
 	FedWorld     = "world"     // home to a member's node: the avatars of a room that changed at Tick (Moves); not queued
+	FedRequest   = "request"   // member's node to a home: Participant asks for Op in Room; Ref names the request
+	FedReply     = "reply"     // home to a member's node: the answer to request Ref: Op, or Code and Message
 )
+
+// Operations of a request body (FedOp.Name). Writes travel queued, reads
+// not (PROTOCOL.md, "Operations on remote rooms").
+const (
+	OpModerate   = "moderate"    // Action on Target
+	OpSetPolicy  = "set-policy"  // Policy, the document; the reply has Room
+	OpDataGet    = "data-get"    // Path; the reply's payload is the file, File its info
+	OpDataList   = "data-list"   // Path, a prefix; the reply's payload is the JSON array of FileInfo
+	OpDataPut    = "data-put"    // Path; the payload is the file; the reply has File
+	OpDataDelete = "data-delete" // Path
+)
+
+// FedOp is an operation a member's node asks a room's home to run for one
+// of its participants (in a request body), or its answer (in a reply). A
+// payload (a file, a listing) travels in chunks, each in its own body:
+// Size and SHA256 (hex) are of the whole payload, Offset and Data of the
+// chunk.
+type FedOp struct {
+	Name   string          `json:"name"`
+	Action string          `json:"action,omitempty"` // moderate
+	Target ParticipantID   `json:"target,omitempty"` // moderate, as the sending node names it
+	Path   string          `json:"path,omitempty"`   // data-*
+	Policy json.RawMessage `json:"policy,omitempty"` // set-policy: the document, participants named as the home names them
+	Room   *Room           `json:"room,omitempty"`   // set-policy's reply: the room after
+	File   *FileInfo       `json:"file,omitempty"`   // data-get's and data-put's reply
+	Size   int64           `json:"size,omitempty"`
+	SHA256 string          `json:"sha256,omitempty"`
+	Offset int64           `json:"offset,omitempty"`
+	Data   []byte          `json:"data,omitempty"`
+}
+
+// Writes reports whether op changes the room (and so travels queued).
+func (op *FedOp) Writes() bool {
+	return op.Name != OpDataGet && op.Name != OpDataList
+}
 
 // Events of bodies that are not about a participant.
 const (
@@ -130,6 +167,8 @@ type FedBody struct {
 	// "The world across nodes"): avatars, ids as the sender names them.
 	Tick  uint64        `json:"tick,omitempty"`
 	Moves []AvatarState `json:"moves,omitempty"`
+	// Op is the operation of a request body, or its answer in a reply.
+	Op *FedOp `json:"op,omitempty"`
 }
 
 // MarshalJSON writes b as its fields say, but that the envelope of a post

@@ -2,7 +2,9 @@ package mesh_test
 
 import (
 	"crypto/ed25519"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"math"
 	"os"
@@ -132,6 +134,8 @@ func TestProtocolFederation(t *testing.T) {
 			To           string               `json:"to"`
 			Capability   mesh.Capability      `json:"capability"`
 			Action       string               `json:"action"`
+			Op           string               `json:"op"`
+			Code         string               `json:"code"`
 			Participants []mesh.ParticipantID `json:"participants"`
 		}
 		if err := decodeStrict(v.Want, &want); err != nil {
@@ -146,6 +150,10 @@ func TestProtocolFederation(t *testing.T) {
 		}
 		if b.Kind == mesh.FedMove || b.Kind == mesh.FedWorld {
 			checkWorldVector(t, &b, want.From, want.To, want.Participants)
+			return
+		}
+		if b.Kind == mesh.FedRequest {
+			checkRequestVector(t, &b, want.From, want.To, want.Op, want.Participants)
 			return
 		}
 		if _, home, ok := b.Room.Split(); !ok || home != want.From {
@@ -165,6 +173,8 @@ func TestProtocolFederation(t *testing.T) {
 				t.Fatalf("leave: got participant %v and event %q, want action %q", b.Participant, b.Event, want.Action)
 			}
 			members = append(members, *b.Participant)
+		case mesh.FedReply:
+			checkReplyVector(t, &b, want.Op, want.Code)
 		default:
 			t.Fatalf("kind %q has no check", b.Kind)
 		}
@@ -218,6 +228,64 @@ func checkWorldVector(t *testing.T, b *mesh.FedBody, from, to string, participan
 	}
 	if !slices.Equal(got, participants) {
 		t.Errorf("participants: got %v, want %v", got, participants)
+	}
+}
+
+// checkRequestVector checks a request a member's node (from) sends a
+// room's home (to): the actor is a participant of from, and the home names
+// it and the moderation target (if any) as participants lists them; a
+// payload in one chunk matches its sha256.
+func checkRequestVector(t *testing.T, b *mesh.FedBody, from, to, op string, participants []mesh.ParticipantID) {
+	t.Helper()
+	if _, home, ok := b.Room.Split(); !ok || home != to || b.Participant == nil || b.Participant.Node != from || b.Ref == "" {
+		t.Fatalf("a request for %q by %v, want one to home %s by a participant of %s, with a ref", b.Room, b.Participant, to, from)
+	}
+	if b.Op == nil || b.Op.Name != op {
+		t.Fatalf("op: got %v, want %q", b.Op, op)
+	}
+	got := []mesh.ParticipantID{mesh.ViewParticipant(b.Participant.ID, from, to)}
+	if b.Op.Target != "" {
+		got = append(got, mesh.ViewParticipant(b.Op.Target, from, to))
+	}
+	if !slices.Equal(got, participants) {
+		t.Errorf("participants: got %v, want %v", got, participants)
+	}
+	checkPayload(t, b.Op)
+}
+
+// checkReplyVector checks a home's reply: the answer to op, or the
+// refusal code with its message.
+func checkReplyVector(t *testing.T, b *mesh.FedBody, op, code string) {
+	t.Helper()
+	switch {
+	case b.Ref == "":
+		t.Fatal("a reply without the ref of its request")
+	case code != "":
+		if b.Code != code || b.Message == "" || b.Op != nil {
+			t.Fatalf("got code %q, message %q and op %v, want code %q with a message and no op", b.Code, b.Message, b.Op, code)
+		}
+	case b.Op == nil || b.Op.Name != op || b.Code != "":
+		t.Fatalf("got op %v, code %q, want op %q", b.Op, b.Code, op)
+	default:
+		checkPayload(t, b.Op)
+		if f := b.Op.File; f != nil && (f.SHA256 != b.Op.SHA256 || f.Size != b.Op.Size) {
+			t.Errorf("file %v does not match the payload (%d bytes, sha256 %s)", f, b.Op.Size, b.Op.SHA256)
+		}
+	}
+}
+
+// checkPayload checks a payload (the vectors carry each whole, in one
+// chunk): its size and sha256.
+func checkPayload(t *testing.T, op *mesh.FedOp) {
+	t.Helper()
+	if op.SHA256 == "" {
+		return
+	}
+	if op.Offset != 0 || int64(len(op.Data)) != op.Size {
+		t.Fatalf("payload: %d bytes at offset %d, want all %d in one chunk", len(op.Data), op.Offset, op.Size)
+	}
+	if sum := sha256.Sum256(op.Data); hex.EncodeToString(sum[:]) != op.SHA256 {
+		t.Errorf("payload: sha256 %x, want %s", sum, op.SHA256)
 	}
 }
 

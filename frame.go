@@ -296,7 +296,7 @@ func DecodeClientFrame(data []byte) (frame any, ref string, err error) {
 		f := new(Moderate)
 		err = decodeStrict(data, f)
 		if err == nil {
-			err = needRoom("moderate", f.Room)
+			err = needRoomOrAddress("moderate", f.Room)
 		}
 		if err == nil && f.Target == "" {
 			err = Errorf(EInvalid, `moderate needs a "target".`)

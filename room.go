@@ -57,6 +57,14 @@ type Room struct {
 	Revision uint64        `json:"revision"`
 }
 
+// FileInfo describes one of a room's shared files.
+type FileInfo struct {
+	Path     string    `json:"path"`
+	Size     int64     `json:"size"`
+	Modified time.Time `json:"modified"`
+	SHA256   string    `json:"sha256"` // hex, for change detection and ETags
+}
+
 // Member is a participant's membership of a room, as listed by the members
 // endpoint and the joined frame.
 type Member struct {

@@ -247,6 +247,17 @@ func (c *Client) Directory() interchange.Directory {
 	return c.dir
 }
 
+// MaxFrameBytes is the largest frame the relay takes, as its welcome
+// said (interchange.DefaultMaxFrameBytes while unlinked).
+func (c *Client) MaxFrameBytes() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.link != nil && c.link.Welcome.Limits.MaxFrameBytes > 0 {
+		return c.link.Welcome.Limits.MaxFrameBytes
+	}
+	return interchange.DefaultMaxFrameBytes
+}
+
 // DeadLetters lists the dead letters not replayed yet.
 func (c *Client) DeadLetters() ([]DeadLetter, error) { return c.q.DeadLetters() }
 

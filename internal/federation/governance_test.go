@@ -17,6 +17,7 @@ import (
 // govRoom is a federated room "r" on node b, with b's owner in it and
 // alice and carol of node a joined to it over the WebSocket.
 type govRoom struct {
+	r                    *relay
 	a, b                 *fedNode
 	room                 mesh.RoomID // the address r@b
 	alice, carol         *meshtest.Client
@@ -27,8 +28,13 @@ type govRoom struct {
 
 func startGovRoom(tb testing.TB) *govRoom {
 	tb.Helper()
-	r := startRelay(tb, nil)
-	g := &govRoom{a: startNode(tb, r, "", nil), b: startNode(tb, r, "", nil)}
+	return startGovRoomOn(tb, startRelay(tb, nil))
+}
+
+// startGovRoomOn is startGovRoom on relay r.
+func startGovRoomOn(tb testing.TB, r *relay) *govRoom {
+	tb.Helper()
+	g := &govRoom{r: r, a: startNode(tb, r, "", nil), b: startNode(tb, r, "", nil)}
 	g.room = g.b.federatedRoom(tb, "r", map[string]any{"limits": map[string]any{"messagesPerMinute": 0}})
 	g.a.waitDirectory(tb, g.room)
 	g.aliceID, g.aliceTok = g.a.Register(tb, "alice")

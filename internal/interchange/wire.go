@@ -197,7 +197,7 @@ const signDomain = "mesh-federation-v1\x00"
 var (
 	sendFields = []string{"to", "id", "n", "base", "epoch", "key", "sig", "body", "bodies"}
 	bodyFields = []string{"kind", "room", "participant", "msg", "after", "head", "members", "event", "ref",
-		"code", "message", "upto", "epoch", "devices", "policy", "tick", "moves"}
+		"code", "message", "upto", "epoch", "devices", "policy", "tick", "moves", "op"}
 	msgFields = []string{"id", "room", "seq", "kind", "from", "trust", "ts", "body", "to", "ref", "flags", "provenance", "bridged"}
 )
 

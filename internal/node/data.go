@@ -11,7 +11,8 @@ import (
 // holding data-write whose trust is in data.ingress write them. Every
 // write and delete is audited and told to the room as an event. An
 // end-to-end encrypted room has none: files are stored as they come, so
-// they are refused there (v1).
+// they are refused there (v1). The files of a room of another node are
+// its home's: these calls go there (federation_ops.go).
 
 // dataAccess checks membership and one of the data rules.
 func (n *Node) dataAccess(actor mesh.Participant, id mesh.RoomID, rule func(governance.Subject, governance.Room) error) error {
@@ -31,6 +32,9 @@ func (n *Node) dataAccess(actor mesh.Participant, id mesh.RoomID, rule func(gove
 // DataGet returns a file of room id. Errors: ENotFound, EForbidden,
 // EInvalid, EConflict (a directory).
 func (n *Node) DataGet(actor mesh.Participant, id mesh.RoomID, path string) ([]byte, roomdata.Info, error) {
+	if id.Remote() {
+		return n.dataGetRemote(actor, id, path)
+	}
 	if err := n.dataAccess(actor, id, governance.MayReadData); err != nil {
 		n.Audit.Record(outcome(audit.Record{Actor: actor.ID, Action: "data-read", Room: id, Detail: path}, err))
 		return nil, roomdata.Info{}, err
@@ -40,6 +44,9 @@ func (n *Node) DataGet(actor mesh.Participant, id mesh.RoomID, path string) ([]b
 
 // DataList lists the files of room id under prefix ("" for all).
 func (n *Node) DataList(actor mesh.Participant, id mesh.RoomID, prefix string) ([]roomdata.Info, error) {
+	if id.Remote() {
+		return n.dataListRemote(actor, id, prefix)
+	}
 	if err := n.dataAccess(actor, id, governance.MayReadData); err != nil {
 		n.Audit.Record(outcome(audit.Record{Actor: actor.ID, Action: "data-read", Room: id, Detail: prefix}, err))
 		return nil, err
@@ -50,6 +57,9 @@ func (n *Node) DataList(actor mesh.Participant, id mesh.RoomID, prefix string) (
 // DataPut writes a file of room id atomically.
 // Errors: ENotFound, EForbidden, EInvalid, ETooLarge, EConflict.
 func (n *Node) DataPut(actor mesh.Participant, id mesh.RoomID, path string, data []byte) (roomdata.Info, error) {
+	if id.Remote() {
+		return n.dataPutRemote(actor, id, path, data)
+	}
 	err := n.dataAccess(actor, id, governance.MayWriteData)
 	var info roomdata.Info
 	if err == nil {
@@ -65,6 +75,9 @@ func (n *Node) DataPut(actor mesh.Participant, id mesh.RoomID, path string, data
 
 // DataDelete removes a file of room id. Errors as DataPut.
 func (n *Node) DataDelete(actor mesh.Participant, id mesh.RoomID, path string) error {
+	if id.Remote() {
+		return n.dataDeleteRemote(actor, id, path)
+	}
 	err := n.dataAccess(actor, id, governance.MayWriteData)
 	if err == nil {
 		err = n.data.Delete(id, path)
@@ -80,7 +93,12 @@ func (n *Node) DataDelete(actor mesh.Participant, id mesh.RoomID, path string) e
 func (n *Node) MaxDataFileBytes() int64 { return n.data.Limits().MaxFileBytes }
 
 // CheckDataWrite reports whether actor may write room id's files, so a
-// caller can refuse before reading a body.
+// caller can refuse before reading a body. For a room of another node it
+// checks what this node knows (a member); its home decides the rest.
 func (n *Node) CheckDataWrite(actor mesh.Participant, id mesh.RoomID) error {
+	if id.Remote() {
+		_, _, err := n.checkRemoteOp(actor, id)
+		return err
+	}
 	return n.dataAccess(actor, id, governance.MayWriteData)
 }

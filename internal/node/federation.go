@@ -29,7 +29,9 @@ import (
 // mirror of the room, addressed room@home, in its seq order, and their
 // local participants join and read the mirror (federation_remote.go). The
 // home alone governs the room: it tells each of those nodes what its
-// participants may do there, and they apply it (federation_access.go).
+// participants may do there, and they apply it (federation_access.go);
+// their moderation, policy changes and room data go to it as requests it
+// runs and answers (federation_ops.go, federation_ops_home.go).
 //
 // Files: federation.jsonl (remote participants of local rooms; local
 // members of remote rooms), federation/messages/ (the mirrors, a message
@@ -69,6 +71,13 @@ type fed struct {
 	// missing (every member holds it).
 	access map[mesh.RoomID]map[mesh.Capability]map[mesh.ParticipantID]bool
 
+	// ops are this node's requests to other nodes' rooms waiting for
+	// their replies, by ref (federation_ops.go); guarded by mu.
+	ops map[string]*opWaiter
+	// opq runs other nodes' requests on this node's rooms
+	// (federation_ops_home.go).
+	opq opState
+
 	// The world across nodes (federation_world.go).
 	worldq    chan worldEvent
 	worldDone chan struct{}
@@ -105,7 +114,7 @@ const federationFile = "federation.jsonl"
 // opens the mirrors and the client (startFederation starts it).
 func (n *Node) openFederation() error {
 	f := &fed{n: n, members: map[mesh.RoomID]map[mesh.ParticipantID]bool{}, mirror: map[mesh.RoomID]*mirror{},
-		joins: map[joinKey][]func(error){}, posts: map[string]postWaiter{}, seen: map[mesh.RoomID]*idRing{},
+		joins: map[joinKey][]func(error){}, ops: map[string]*opWaiter{}, posts: map[string]postWaiter{}, seen: map[mesh.RoomID]*idRing{},
 		told: map[mesh.RoomID]map[string]map[mesh.Capability]string{}, access: map[mesh.RoomID]map[mesh.Capability]map[mesh.ParticipantID]bool{}}
 	var err error
 	if f.state, err = jsonl.OpenJournal(filepath.Join(n.cfg.DataDir, federationFile), n.log, f.replay); err != nil {
@@ -129,12 +138,14 @@ func (n *Node) openFederation() error {
 	cfg.DataDir, cfg.Logger, cfg.Now = n.cfg.DataDir, n.log, n.now
 	cfg.Announce = n.federatedRooms
 	f.fanout.init()
+	f.opq.init()
 	n.bus = fanoutBus{Bus: n.bus, f: f}
 	if f.c, err = federation.Open(cfg, f); err != nil {
 		return err
 	}
 	f.fanout.start(f.fanoutEntries)
 	f.startWorld()
+	f.startOps()
 	return nil
 }
 
@@ -155,6 +166,7 @@ func (n *Node) closeFederation() error {
 	var errs []error
 	if f.c != nil {
 		f.stopWorld()
+		f.stopOps()
 		f.fanout.stop()
 		errs = append(errs, f.c.Close())
 	}
@@ -280,6 +292,11 @@ func (f *fed) Receive(from federation.Peer, b *mesh.FedBody, checked error, done
 		return
 	case mesh.FedDevices:
 		f.onDevices(from, b)
+	case mesh.FedRequest:
+		f.onRequest(from, b, done)
+		return
+	case mesh.FedReply:
+		f.onReply(from, b)
 	default:
 		f.reject(from, fmt.Sprintf("unknown body kind %q", b.Kind))
 	}

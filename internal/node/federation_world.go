@@ -132,6 +132,10 @@ func (f *fed) ReceiveLossy(from federation.Peer, b *mesh.FedBody) {
 		f.onMove(from, b)
 	case mesh.FedWorld:
 		f.onWorld(from, b)
+	case mesh.FedRequest:
+		f.onLossyRequest(from, b)
+	case mesh.FedReply:
+		f.onReply(from, b)
 	default:
 		f.reject(from, "unsequenced body of kind "+b.Kind)
 	}

@@ -17,8 +17,13 @@ import (
 // encrypted room the target's devices leave the roster: a new epoch
 // follows the moderation event). The room's creator,
 // its ancestors and the node's owner cannot be moderated.
-// Errors: ENotFound, EForbidden, EInvalid.
+// In a room of another node, the room's home decides and acts
+// (federation_ops.go); target is named as this node names it.
+// Errors: ENotFound, EForbidden, EInvalid (EUnavailable for another node's room).
 func (n *Node) Moderate(actor mesh.Participant, id mesh.RoomID, action string, target mesh.ParticipantID) error {
+	if id.Remote() {
+		return n.moderateRemote(actor, id, action, target)
+	}
 	if err := n.checkModeration(actor, id, action, target); err != nil {
 		n.Audit.Record(outcome(audit.Record{Actor: actor.ID, Action: "moderate", Room: id,
 			Detail: map[string]any{"action": action, "target": target}}, err))

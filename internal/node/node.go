@@ -44,19 +44,27 @@ type Config struct {
 	// federation. The node fills its Identity, DataDir, Logger, Now and
 	// Announce.
 	Federation *federation.Config
+	// RemoteTimeout is how long an operation on a room of another node
+	// (moderation, policy, room data) waits for the room's home; zero:
+	// DefaultRemoteTimeout.
+	RemoteTimeout time.Duration
 }
+
+// DefaultRemoteTimeout is Config.RemoteTimeout's default.
+const DefaultRemoteTimeout = 10 * time.Second
 
 // DefaultConfig returns the configuration of `mesh up` without flags.
 func DefaultConfig() Config {
 	host, _ := os.Hostname()
 	return Config{
-		DataDir:      "mesh-data",
-		Name:         host,
-		MaxTextBytes: mesh.DefaultMaxTextBytes,
-		Logger:       slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Now:          time.Now,
-		InboxMax:     mesh.DefaultInboxMax,
-		Webhook:      webhook.DefaultConfig(),
+		DataDir:       "mesh-data",
+		Name:          host,
+		MaxTextBytes:  mesh.DefaultMaxTextBytes,
+		Logger:        slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Now:           time.Now,
+		InboxMax:      mesh.DefaultInboxMax,
+		Webhook:       webhook.DefaultConfig(),
+		RemoteTimeout: DefaultRemoteTimeout,
 	}
 }
 
@@ -135,6 +143,9 @@ func Open(cfg Config) (*Node, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = def.Now
+	}
+	if cfg.RemoteTimeout <= 0 {
+		cfg.RemoteTimeout = def.RemoteTimeout
 	}
 	if cfg.MaxTextBytes <= 0 {
 		cfg.MaxTextBytes = def.MaxTextBytes

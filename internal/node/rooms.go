@@ -286,8 +286,12 @@ func (n *Node) setMember(pid mesh.ParticipantID, id mesh.RoomID, member bool) er
 // moderate capability (the node's owner always has it). The audit record
 // holds the policy before and after on success, and the refusal otherwise;
 // members get a policy event.
+// A room of another node goes to its home, which decides (federation_ops.go).
 // Errors: ENotFound, EForbidden, EInvalid, checked in that order.
 func (n *Node) SetPolicy(actor mesh.Participant, id mesh.RoomID, doc []byte) (mesh.Room, error) {
+	if id.Remote() {
+		return n.setPolicyRemote(actor, id, doc)
+	}
 	return n.changePolicy(actor, id, "set-policy", mesh.Event{Type: mesh.EventPolicy}, func(mesh.Policy) (mesh.Policy, error) {
 		return mesh.ParsePolicy(doc)
 	})

@@ -15,7 +15,6 @@ import (
 	"strings"
 	"sync"
 	"syscall"
-	"time"
 
 	mesh "github.com/the-mesh/mesh"
 )
@@ -62,13 +61,9 @@ func (l Limits) withDefaults() Limits {
 	return l
 }
 
-// Info describes a stored file.
-type Info struct {
-	Path     string    `json:"path"`
-	Size     int64     `json:"size"`
-	Modified time.Time `json:"modified"`
-	SHA256   string    `json:"sha256"` // hex, for change detection and ETags
-}
+// Info describes a stored file (mesh.FileInfo: listings and replies
+// across nodes carry it too).
+type Info = mesh.FileInfo
 
 // Usage is what a room's files take up, as counted against its Limits.
 type Usage struct {

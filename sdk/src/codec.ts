@@ -427,7 +427,7 @@ export function checkClientFrame(f: ClientFrame): void {
       if (!f.ref) throw invalid('result needs "ref": the id of the command it answers.');
       return;
     case "moderate":
-      needRoom("moderate", f.room);
+      needRoomOrAddress("moderate", f.room);
       if (!f.target) throw invalid('moderate needs a "target".');
       if (!moderationActions.includes(f.action)) {
         throw invalid(`action must be mute, unmute, kick, ban or unban; got ${goQuote(String(f.action))}.`);

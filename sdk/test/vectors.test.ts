@@ -242,6 +242,25 @@ describe("governance: the same decisions and refusal messages", () => {
  * receiving node (want.to), which names them bare (want.participants), in a
  * room of the sending node (want.from).
  */
+/** An operation on a remote room, or its answer (mesh.FedOp). */
+interface FedOp {
+  name: string;
+  target?: string;
+  file?: { sha256: string; size: number };
+  size?: number;
+  sha256?: string;
+  offset?: number;
+  data?: string;
+}
+
+/** checkPayload checks a payload (the vectors carry each whole, in one chunk): its size and sha256. */
+function checkPayload(op: FedOp): void {
+  if (!op.sha256) return;
+  const data = Buffer.from(op.data ?? "", "base64");
+  assert.ok(!op.offset && data.length === (op.size ?? 0), `payload: ${data.length} bytes at ${op.offset ?? 0}, want ${op.size}`);
+  assert.equal(createHash("sha256").update(data).digest("hex"), op.sha256);
+}
+
 describe("federation: node-to-node bodies carry members the SDK decodes", () => {
   for (const v of vectors("federation")) {
     test(v.file, () => {
@@ -254,9 +273,43 @@ describe("federation: node-to-node bodies carry members the SDK decodes", () => 
         msg?: Record<string, unknown>;
         tick?: number;
         moves?: { id: string; pos: number[]; facing: number; ack: number }[];
+        ref?: string;
+        code?: string;
+        message?: string;
+        op?: FedOp;
       };
-      const want = v.want as { kind: string; from: string; to: string; capability?: string; action?: string; participants: string[] };
+      const want = v.want as { kind: string; from: string; to: string; capability?: string; action?: string; op?: string; code?: string; participants: string[] };
       assert.equal(b.kind, want.kind);
+      if (b.kind === "request") {
+        // An operation on a room of the receiver (want.to), for a
+        // participant of the sender (want.from): the home names it, and the
+        // moderation target, as want.participants.
+        assert.ok(remoteRoom(b.room) && b.room.endsWith(`@${want.to}`), `room ${b.room}`);
+        const p = decodeParticipant(b.participant);
+        assert.deepEqual(plain(p), b.participant);
+        assert.equal(p.node, want.from);
+        assert.ok(b.ref && b.op && b.op.name === want.op, `op ${JSON.stringify(b.op)}`);
+        const named = [viewParticipant(p.id, want.from, want.to)];
+        if (b.op.target) named.push(viewParticipant(b.op.target, want.from, want.to));
+        assert.deepEqual(named, want.participants);
+        checkPayload(b.op);
+        done(v);
+        return;
+      }
+      if (b.kind === "reply") {
+        // The home's (want.from) answer to a request: its op, or its refusal.
+        assert.ok(remoteRoom(b.room) && b.room.endsWith(`@${want.from}`) && b.ref, `room ${b.room}, ref ${b.ref}`);
+        assert.deepEqual(want.participants, []);
+        if (want.code) {
+          assert.ok(b.code === want.code && b.message && !b.op, `code ${b.code}, message ${b.message}`);
+        } else {
+          assert.ok(!b.code && b.op && b.op.name === want.op, `op ${JSON.stringify(b.op)}`);
+          checkPayload(b.op);
+          if (b.op.file) assert.ok(b.op.file.sha256 === b.op.sha256 && b.op.file.size === b.op.size, "the file is the payload");
+        }
+        done(v);
+        return;
+      }
       if (["say", "command", "result"].includes(b.kind)) {
         // A post from a member's node (want.from) to the room's home
         // (want.to): the envelope as sent, without seq and trust.
