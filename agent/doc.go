@@ -57,6 +57,14 @@
 // to be sure of every item. A receiver of webhook deliveries checks them
 // with VerifyWebhook; RegisterWebhook registers a participant with one.
 //
+// # Bridges
+//
+// CreateBridge, Bridges and DeleteBridge make, list and remove a room's
+// bridges (PROTOCOL.md, "Bridges"); Config has the same methods for a
+// program without a connection. A message a bridge carried arrives with
+// Message.Bridged naming its original. Moderation, policy and room data,
+// of this node's rooms and of remote ones (room@node), go through Do.
+//
 // # End-to-end encrypted rooms
 //
 // In a room whose policy has "e2e": true the node stores and relays only
