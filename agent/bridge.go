@@ -116,4 +116,3 @@ func needBridgeRooms(from, to mesh.RoomID) error {
 	}
 	return nil
 }
-
