@@ -1,10 +1,10 @@
 // The node's REST API: one typed request function, errors as MeshError,
 // and a Rest client with a method per endpoint the SDK's users need.
 
-import { decodeInboxItem, decodeMessage, decodeParticipant } from "./codec.js";
+import { decodeBridge, decodeInboxItem, decodeMessage, decodeParticipant } from "./codec.js";
 import { ErrorCodes, MeshError, statusOfCode } from "./errors.js";
 import type { Policy } from "./policy.js";
-import type { Device, Inbox, InboxAcked, Member, Message, ModerationAction, NodeInfo, Participant, Roster } from "./types.js";
+import type { Bridge, Device, Inbox, InboxAcked, Member, Message, ModerationAction, NodeInfo, Participant, Roster } from "./types.js";
 
 /** Room is a room as the REST API returns it; policy has every key filled in. */
 export interface Room {
@@ -208,6 +208,27 @@ export class Rest {
 
   async moderate(id: string, action: ModerationAction, target: string): Promise<Room> {
     return (await this.request<{ room: Room }>("POST", room(id, "/moderation"), { action, target })).room;
+  }
+
+  /**
+   * createBridge makes a bridge from room id (a room of this node) to the
+   * room to (an id or an address room@node); it carries the chat messages
+   * id gets after it (PROTOCOL.md, "Bridges"). Refusals: forbidden (no
+   * bridge capability in the source or target, data.egress not "allow"),
+   * invalid (an end-to-end encrypted room), not_found, conflict, too_large.
+   */
+  async createBridge(id: string, to: string): Promise<Bridge> {
+    return decodeBridge((await this.request<{ bridge: unknown }>("POST", room(id, "/bridges"), { to })).bridge);
+  }
+
+  /** bridges lists room id's bridges, oldest first (for its members). */
+  async bridges(id: string): Promise<Bridge[]> {
+    return ((await this.request<{ bridges: unknown[] | null }>("GET", room(id, "/bridges"))).bridges ?? []).map(decodeBridge);
+  }
+
+  /** deleteBridge removes one of room id's bridges: its creator, a moderator of id or the node's owner may. */
+  async deleteBridge(id: string, bridge: string): Promise<void> {
+    await this.request("DELETE", room(id, "/bridges/" + encodeURIComponent(bridge)));
   }
 
   /**
