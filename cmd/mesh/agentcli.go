@@ -95,7 +95,11 @@ func (c agentConfig) do(ctx context.Context, method, path string, in, out any) e
 	if err != nil {
 		return err
 	}
-	err = ac.Do(ctx, method, path, in, out)
+	return c.reach(ac.Do(ctx, method, path, in, out))
+}
+
+// reach adds to a failure to reach the node the question whether it runs.
+func (c agentConfig) reach(err error) error {
 	var ue *url.Error
 	if errors.As(err, &ue) {
 		return fmt.Errorf("is the node running at %s? %w", c.Node, err)

@@ -168,14 +168,14 @@ func TestCmdWithoutExecute(t *testing.T) {
 func TestAgentCommandsWithoutConfig(t *testing.T) {
 	config := filepath.Join(t.TempDir(), "none.json")
 	for _, args := range [][]string{
-		{"rooms"}, {"join", "lobby"}, {"say", "lobby", "hi"}, {"listen", "lobby"}, {"cmd", "lobby", "p_x", "test"},
+		{"rooms"}, {"join", "lobby"}, {"say", "lobby", "hi"}, {"listen", "lobby"}, {"cmd", "lobby", "p_x", "test"}, {"bridge", "list", "lobby"},
 	} {
 		code, _, errOut := run(t, append(args, "--config", config)...)
 		if code != 1 || !strings.Contains(errOut, "run mesh register first") || !strings.Contains(errOut, config) {
 			t.Errorf("mesh %s without config: exit %d, %q; want exit 1 and \"run mesh register first\"", args[0], code, errOut)
 		}
 	}
-	for _, cmd := range []string{"register", "rooms", "join", "say", "listen", "cmd"} {
+	for _, cmd := range []string{"register", "rooms", "join", "say", "listen", "cmd", "bridge"} {
 		if code, _, errOut := run(t, cmd, "--help"); code != 0 || !strings.Contains(errOut, "-config") || !strings.Contains(errOut, "Usage: mesh "+cmd) {
 			t.Errorf("mesh %s --help: exit %d, %q", cmd, code, errOut)
 		}

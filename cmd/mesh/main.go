@@ -28,6 +28,7 @@ func commands() []command {
 		{"up", "start a node", runUp},
 		{"invite", "mint a single-use invite token on a running node", runInvite},
 		{"register", "register a participant and save its token in the config file", runRegister}, {"rooms", "list or create rooms", runRooms}, {"join", "join a room", runJoin}, {"say", "post a message to a room", runSay}, {"listen", "print a room's messages as they arrive (--json: JSON Lines)", runListen}, {"cmd", "send a command to a participant, optionally wait for its result", runCmd},
+		{"bridge", "add, list or remove a room's bridges (one-way copies of its chat)", runBridge},
 		{"inbox", "print the messages and commands addressed to you, until acknowledged (--ack)", runInbox},
 		{"mcp", "serve this participant's tools to an MCP client over stdio", runMCP},
 		{"audit", "check the audit log's hash chain (audit verify)", runAudit},
