@@ -70,7 +70,7 @@ func (c *client) joinRoom(ctx context.Context, _ *mcp.CallToolRequest, in roomIn
 }
 
 type sendMessageIn struct {
-	Room string `json:"room" jsonschema:"the room id"`
+	Room string `json:"room" jsonschema:"the room id, or a remote room's address room@node"`
 	Text string `json:"text" jsonschema:"the message text"`
 	To   string `json:"to,omitempty" jsonschema:"a member's participant id to address the message to"`
 }
@@ -98,7 +98,7 @@ func (c *client) sendMessage(ctx context.Context, _ *mcp.CallToolRequest, in sen
 }
 
 type readMessagesIn struct {
-	Room  string `json:"room" jsonschema:"the room id"`
+	Room  string `json:"room" jsonschema:"the room id, or a remote room's address room@node"`
 	After uint64 `json:"after,omitempty" jsonschema:"cursor: return messages with seq greater than this (0 or absent: from the start; pass the previous next_cursor)"`
 	Limit int    `json:"limit,omitempty" jsonschema:"at most this many messages (1-500, default 100)"`
 }
@@ -121,7 +121,7 @@ func (c *client) readMessages(ctx context.Context, _ *mcp.CallToolRequest, in re
 }
 
 type waitIn struct {
-	Room           string `json:"room" jsonschema:"the room id"`
+	Room           string `json:"room" jsonschema:"the room id, or a remote room's address room@node"`
 	After          uint64 `json:"after,omitempty" jsonschema:"cursor: wait for messages with seq greater than this (pass the previous next_cursor)"`
 	TimeoutSeconds int    `json:"timeout_seconds,omitempty" jsonschema:"how long to wait, 1 to 55 seconds (default 25)"`
 }
@@ -229,7 +229,7 @@ func (c *client) listMembers(ctx context.Context, _ *mcp.CallToolRequest, in roo
 }
 
 type runCommandIn struct {
-	Room   string `json:"room" jsonschema:"the room id"`
+	Room   string `json:"room" jsonschema:"the room id, or a remote room's address room@node"`
 	Target string `json:"target" jsonschema:"the participant id of the member that runs the command"`
 	Name   string `json:"name" jsonschema:"the command's name"`
 	Args   any    `json:"args,omitempty" jsonschema:"the command's arguments, any JSON value"`
@@ -285,7 +285,7 @@ func (c *client) runCommand(ctx context.Context, _ *mcp.CallToolRequest, in runC
 }
 
 type dataIn struct {
-	Room string `json:"room" jsonschema:"the room id"`
+	Room string `json:"room" jsonschema:"the room id, or a remote room's address room@node"`
 	Path string `json:"path" jsonschema:"the file's path in the room, e.g. docs/plan.md; a path ending in / (or /) lists a directory"`
 }
 
@@ -334,7 +334,7 @@ func (c *client) readData(ctx context.Context, _ *mcp.CallToolRequest, in dataIn
 }
 
 type writeDataIn struct {
-	Room    string `json:"room" jsonschema:"the room id"`
+	Room    string `json:"room" jsonschema:"the room id, or a remote room's address room@node"`
 	Path    string `json:"path" jsonschema:"the file's path in the room, e.g. docs/plan.md"`
 	Content string `json:"content" jsonschema:"the file's new text"`
 }
