@@ -9,7 +9,7 @@ import (
 )
 
 type moveIn struct {
-	Room string  `json:"room" jsonschema:"the room id, or a remote room's address room@node"`
+	Room string  `json:"room" jsonschema:"the room id"`
 	X    float64 `json:"x" jsonschema:"where to walk, east-west, in metres from the room's centre (the floor spans -20 to 20 by default)"`
 	Z    float64 `json:"z" jsonschema:"where to walk, north-south, in metres from the room's centre"`
 }
