@@ -110,6 +110,8 @@ type Client struct {
 	// beforePost, when set (by tests), runs between sealing a message
 	// and posting it, with the attempt number.
 	beforePost func(attempt int)
+	// now, when set (by tests), is MoveTo's clock instead of time.Now.
+	now func() time.Time
 }
 
 // roomState is what the client knows of a joined room.

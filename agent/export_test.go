@@ -1,5 +1,7 @@
 package agent
 
+import "time"
+
 // Hooks for the external tests (package agent_test).
 
 // SetBeforePost makes c call f between sealing a message and posting it,
@@ -8,3 +10,6 @@ func SetBeforePost(c *Client, f func(attempt int)) { c.beforePost = f }
 
 // MaxRekeys is the number of re-keys a send makes after conflicts.
 const MaxRekeys = maxRekeys
+
+// SetClock makes MoveTo read the time from now.
+func SetClock(c *Client, now func() time.Time) { c.now = now }

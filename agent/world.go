@@ -24,6 +24,14 @@ type world struct {
 // stepEvery is how often MoveTo sends a move: the node's default tick.
 const stepEvery = 50 * time.Millisecond
 
+// maxStepDt is the longest time the node credits a move with (PROTOCOL.md,
+// "World"), so the most one step of MoveTo claims after a stall.
+const maxStepDt = time.Second
+
+// arrival is how near its target an avatar has arrived: the node keeps
+// millimetres.
+const arrival = 0.001
+
 // updateWorld applies joined.state (replacing what was known) or a state
 // frame's moves. c.mu must be held.
 func (rs *roomState) updateWorld(ws *mesh.WorldState, moves []mesh.AvatarState) {
@@ -64,51 +72,82 @@ func (c *Client) Positions(room mesh.RoomID) []mesh.AvatarState {
 	return out
 }
 
-// MoveTo walks the client's avatar in a joined room to (x, z), one move
-// per tick at nine tenths of the room's speed, and returns the node's
-// final word on where it stands (the node clamps a target off the floor).
+// MoveTo walks the client's avatar in a joined room to (x, z), clamped to
+// the floor, one move per tick at nine tenths of the room's speed, and
+// returns the node's final word on where it stands. The node cuts short a
+// move that comes sooner than the speed allows (after a stalled client or
+// a late frame); MoveTo then walks on from where the node has the avatar,
+// until it arrives or a walk gains nothing.
 func (c *Client) MoveTo(ctx context.Context, room mesh.RoomID, x, z float64) (mesh.AvatarState, error) {
-	pos, speed, err := c.avatar(room)
+	from, size, speed, err := c.avatar(room)
 	if err != nil {
 		return mesh.AvatarState{}, err
 	}
+	if size > 0 {
+		half := size / 2
+		x, z = min(max(x, -half), half), min(max(z, -half), half)
+	}
+	for {
+		if err := c.walk(ctx, room, from, x, z, speed); err != nil {
+			return mesh.AvatarState{}, err
+		}
+		me, err := c.settled(ctx, room)
+		if err != nil {
+			return mesh.AvatarState{}, err
+		}
+		if math.Hypot(x-me.Pos[0], z-me.Pos[2]) < arrival || me.Pos == from {
+			return me, nil
+		}
+		from = me.Pos
+	}
+}
+
+// walk sends moves from pos straight to (x, z), one per tick, each as long
+// as nine tenths of speed allows since the last.
+func (c *Client) walk(ctx context.Context, room mesh.RoomID, pos mesh.Vec, x, z, speed float64) error {
+	clock := c.now
+	if clock == nil {
+		clock = time.Now
+	}
 	tick := time.NewTicker(stepEvery)
 	defer tick.Stop()
-	last := time.Now()
+	last := clock()
 	for {
 		dx, dz := x-pos[0], z-pos[2]
 		d := math.Hypot(dx, dz)
-		if d < 0.001 {
-			break
+		if d < arrival {
+			return nil
 		}
 		select {
 		case <-ctx.Done():
-			return mesh.AvatarState{}, ctx.Err()
-		case now := <-tick.C:
-			step := min(d, 0.9*speed*now.Sub(last).Seconds())
-			last = now
-			pos = mesh.Vec{pos[0] + dx*step/d, 0, pos[2] + dz*step/d}
-			if err := c.sendMove(ctx, room, pos, math.Atan2(dx, dz)); err != nil {
-				return mesh.AvatarState{}, err
-			}
+			return ctx.Err()
+		case <-tick.C:
+		}
+		now := clock()
+		dt := min(max(now.Sub(last), 0), maxStepDt)
+		last = now
+		step := min(d, 0.9*speed*dt.Seconds())
+		pos = mesh.Vec{pos[0] + dx*step/d, 0, pos[2] + dz*step/d}
+		if err := c.sendMove(ctx, room, pos, math.Atan2(dx, dz)); err != nil {
+			return err
 		}
 	}
-	return c.settled(ctx, room)
 }
 
-// avatar returns the client's position and the room's speed.
-func (c *Client) avatar(room mesh.RoomID) (mesh.Vec, float64, error) {
+// avatar returns the client's avatar's position and the room's floor size
+// and speed.
+func (c *Client) avatar(room mesh.RoomID) (mesh.Vec, float64, float64, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	rs := c.rooms[room]
 	if rs == nil {
-		return mesh.Vec{}, 0, fmt.Errorf("agent: join room %q before moving in it", room)
+		return mesh.Vec{}, 0, 0, fmt.Errorf("agent: join room %q before moving in it", room)
 	}
 	me, ok := rs.world.avatars[c.me.ID]
 	if !ok || rs.world.speed <= 0 {
-		return mesh.Vec{}, 0, fmt.Errorf("agent: the node has not placed this client in room %q (no listen capability?)", room)
+		return mesh.Vec{}, 0, 0, fmt.Errorf("agent: the node has not placed this client in room %q (no listen capability?)", room)
 	}
-	return me.Pos, rs.world.speed, nil
+	return me.Pos, rs.world.size, rs.world.speed, nil
 }
 
 func (c *Client) sendMove(ctx context.Context, room mesh.RoomID, pos mesh.Vec, facing float64) error {

@@ -85,6 +85,11 @@ func (r *Room) sendState(tick uint64) {
 	defer r.mu.Unlock()
 	now := time.Now()
 	for id, v := range r.visits {
+		if r.space.Walks(id) { // late ticks make a walk outlast its eta: the ttl runs from its end
+			v.until = now.Add(v.ttl)
+			r.visits[id] = v
+			continue
+		}
 		if now.Before(v.until) {
 			continue
 		}
@@ -140,7 +145,8 @@ func (r *Room) Move(c *Conn, m *mesh.Move) error {
 // stays until the visit ends, even without a connection.
 type visit struct {
 	until time.Time
-	leave []byte // the presence frame sent when the visit ends
+	ttl   time.Duration // how long it lasts after a walk ends
+	leave []byte        // the presence frame sent when the visit ends
 }
 
 // Walk makes p present in the room until ttl after it arrives (a visit: join is
@@ -163,7 +169,7 @@ func (r *Room) Walk(p mesh.Participant, target mesh.Vec, ttl time.Duration, join
 		r.visits = map[mesh.ParticipantID]visit{}
 	}
 	to, eta, _ := r.space.Walk(p.ID, target, now)
-	r.visits[p.ID] = visit{until: now.Add(eta + ttl), leave: leave}
+	r.visits[p.ID] = visit{until: now.Add(eta + ttl), ttl: ttl, leave: leave}
 	r.due.Store(true)
 	a, _ := r.space.Avatar(p.ID)
 	return a, to, eta, nil

@@ -9,6 +9,7 @@ import (
 	"github.com/the-mesh/mesh/internal/meshtest"
 	"github.com/the-mesh/mesh/internal/node"
 	"github.com/the-mesh/mesh/internal/web"
+	"github.com/the-mesh/mesh/internal/world"
 )
 
 // expectState reads state frames until one names id, and returns that move.
@@ -141,6 +142,7 @@ func TestWorldRESTMoveWalksAVisitor(t *testing.T) {
 	if st, _ := n.Do(t, "POST", "/api/v1/rooms/lobby/join", walkerTok, nil); st != 200 {
 		t.Fatalf("join: HTTP %d", st)
 	}
+	sent := time.Now()
 	st, b := n.Do(t, "POST", "/api/v1/rooms/lobby/move", walkerTok, map[string]any{"pos": []float64{3, 0, -50}})
 	if st != 202 || b["eta"].(float64) <= 0 {
 		t.Fatalf("move: HTTP %d %v, want 202 with an eta", st, b)
@@ -152,8 +154,11 @@ func TestWorldRESTMoveWalksAVisitor(t *testing.T) {
 		t.Fatalf("got %v, want the walker's presence join", f)
 	}
 	// The node walks it: positions approach the target, never faster than
-	// the speed allows, until it arrives.
-	var last float64 = 1e9
+	// the speed allows since the request (however late the node's ticks
+	// come under load), until it arrives.
+	fx, fz := pos(b["avatar"].(map[string]any))
+	first := math.Hypot(fx-3, fz+20)
+	last := first
 	for {
 		m := expectState(t, watcher, string(walkerID))
 		x, z := pos(m)
@@ -161,8 +166,8 @@ func TestWorldRESTMoveWalksAVisitor(t *testing.T) {
 		if d > last {
 			t.Fatalf("the walker went from %.3f to %.3f m away from its target", last, d)
 		}
-		if last < 1e9 && last-d > 6*0.5+0.001 {
-			t.Fatalf("the walker covered %.3f m in one tick", last-d)
+		if el := time.Since(sent); first-d > 6*el.Seconds()+0.001 {
+			t.Fatalf("the walker covered %.3f m in %v: faster than 6 m/s", first-d, el)
 		}
 		if last = d; d == 0 {
 			break
@@ -181,5 +186,43 @@ func TestWorldRESTMoveWalksAVisitor(t *testing.T) {
 	r, _ := n.Node.HubRoom("lobby")
 	if _, ok := r.Where(walkerID); ok {
 		t.Error("the walker's avatar outlived its visit")
+	}
+}
+
+// A visit lasts VisitTTL after the walk ends, however late it ends: here a
+// node crediting each tick with at most 10 ms walks at a fifth of the speed
+// its eta assumes, so a visit timed from the eta would end on the way.
+func TestWorldVisitOutlastsALateWalk(t *testing.T) {
+	n := meshtest.Start(t, "", func(nc *node.Config, wc *web.Config) {
+		nc.World = world.Rules{Size: 40, Speed: 60, Slack: 1, MaxDt: 10 * time.Millisecond}
+		wc.VisitTTL = 200 * time.Millisecond
+	})
+	walkerID, walkerTok := n.Register(t, "walker")
+	_, watcherTok := n.Register(t, "watcher")
+	watcher := n.Hello(t, watcherTok)
+	watcher.World = true
+	watcher.Join("lobby")
+	if st, _ := n.Do(t, "POST", "/api/v1/rooms/lobby/join", walkerTok, nil); st != 200 {
+		t.Fatalf("join: HTTP %d", st)
+	}
+	if st, b := n.Do(t, "POST", "/api/v1/rooms/lobby/move", walkerTok, map[string]any{"pos": []float64{3, 0, -20}}); st != 202 {
+		t.Fatalf("move: HTTP %d %v, want 202", st, b)
+	}
+	for {
+		f := watcher.Next(10 * time.Second)
+		switch f.Type() {
+		case "presence":
+			if f["event"] == "leave" {
+				t.Fatalf("the visit ended before the walker arrived: %v", f)
+			}
+		case "state":
+			for _, m := range f["moves"].([]any) {
+				if m := m.(map[string]any); m["id"] == string(walkerID) {
+					if x, z := pos(m); x == 3 && z == -20 {
+						return
+					}
+				}
+			}
+		}
 	}
 }

@@ -127,6 +127,13 @@ func (s *Space) Walk(id mesh.ParticipantID, target mesh.Vec, now time.Time) (mes
 // Walking reports whether an avatar is walking, so Advance has work.
 func (s *Space) Walking() bool { return s.walkers > 0 }
 
+// Walks reports whether id is walking (a Walk not yet arrived nor taken
+// over by a Move).
+func (s *Space) Walks(id mesh.ParticipantID) bool {
+	a := s.avatars[id]
+	return a != nil && a.walking
+}
+
 // Advance moves each walking avatar toward its target by what the speed
 // allows since its last step.
 func (s *Space) Advance(now time.Time) {

@@ -186,3 +186,18 @@ func TestWalkArrivesAndLeaveEndsIt(t *testing.T) {
 		t.Error("a walker that left is still counted")
 	}
 }
+
+func TestWalks(t *testing.T) {
+	s := NewSpace("lobby", DefaultRules)
+	s.Enter("p_a", t0)
+	s.Enter("p_b", t0)
+	from := Spawn("lobby", "p_a")
+	s.Walk("p_a", mesh.Vec{from[0] + 1, 0, from[2] + 1}, t0)
+	if !s.Walks("p_a") || s.Walks("p_b") || s.Walks("p_nobody") {
+		t.Fatalf("Walks: p_a %v p_b %v p_nobody %v, want only p_a", s.Walks("p_a"), s.Walks("p_b"), s.Walks("p_nobody"))
+	}
+	s.Advance(t0.Add(time.Second)) // 6 m: there
+	if s.Walks("p_a") {
+		t.Error("p_a walks after arriving")
+	}
+}

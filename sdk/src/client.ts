@@ -39,7 +39,7 @@ import type {
   WorldState,
 } from "./types.js";
 import { ItemQueue, MessageQueue } from "./queue.js";
-import { World } from "./world.js";
+import { arrival, maxStepMs, stepMs, World } from "./world.js";
 
 export interface ClientOptions extends ConnectionOptions {
   /**
@@ -498,6 +498,10 @@ export class Client {
    * moveTo walks the client's avatar in a joined room to (x, z) (clamped
    * to the floor), one move per 50 ms tick at nine tenths of the room's
    * speed, and resolves with the node's final word on where it stands.
+   * The node cuts short a move that comes sooner than the speed allows
+   * (after a stalled event loop or a late frame); moveTo then walks on
+   * from where the node has the avatar, until it arrives or a walk gains
+   * nothing.
    */
   async moveTo(room: string, x: number, z: number, opts: CallOptions = {}): Promise<Move> {
     if (!Number.isFinite(x) || !Number.isFinite(z)) throw invalid("mesh: moveTo needs finite x and z");
@@ -521,22 +525,23 @@ export class Client {
           const dx = tx - pos[0];
           const dz = tz - pos[2];
           const d = Math.hypot(dx, dz);
-          if (d < 0.001 || resumed) break;
-          await sleep(50, signal);
+          if (d < arrival || resumed) break;
+          await sleep(stepMs, signal);
           const now = Date.now();
-          const step = Math.min(d, (0.9 * w.speed * (now - last)) / 1000);
+          const step = Math.min(d, (0.9 * w.speed * Math.min(Math.max(now - last, 0), maxStepMs)) / 1000);
           last = now;
           pos = [pos[0] + (dx * step) / d, 0, pos[2] + (dz * step) / d];
           if (this.conn.status === "open") this.move(room, pos, Math.atan2(dx, dz));
         }
         if (!resumed) {
           const a = await this.settled(room, () => resumed, signal);
-          if (a) return a;
+          const gained = a && (a.pos[0] !== start.pos[0] || a.pos[2] !== start.pos[2]);
+          if (a && (Math.hypot(tx - a.pos[0], tz - a.pos[2]) < arrival || !gained)) return a;
         }
       } finally {
         off();
       }
-      // The connection was replaced meanwhile: walk on from where the node has us now.
+      // The node cut a move short, or the connection was replaced meanwhile: walk on from where the node has us now.
     }
   }
 

@@ -16,6 +16,13 @@ export interface RoomWorld {
 
 export const defaultWorld = { size: 40, speed: 6 };
 
+/** How often moveTo sends a move: the node's default tick, in ms. */
+export const stepMs = 50;
+/** The longest time the node credits a move with (PROTOCOL.md, "World"), so the most one step of moveTo claims after a stall, in ms. */
+export const maxStepMs = 1000;
+/** How near its target an avatar has arrived: the node keeps millimetres. */
+export const arrival = 0.001;
+
 /** World tracks the rooms' worlds from joined, state and presence frames. */
 export class World {
   private rooms = new Map<string, RoomWorld>();
