@@ -31,9 +31,9 @@ func (sess *session) joinRemote(id mesh.RoomID, ref string, resume bool, after u
 		if r, err = n.MirrorRoom(id); err != nil {
 			break
 		}
-		// Read before subscribing (it may read the mirror's log); a later
-		// epoch follows as a message.
-		roster := n.MirrorRoster(id)
+		// The first read may read the mirror's log: done here, not under
+		// the room's lock.
+		n.MirrorRoster(id)
 		// Whether the home lets the participant listen, held while subscribing.
 		err = n.MirrorListen(id, sess.p.ID, func(listen bool) error {
 			joined := func(history [][]byte, head uint64, online map[mesh.ParticipantID]int, world mesh.WorldState) ([]byte, error) {
@@ -41,8 +41,13 @@ func (sess *session) joinRemote(id mesh.RoomID, ref string, resume bool, after u
 				for i, h := range history {
 					raw[i] = h
 				}
+				// Read again under the room's lock, with history and head: an
+				// epoch is the mirror's roster before it is published, so one
+				// in history is in the roster and a later one follows as a
+				// message. (Read before, an epoch published in between would
+				// be in neither, and the client would take the room as plain.)
 				f := mesh.Joined{Type: mesh.FrameJoined, Room: id, Ref: ref, Members: n.RemoteMembers(id), History: raw, Head: head,
-					E2E: roster}
+					E2E: n.MirrorRoster(id)}
 				if listen {
 					f.State = &world
 				}
